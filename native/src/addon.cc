@@ -1,0 +1,224 @@
+// @file The N-API surface of the addon, and nothing else: argument unpacking, handle lifetime,
+// external-memory reporting to V8, and C++ exceptions turned into JavaScript errors.
+// The contract is packages/core/src/native/binding.ts.
+#include <napi.h>
+
+#include <memory>
+
+#include "cpu/threads.h"
+#include "executor.h"
+
+namespace tessera {
+namespace {
+
+Executor& executor() {
+  static Executor* e = new Executor(cpu_backend());  // never destroyed: finalizers may run at exit
+  return *e;
+}
+
+// Tells V8 how much native memory the arrays hold, so its collector runs when it matters.
+int64_t reported_bytes = 0;
+void report_memory(Napi::Env env) {
+  int64_t now = static_cast<int64_t>(cpu_backend().allocator().active());
+  if (now != reported_bytes) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, now - reported_bytes);
+    reported_bytes = now;
+  }
+}
+
+template <class F>
+auto guarded(const Napi::CallbackInfo& info, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
+Shape shape_of(const Napi::Value& v) {
+  Napi::Array a = v.As<Napi::Array>();
+  Shape s(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) s[i] = a.Get(i).As<Napi::Number>().Int64Value();
+  return s;
+}
+
+// fromData(bytes: ArrayBufferView, dtype: number, shape: number[]) -> handle
+Napi::Value FromData(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::TypedArray src = info[0].As<Napi::TypedArray>();
+    ArrayDesc d;
+    d.dtype = static_cast<DType>(info[1].As<Napi::Number>().Int32Value());
+    d.shape = shape_of(info[2]);
+    d.strides = row_major_strides(d.shape);
+    if (src.ByteLength() != d.nbytes()) throw std::runtime_error("[fromData] byte length does not match the shape");
+    d.storage = cpu_backend().allocator().allocate(d.nbytes());
+    const uint8_t* bytes = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
+    cpu_backend().write(d, bytes);
+    int32_t h = executor().add(std::move(d));
+    report_memory(info.Env());
+    return Napi::Number::New(info.Env(), h);
+  });
+}
+
+// read(handle, dst: ArrayBufferView): copies the array, made contiguous, into dst.
+Napi::Value Read(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    ArrayDesc d = executor().get(info[0].As<Napi::Number>().Int32Value());
+    Napi::TypedArray dst = info[1].As<Napi::TypedArray>();
+    if (dst.ByteLength() != d.nbytes()) throw std::runtime_error("[read] destination has the wrong byte length");
+    uint8_t* bytes = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
+    cpu_backend().read(d, bytes);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  executor().free(info[0].As<Napi::Number>().Int32Value());
+  report_memory(info.Env());
+  return info.Env().Undefined();
+}
+
+BoundProgram bind_args(const Napi::CallbackInfo& info) {
+  Napi::Int32Array code = info[0].As<Napi::Int32Array>();
+  Napi::Float64Array scalars = info[1].As<Napi::Float64Array>();
+  return executor().bind(code.Data(), code.ElementLength(), scalars.Data(), scalars.ElementLength());
+}
+
+Napi::Int32Array register_outputs(Napi::Env env, std::vector<ArrayDesc>& outs) {
+  Napi::Int32Array handles = Napi::Int32Array::New(env, outs.size());
+  for (size_t i = 0; i < outs.size(); ++i) handles[i] = executor().add(std::move(outs[i]));
+  report_memory(env);
+  return handles;
+}
+
+// run(program: Int32Array, scalars: Float64Array) -> Int32Array of output handles
+Napi::Value Run(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    BoundProgram bound = bind_args(info);
+    std::vector<ArrayDesc> outs;
+    try {
+      outs = executor().run(bound);
+    } catch (...) {
+      report_memory(info.Env());
+      throw;
+    }
+    return register_outputs(info.Env(), outs);
+  });
+}
+
+// The same on a libuv worker thread; resolves with the output handles.
+class RunWorker : public Napi::AsyncWorker {
+ public:
+  RunWorker(Napi::Env env, BoundProgram bound)
+      : Napi::AsyncWorker(env), bound_(std::move(bound)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      outs_ = executor().run(bound_);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(register_outputs(Env(), outs_)); }
+  void OnError(const Napi::Error& e) override {
+    report_memory(Env());
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  BoundProgram bound_;
+  std::vector<ArrayDesc> outs_;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value RunAsync(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto* worker = new RunWorker(info.Env(), bind_args(info));
+    Napi::Promise p = worker->promise();
+    worker->Queue();
+    return p;
+  });
+}
+
+Napi::Value OpTable(const Napi::CallbackInfo& info) {
+  Napi::Array a = Napi::Array::New(info.Env());
+  for (int32_t i = 0; i < static_cast<int32_t>(Op::Count); ++i) a.Set(i, Napi::String::New(info.Env(), op_name(i)));
+  return a;
+}
+
+// describe(handle) -> { shape, strides, offset, storage } (strides and the storage's identity, for view tests)
+Napi::Value Describe(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    ArrayDesc d = executor().get(info[0].As<Napi::Number>().Int32Value());
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array shape = Napi::Array::New(env), strides = Napi::Array::New(env);
+    for (int i = 0; i < d.ndim(); ++i) {
+      shape.Set(i, Napi::Number::New(env, static_cast<double>(d.shape[i])));
+      strides.Set(i, Napi::Number::New(env, static_cast<double>(d.strides[i])));
+    }
+    o.Set("shape", shape);
+    o.Set("strides", strides);
+    o.Set("offset", Napi::Number::New(env, static_cast<double>(d.offset)));
+    o.Set("storage", Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(d.storage.get()) % 9007199254740991ull)));
+    return o;
+  });
+}
+
+Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  Allocator& a = cpu_backend().allocator();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("active", Napi::Number::New(info.Env(), static_cast<double>(a.active())));
+  o.Set("peak", Napi::Number::New(info.Env(), static_cast<double>(a.peak())));
+  o.Set("cache", Napi::Number::New(info.Env(), static_cast<double>(a.cached())));
+  o.Set("liveBuffers", Napi::Number::New(info.Env(), static_cast<double>(a.live_allocations())));
+  o.Set("handles", Napi::Number::New(info.Env(), static_cast<double>(executor().num_handles())));
+  o.Set("limit", Napi::Number::New(info.Env(), static_cast<double>(a.limit())));
+  return o;
+}
+
+Napi::Value ResetPeak(const Napi::CallbackInfo& info) {
+  cpu_backend().allocator().reset_peak();
+  return info.Env().Undefined();
+}
+
+Napi::Value ClearCache(const Napi::CallbackInfo& info) {
+  cpu_backend().allocator().clear_cache();
+  return info.Env().Undefined();
+}
+
+Napi::Value SetMemoryLimit(const Napi::CallbackInfo& info) {
+  Allocator& a = cpu_backend().allocator();
+  double prev = static_cast<double>(a.limit());
+  double v = info[0].As<Napi::Number>().DoubleValue();
+  a.set_limit(v >= 1.8e19 ? SIZE_MAX : static_cast<size_t>(v));
+  return Napi::Number::New(info.Env(), prev);
+}
+
+Napi::Value NumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), cpu::num_threads());
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("fromData", Napi::Function::New(env, FromData));
+  exports.Set("read", Napi::Function::New(env, Read));
+  exports.Set("free", Napi::Function::New(env, Free));
+  exports.Set("run", Napi::Function::New(env, Run));
+  exports.Set("runAsync", Napi::Function::New(env, RunAsync));
+  exports.Set("opTable", Napi::Function::New(env, OpTable));
+  exports.Set("describe", Napi::Function::New(env, Describe));
+  exports.Set("memoryStats", Napi::Function::New(env, MemoryStats));
+  exports.Set("resetPeakMemory", Napi::Function::New(env, ResetPeak));
+  exports.Set("clearCache", Napi::Function::New(env, ClearCache));
+  exports.Set("setMemoryLimit", Napi::Function::New(env, SetMemoryLimit));
+  exports.Set("numThreads", Napi::Function::New(env, NumThreads));
+  return exports;
+}
+
+}  // namespace
+}  // namespace tessera
+
+static Napi::Object InitTessera(Napi::Env env, Napi::Object exports) { return tessera::Init(env, exports); }
+NODE_API_MODULE(tessera, InitTessera)

@@ -1,0 +1,76 @@
+// @file The cpu backend: host allocations (64-byte aligned, cached) and the routing of each
+// instruction to its kernel family.
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "../backend.h"
+#include "kernels.h"
+
+namespace tessera {
+
+const char* dtype_name(DType t) {
+  static const char* names[] = {"bool",  "uint8", "uint16",  "uint32",   "uint64",  "int8",   "int16",
+                                "int32", "int64", "float16", "bfloat16", "float32", "float64"};
+  int i = static_cast<int>(t);
+  return i >= 0 && i < kNumDTypes ? names[i] : "?";
+}
+
+namespace cpu {
+namespace {
+
+class HostAllocator : public Allocator {
+ protected:
+  void* raw_alloc(size_t nbytes) override { return std::aligned_alloc(64, (nbytes + 63) / 64 * 64); }
+  void raw_free(void* p) override { std::free(p); }
+};
+
+class CpuBackend : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+  Allocator& allocator() override { return allocator_; }
+
+  void write(ArrayDesc& dst, const void* src) override { std::memcpy(dst.data<uint8_t>(), src, dst.nbytes()); }
+
+  void read(const ArrayDesc& src, void* host_dst) override {
+    ArrayDesc dst;
+    dst.dtype = src.dtype;
+    dst.shape = src.shape;
+    dst.strides = row_major_strides(src.shape);
+    Storage view;  // borrows host_dst; no allocator, so nothing is freed
+    view.data = host_dst;
+    dst.storage = std::shared_ptr<Storage>(&view, [](Storage*) {});
+    copy_strided(src, dst);
+  }
+
+  void run(const Instr& instr, const Inputs& in, ArrayDesc& out) override {
+    if (!out.storage) {
+      out.storage = allocator_.allocate(out.nbytes());
+      out.strides = row_major_strides(out.shape);
+      out.offset = 0;
+    }
+    std::string kind = op_kind(static_cast<int32_t>(instr.op));
+    if (kind == "source") return fill(instr, out);
+    if (kind == "reduce" || instr.op == Op::Argmax || instr.op == Op::Argmin) return reduce(instr, in, out);
+    switch (instr.op) {
+      case Op::Copy: return copy_strided(*in.at(0), out);
+      case Op::Concatenate: return concatenate(instr, in, out);
+      case Op::Matmul: return matmul(instr, in, out);
+      default: return elementwise(instr, in, out);
+    }
+  }
+
+ private:
+  HostAllocator allocator_;
+};
+
+}  // namespace
+}  // namespace cpu
+
+Backend& cpu_backend() {
+  static Backend* b = new cpu::CpuBackend();
+  return *b;
+}
+
+}  // namespace tessera

@@ -1,0 +1,362 @@
+// @file Elementwise kernels: one functor per op, instantiated for the dtypes the op allows, run
+// over strided operands with fast paths for contiguous and scalar-broadcast rows.
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "kernels.h"
+#include "strided.h"
+
+namespace tessera::cpu {
+namespace {
+
+template <class T> constexpr bool is_int_v = std::is_integral_v<T> && !std::is_same_v<T, bool>;
+
+// Inverse error function: an initial rational approximation (Giles, 2010) polished by two
+// Newton steps on erf, which brings it to full double precision.
+double erfinv_d(double y) {
+  if (y <= -1.0) return y == -1.0 ? -INFINITY : NAN;
+  if (y >= 1.0) return y == 1.0 ? INFINITY : NAN;
+  if (std::isnan(y)) return y;
+  double w = -std::log((1.0 - y) * (1.0 + y)), x;
+  if (w < 6.25) {
+    w -= 3.125;
+    x = -3.6444120640178196996e-21; x = -1.685059138182016589e-19 + x * w; x = 1.2858480715256400167e-18 + x * w;
+    x = 1.115787767802518096e-17 + x * w; x = -1.333171662854620906e-16 + x * w; x = 2.0972767875968561637e-17 + x * w;
+    x = 6.6376381343583238325e-15 + x * w; x = -4.0545662729752068639e-14 + x * w; x = -8.1519341976054721522e-14 + x * w;
+    x = 2.6335093153082322977e-12 + x * w; x = -1.2975133253453532498e-11 + x * w; x = -5.4154120542946279317e-11 + x * w;
+    x = 1.051212273321532285e-09 + x * w; x = -4.1126339803469836976e-09 + x * w; x = -2.9070369957882005086e-08 + x * w;
+    x = 4.2347877827932403518e-07 + x * w; x = -1.3654692000834678645e-06 + x * w; x = -1.3882523362786468719e-05 + x * w;
+    x = 0.0001867342080340571352 + x * w; x = -0.00074070253416626697512 + x * w; x = -0.0060336708714301490533 + x * w;
+    x = 0.24015818242558961693 + x * w; x = 1.6536545626831027356 + x * w;
+  } else if (w < 16.0) {
+    w = std::sqrt(w) - 3.25;
+    x = 2.2137376921775787049e-09; x = 9.0756561938885390979e-08 + x * w; x = -2.7517406297064545428e-07 + x * w;
+    x = 1.8239629214389227755e-08 + x * w; x = 1.5027403968909827627e-06 + x * w; x = -4.013867526981545969e-06 + x * w;
+    x = 2.9234449089955446044e-06 + x * w; x = 1.2475304481671778723e-05 + x * w; x = -4.7318229009055733981e-05 + x * w;
+    x = 6.8284851459573175448e-05 + x * w; x = 2.4031110387097893999e-05 + x * w; x = -0.0003550375203628474796 + x * w;
+    x = 0.00095328937973738049703 + x * w; x = -0.0016882755560235047313 + x * w; x = 0.0024914420961078508066 + x * w;
+    x = -0.0037512085075692412107 + x * w; x = 0.005370914553590063617 + x * w; x = 1.0052589676941592334 + x * w;
+    x = 3.0838856104922207635 + x * w;
+  } else {
+    w = std::sqrt(w) - 5.0;
+    x = -2.7109920616438573243e-11; x = -2.5556418169965252055e-10 + x * w; x = 1.5076572693500548083e-09 + x * w;
+    x = -3.7894654401267369937e-09 + x * w; x = 7.6157012080783393804e-09 + x * w; x = -1.4960026627149240478e-08 + x * w;
+    x = 2.9147953450901080826e-08 + x * w; x = -6.7711997758452339498e-08 + x * w; x = 2.2900482228026654717e-07 + x * w;
+    x = -9.9298272942317002539e-07 + x * w; x = 4.5260625972231537039e-06 + x * w; x = -1.9681778105531670567e-05 + x * w;
+    x = 7.5995277030017761139e-05 + x * w; x = -0.00021503011930044477347 + x * w; x = -0.00013871931833623122026 + x * w;
+    x = 1.0103004648645343977 + x * w; x = 4.8499064014085844221 + x * w;
+  }
+  x *= y;
+  for (int i = 0; i < 2; ++i) {  // Newton: f(x) = erf(x) - y, f'(x) = 2/sqrt(pi) exp(-x^2)
+    double err = std::erf(x) - y;
+    x -= err / (1.1283791670955126 * std::exp(-x * x));
+  }
+  return x;
+}
+
+// ---- unary functors: `ok<T>` says which dtypes the op is defined on ----
+#define FLOAT_UNARY(NAME, EXPR)                                   \
+  struct NAME {                                                   \
+    template <class T> static constexpr bool ok = is_float_v<T>; \
+    template <class C> static C f(C x) { return EXPR; }           \
+  };
+FLOAT_UNARY(SqrtF, std::sqrt(x))
+FLOAT_UNARY(RsqrtF, C(1) / std::sqrt(x))
+FLOAT_UNARY(ExpF, std::exp(x))
+FLOAT_UNARY(Expm1F, std::expm1(x))
+FLOAT_UNARY(LogF, std::log(x))
+FLOAT_UNARY(Log1pF, std::log1p(x))
+FLOAT_UNARY(Log2F, std::log2(x))
+FLOAT_UNARY(Log10F, std::log10(x))
+FLOAT_UNARY(SinF, std::sin(x))
+FLOAT_UNARY(CosF, std::cos(x))
+FLOAT_UNARY(TanF, std::tan(x))
+FLOAT_UNARY(ArcsinF, std::asin(x))
+FLOAT_UNARY(ArccosF, std::acos(x))
+FLOAT_UNARY(ArctanF, std::atan(x))
+FLOAT_UNARY(SinhF, std::sinh(x))
+FLOAT_UNARY(CoshF, std::cosh(x))
+FLOAT_UNARY(TanhF, std::tanh(x))
+FLOAT_UNARY(ArcsinhF, std::asinh(x))
+FLOAT_UNARY(ArccoshF, std::acosh(x))
+FLOAT_UNARY(ArctanhF, std::atanh(x))
+FLOAT_UNARY(SigmoidF, x >= C(0) ? C(1) / (C(1) + std::exp(-x)) : std::exp(x) / (C(1) + std::exp(x)))
+FLOAT_UNARY(ErfF, std::erf(x))
+FLOAT_UNARY(ErfinvF, C(erfinv_d(static_cast<double>(x))))
+FLOAT_UNARY(FloorF, std::floor(x))
+FLOAT_UNARY(CeilF, std::ceil(x))
+FLOAT_UNARY(RoundF, std::nearbyint(x))  // half to even, as NumPy
+#undef FLOAT_UNARY
+
+struct NegF {
+  template <class T> static constexpr bool ok = !std::is_same_v<T, bool>;
+  template <class C> static C f(C x) { return C(-x); }
+};
+struct AbsF {
+  template <class T> static constexpr bool ok = !std::is_same_v<T, bool>;
+  template <class C> static C f(C x) {
+    if constexpr (std::is_unsigned_v<C>) return x;
+    else return x < C(0) ? C(-x) : (x == C(0) ? C(0) : x);
+  }
+};
+struct SignF {
+  template <class T> static constexpr bool ok = !std::is_same_v<T, bool>;
+  template <class C> static C f(C x) {
+    if constexpr (std::is_floating_point_v<C>) if (std::isnan(x)) return x;
+    return C((x > C(0)) - (x < C(0)));
+  }
+};
+struct LogicalNotF {
+  template <class T> static constexpr bool ok = std::is_same_v<T, bool>;
+  template <class C> static C f(C x) { return !x; }
+};
+
+// ---- predicates (bool out) ----
+struct IsNanF {
+  template <class T> static constexpr bool ok = is_float_v<T>;
+  template <class C> static bool f(C x) { return std::isnan(x); }
+};
+struct IsInfF {
+  template <class T> static constexpr bool ok = is_float_v<T>;
+  template <class C> static bool f(C x) { return std::isinf(x); }
+};
+
+// ---- binary functors ----
+template <class C> C ipow(C base, C exp) {
+  if constexpr (std::is_signed_v<C>) {
+    if (exp < 0) return base == 1 ? 1 : (base == -1 ? (exp % 2 ? -1 : 1) : 0);
+  }
+  using U = std::make_unsigned_t<C>;
+  U b = static_cast<U>(base), r = 1;
+  for (U e = static_cast<U>(exp); e; e >>= 1, b *= b)
+    if (e & 1) r *= b;
+  return static_cast<C>(r);
+}
+// NumPy's floored division and remainder (the sign of the divisor), defined for b == 0 as 0.
+template <class C> C int_floor_div(C a, C b) {
+  if (b == 0) return 0;
+  if constexpr (std::is_signed_v<C>) {
+    if (b == -1) return static_cast<C>(0 - static_cast<std::make_unsigned_t<C>>(a));  // no overflow trap
+    C q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+    return q;
+  } else {
+    return a / b;
+  }
+}
+template <class C> C int_mod(C a, C b) {
+  if (b == 0) return 0;
+  if constexpr (std::is_signed_v<C>) {
+    if (b == -1) return 0;
+    C r = a % b;
+    if (r != 0 && ((r < 0) != (b < 0))) r += b;
+    return r;
+  } else {
+    return a % b;
+  }
+}
+template <class C> void float_divmod(C a, C b, C& div, C& mod) {
+  mod = std::fmod(a, b);
+  if (b == C(0)) {  // NumPy: a // 0 is a / 0, a % 0 is nan
+    div = a / b;
+    return;
+  }
+  div = (a - mod) / b;
+  if (mod != C(0)) {
+    if ((b < C(0)) != (mod < C(0))) {
+      mod += b;
+      div -= C(1);
+    }
+  } else {
+    mod = std::copysign(C(0), b);
+  }
+  if (div != C(0)) {
+    C fl = std::floor(div);
+    if (div - fl > C(0.5)) fl += C(1);
+    div = fl;
+  } else {
+    div = std::copysign(C(0), a / b);
+  }
+}
+
+#define BINARY(NAME, OK, ...)                         \
+  struct NAME {                                       \
+    template <class T> static constexpr bool ok = OK; \
+    template <class C> static C f(C a, C b) { __VA_ARGS__ } \
+  };
+constexpr bool kAny = true;
+BINARY(AddF, kAny, if constexpr (std::is_same_v<C, bool>) return a || b; else return C(a + b);)
+BINARY(SubF, (!std::is_same_v<T, bool>), return C(a - b);)
+BINARY(MulF, kAny, if constexpr (std::is_same_v<C, bool>) return a && b; else return C(a * b);)
+BINARY(DivF, (!std::is_same_v<T, bool>),
+       if constexpr (std::is_integral_v<C>) return int_floor_div(a, b); else return a / b;)
+BINARY(PowF, (!std::is_same_v<T, bool>),
+       if constexpr (std::is_integral_v<C>) return ipow(a, b); else return std::pow(a, b);)
+BINARY(MaximumF, kAny,
+       if constexpr (std::is_floating_point_v<C>) { if (std::isnan(a) || std::isnan(b)) return a + b; }
+       return a > b ? a : b;)
+BINARY(MinimumF, kAny,
+       if constexpr (std::is_floating_point_v<C>) { if (std::isnan(a) || std::isnan(b)) return a + b; }
+       return a < b ? a : b;)
+BINARY(Arctan2F, is_float_v<T>, return std::atan2(a, b);)
+BINARY(RemainderF, (!std::is_same_v<T, bool>),
+       if constexpr (std::is_integral_v<C>) return int_mod(a, b);
+       else { C d, m; float_divmod(a, b, d, m); return m; })
+BINARY(FloorDivideF, (!std::is_same_v<T, bool>),
+       if constexpr (std::is_integral_v<C>) return int_floor_div(a, b);
+       else { C d, m; float_divmod(a, b, d, m); return d; })
+BINARY(LogAddExpF, is_float_v<T>,
+       if (std::isnan(a) || std::isnan(b)) return a + b;
+       C m = a > b ? a : b;
+       if (std::isinf(m)) return m;  // both -inf -> -inf; any +inf -> +inf
+       return m + std::log1p(std::exp(-std::abs(a - b)));)
+BINARY(LogicalAndF, (std::is_same_v<T, bool>), return a && b;)
+BINARY(LogicalOrF, (std::is_same_v<T, bool>), return a || b;)
+BINARY(BitwiseAndF, std::is_integral_v<T>, return C(a & b);)
+BINARY(BitwiseOrF, std::is_integral_v<T>, return C(a | b);)
+BINARY(BitwiseXorF, std::is_integral_v<T>, return C(a ^ b);)
+// Shifts by >= the bit width give 0 (or -1 for negative right shifts) instead of C++'s UB.
+BINARY(LeftShiftF, is_int_v<T>,
+       if (b < C(0) || b >= C(sizeof(C) * 8)) return C(0);
+       return C(static_cast<std::make_unsigned_t<C>>(a) << b);)
+BINARY(RightShiftF, is_int_v<T>,
+       if (b < C(0) || b >= C(sizeof(C) * 8)) return C(a < C(0) ? C(-1) : C(0));
+       return C(a >> b);)
+#undef BINARY
+
+#define COMPARE(NAME, EXPR)                              \
+  struct NAME {                                          \
+    template <class T> static constexpr bool ok = true;  \
+    template <class C> static bool f(C a, C b) { return EXPR; } \
+  };
+COMPARE(EqualF, a == b)
+COMPARE(NotEqualF, a != b)
+COMPARE(LessF, a < b)
+COMPARE(LessEqualF, a <= b)
+COMPARE(GreaterF, a > b)
+COMPARE(GreaterEqualF, a >= b)
+#undef COMPARE
+
+[[noreturn]] void unsupported(const Instr& instr, DType t) {
+  throw std::runtime_error(std::string("not defined for dtype ") + dtype_name(t));
+}
+
+template <class T, class Fn>
+void run_unary(const ArrayDesc& x, ArrayDesc& out) {
+  using C = compute_t<T>;
+  using R = decltype(Fn::f(C()));
+  using U = std::conditional_t<std::is_same_v<R, bool>, bool, T>;
+  const T* xp = x.data<T>();
+  U* op = out.data<U>();
+  strided_rows(out.shape, {&out.strides, &x.strides}, [&](const int64_t* off, int64_t n, const int64_t* st) {
+    U* o = op + off[0];
+    const T* a = xp + off[1];
+    if (st[1] == 1)
+      for (int64_t i = 0; i < n; ++i) o[i] = U(Fn::f(C(a[i])));
+    else
+      for (int64_t i = 0; i < n; ++i) o[i] = U(Fn::f(C(a[i * st[1]])));
+  });
+}
+
+template <class T, class Fn>
+void run_binary(const ArrayDesc& x, const ArrayDesc& y, ArrayDesc& out) {
+  using C = compute_t<T>;
+  using R = decltype(Fn::f(C(), C()));
+  using U = std::conditional_t<std::is_same_v<R, bool>, bool, T>;
+  const T* xp = x.data<T>();
+  const T* yp = y.data<T>();
+  U* op = out.data<U>();
+  strided_rows(out.shape, {&out.strides, &x.strides, &y.strides},
+                  [&](const int64_t* off, int64_t n, const int64_t* st) {
+                    U* o = op + off[0];
+                    const T* a = xp + off[1];
+                    const T* b = yp + off[2];
+                    if (st[1] == 1 && st[2] == 1) {
+                      for (int64_t i = 0; i < n; ++i) o[i] = U(Fn::f(C(a[i]), C(b[i])));
+                    } else if (st[1] == 1 && st[2] == 0) {
+                      const C bv = C(b[0]);
+                      for (int64_t i = 0; i < n; ++i) o[i] = U(Fn::f(C(a[i]), bv));
+                    } else if (st[1] == 0 && st[2] == 1) {
+                      const C av = C(a[0]);
+                      for (int64_t i = 0; i < n; ++i) o[i] = U(Fn::f(av, C(b[i])));
+                    } else {
+                      for (int64_t i = 0; i < n; ++i) o[i] = U(Fn::f(C(a[i * st[1]]), C(b[i * st[2]])));
+                    }
+                  });
+}
+
+template <class Fn>
+void unary(const Instr& instr, const Inputs& in, ArrayDesc& out) {
+  DType t = in[0]->dtype;
+  DISPATCH_ALL(t, if constexpr (Fn::template ok<T>) run_unary<T, Fn>(*in[0], out); else unsupported(instr, t));
+}
+template <class Fn>
+void binary(const Instr& instr, const Inputs& in, ArrayDesc& out) {
+  DType t = in[0]->dtype;
+  if (in[1]->dtype != t) throw std::runtime_error("operand dtypes differ (this is a bug)");
+  DISPATCH_ALL(t, if constexpr (Fn::template ok<T>) run_binary<T, Fn>(*in[0], *in[1], out); else unsupported(instr, t));
+}
+
+void where(const Inputs& in, ArrayDesc& out) {
+  const ArrayDesc &c = *in[0], &x = *in[1], &y = *in[2];
+  if (c.dtype != DType::Bool) throw std::runtime_error("condition must be bool (this is a bug)");
+  DISPATCH_ALL(out.dtype, {
+    const bool* cp = c.data<bool>();
+    const T* xp = x.data<T>();
+    const T* yp = y.data<T>();
+    T* op = out.data<T>();
+    strided_rows(out.shape, {&out.strides, &c.strides, &x.strides, &y.strides},
+                    [&](const int64_t* off, int64_t n, const int64_t* st) {
+                      for (int64_t i = 0; i < n; ++i)
+                        op[off[0] + i] = cp[off[1] + i * st[1]] ? xp[off[2] + i * st[2]] : yp[off[3] + i * st[3]];
+                    });
+  });
+}
+
+void cast(const Inputs& in, ArrayDesc& out) {
+  const ArrayDesc& x = *in[0];
+  DISPATCH_ALL(x.dtype, {
+    using From = T;
+    const From* xp = x.data<From>();
+    DISPATCH_ALL(out.dtype, {
+      T* op = out.data<T>();
+      strided_rows(out.shape, {&out.strides, &x.strides}, [&](const int64_t* off, int64_t n, const int64_t* st) {
+        for (int64_t i = 0; i < n; ++i) {
+          if constexpr (is_half_v<T>) op[off[0] + i] = T(static_cast<float>(convert<float>(xp[off[1] + i * st[1]])));
+          else op[off[0] + i] = convert<T>(xp[off[1] + i * st[1]]);
+        }
+      });
+    });
+  });
+}
+
+}  // namespace
+
+void elementwise(const Instr& instr, const Inputs& in, ArrayDesc& out) {
+  switch (instr.op) {
+#define U(OP, FN) case Op::OP: return unary<FN>(instr, in, out);
+    U(Neg, NegF) U(Abs, AbsF) U(Sign, SignF) U(Sqrt, SqrtF) U(Rsqrt, RsqrtF) U(Exp, ExpF) U(Expm1, Expm1F)
+    U(Log, LogF) U(Log1p, Log1pF) U(Log2, Log2F) U(Log10, Log10F) U(Sin, SinF) U(Cos, CosF) U(Tan, TanF)
+    U(Arcsin, ArcsinF) U(Arccos, ArccosF) U(Arctan, ArctanF) U(Sinh, SinhF) U(Cosh, CoshF) U(Tanh, TanhF)
+    U(Arcsinh, ArcsinhF) U(Arccosh, ArccoshF) U(Arctanh, ArctanhF) U(Sigmoid, SigmoidF) U(Erf, ErfF)
+    U(Erfinv, ErfinvF) U(Floor, FloorF) U(Ceil, CeilF) U(Round, RoundF) U(LogicalNot, LogicalNotF)
+    U(IsNan, IsNanF) U(IsInf, IsInfF)
+#undef U
+#define B(OP, FN) case Op::OP: return binary<FN>(instr, in, out);
+    B(Add, AddF) B(Sub, SubF) B(Mul, MulF) B(Div, DivF) B(Pow, PowF) B(Maximum, MaximumF) B(Minimum, MinimumF)
+    B(Arctan2, Arctan2F) B(Remainder, RemainderF) B(FloorDivide, FloorDivideF) B(LogAddExp, LogAddExpF)
+    B(LogicalAnd, LogicalAndF) B(LogicalOr, LogicalOrF) B(BitwiseAnd, BitwiseAndF) B(BitwiseOr, BitwiseOrF)
+    B(BitwiseXor, BitwiseXorF) B(LeftShift, LeftShiftF) B(RightShift, RightShiftF) B(Equal, EqualF)
+    B(NotEqual, NotEqualF) B(Less, LessF) B(LessEqual, LessEqualF) B(Greater, GreaterF)
+    B(GreaterEqual, GreaterEqualF)
+#undef B
+    case Op::Where: return where(in, out);
+    case Op::Cast: return cast(in, out);
+    default: throw std::runtime_error("not an elementwise op (this is a bug)");
+  }
+}
+
+}  // namespace tessera::cpu

@@ -1,0 +1,23 @@
+// @file The cpu kernel entry points, one per family; cpu/backend.cc routes instructions here.
+#pragma once
+#include <vector>
+
+#include "../array.h"
+#include "../program.h"
+
+namespace tessera::cpu {
+
+using Inputs = std::vector<const ArrayDesc*>;
+
+// elementwise.cc: unary, predicate, binary, compare, ternary and cast ops. `out` is allocated.
+void elementwise(const Instr& instr, const Inputs& in, ArrayDesc& out);
+// reduce.cc: reduceSum/Prod/Max/Min over instr.ints (sorted axes), argmax/argmin over ints[0].
+void reduce(const Instr& instr, const Inputs& in, ArrayDesc& out);
+// movement.cc: copies and fills.
+void copy_strided(const ArrayDesc& src, const ArrayDesc& dst);  // same shape, any strides, same dtype
+void fill(const Instr& instr, ArrayDesc& out);                  // full, arange
+void concatenate(const Instr& instr, const Inputs& in, ArrayDesc& out);
+// matmul.cc
+void matmul(const Instr& instr, const Inputs& in, ArrayDesc& out);
+
+}  // namespace tessera::cpu

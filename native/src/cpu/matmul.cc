@@ -1,0 +1,91 @@
+// @file Batched matrix multiply: [..., M, K] @ [..., K, N] with equal batch shapes (the op layer
+// broadcasts them as stride-0 views). float32/float64 go to the packed GEMM in gemm.cc; half
+// types convert through float32; integer types use a plain loop with wrapping accumulation.
+#include <stdexcept>
+#include <vector>
+
+#include "gemm.h"
+#include "kernels.h"
+#include "threads.h"
+
+namespace tessera::cpu {
+namespace {
+
+struct Batch {
+  int64_t count = 1;
+  Shape shape;
+  // Element offset of batch b in an operand with the given strides.
+  int64_t offset(int64_t b, const Shape& strides) const {
+    int64_t off = 0;
+    for (int d = static_cast<int>(shape.size()) - 1; d >= 0; --d) {
+      off += (b % shape[d]) * strides[d];
+      b /= shape[d];
+    }
+    return off;
+  }
+};
+
+template <class T>
+void matmul_generic(const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, const Batch& batch, int64_t M, int64_t N,
+                    int64_t K) {
+  using Acc = std::conditional_t<is_float_v<T>, double, std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>>;
+  int nd = a.ndim();
+  int64_t rsA = a.strides[nd - 2], csA = a.strides[nd - 1], rsB = b.strides[nd - 2], csB = b.strides[nd - 1];
+  const T* ap = a.data<T>();
+  const T* bp = b.data<T>();
+  T* op = out.data<T>();
+  parallel_for(batch.count * M, std::max<int64_t>(1, 4096 / std::max<int64_t>(N * K, 1)), [&](int64_t s, int64_t e) {
+    for (int64_t bi = s; bi < e; ++bi) {
+      int64_t bt = bi / M, i = bi % M;
+      const T* A = ap + batch.offset(bt, a.strides) + i * rsA;
+      const T* B = bp + batch.offset(bt, b.strides);
+      T* C = op + (bt * M + i) * N;
+      for (int64_t j = 0; j < N; ++j) {
+        Acc acc = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          if constexpr (std::is_same_v<T, bool>) acc += Acc(A[k * csA] && B[k * rsB + j * csB]);
+          else acc += Acc(compute_t<T>(A[k * csA])) * Acc(compute_t<T>(B[k * rsB + j * csB]));
+        }
+        if constexpr (is_half_v<T>) C[j] = T(static_cast<float>(acc));
+        else if constexpr (std::is_same_v<T, bool>) C[j] = acc != 0;
+        else C[j] = static_cast<T>(acc);
+      }
+    }
+  });
+}
+
+template <class T, class G>
+void matmul_blas(const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, const Batch& batch, int64_t M, int64_t N,
+                 int64_t K, G gemm) {
+  int nd = a.ndim();
+  int64_t rsA = a.strides[nd - 2], csA = a.strides[nd - 1], rsB = b.strides[nd - 2], csB = b.strides[nd - 1];
+  auto one = [&](int64_t bt) {
+    gemm(M, N, K, a.data<T>() + batch.offset(bt, a.strides), rsA, csA, b.data<T>() + batch.offset(bt, b.strides), rsB,
+         csB, out.data<T>() + bt * M * N, N);
+  };
+  // Many small products: one per thread (gemm then runs inline); few large ones: gemm threads.
+  if (batch.count > 1 && M * N * K < (int64_t(1) << 21))
+    parallel_for(batch.count, 1, [&](int64_t s, int64_t e) { for (int64_t bt = s; bt < e; ++bt) one(bt); });
+  else
+    for (int64_t bt = 0; bt < batch.count; ++bt) one(bt);
+}
+
+}  // namespace
+
+void matmul(const Instr& instr, const Inputs& in, ArrayDesc& out) {
+  const ArrayDesc &a = *in[0], &b = *in[1];
+  int nd = a.ndim();
+  if (nd < 2 || b.ndim() != nd || out.ndim() != nd) throw std::runtime_error("operands must have equal rank >= 2 (this is a bug)");
+  int64_t M = a.shape[nd - 2], K = a.shape[nd - 1], N = b.shape[nd - 1];
+  Batch batch;
+  batch.shape.assign(a.shape.begin(), a.shape.end() - 2);
+  for (auto d : batch.shape) batch.count *= d;
+  if (out.size() == 0) return;
+  switch (a.dtype) {
+    case DType::F32: return matmul_blas<float>(a, b, out, batch, M, N, K, gemm_f32);
+    case DType::F64: return matmul_blas<double>(a, b, out, batch, M, N, K, gemm_f64);
+    default: DISPATCH_ALL(a.dtype, matmul_generic<T>(a, b, out, batch, M, N, K));
+  }
+}
+
+}  // namespace tessera::cpu

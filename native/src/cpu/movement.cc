@@ -1,0 +1,72 @@
+// @file Data movement that needs bytes, not math: strided copies (dtype-agnostic, by item size),
+// concatenation, and the fills behind full and arange.
+#include <cstring>
+#include <stdexcept>
+
+#include "kernels.h"
+#include "strided.h"
+
+namespace tessera::cpu {
+namespace {
+
+template <class W>
+void copy_words(const ArrayDesc& src, const ArrayDesc& dst) {
+  const W* sp = static_cast<const W*>(src.storage->data) + src.offset;
+  W* dp = static_cast<W*>(dst.storage->data) + dst.offset;
+  strided_rows(dst.shape, {&dst.strides, &src.strides}, [&](const int64_t* off, int64_t n, const int64_t* st) {
+    if (st[0] == 1 && st[1] == 1) {
+      std::memcpy(dp + off[0], sp + off[1], n * sizeof(W));
+    } else if (st[1] == 0) {
+      W v = sp[off[1]];
+      for (int64_t i = 0; i < n; ++i) dp[off[0] + i * st[0]] = v;
+    } else {
+      for (int64_t i = 0; i < n; ++i) dp[off[0] + i * st[0]] = sp[off[1] + i * st[1]];
+    }
+  });
+}
+
+}  // namespace
+
+void copy_strided(const ArrayDesc& src, const ArrayDesc& dst) {
+  if (src.shape != dst.shape || src.dtype != dst.dtype) throw std::runtime_error("copy between different shapes (this is a bug)");
+  switch (itemsize(src.dtype)) {
+    case 1: return copy_words<uint8_t>(src, dst);
+    case 2: return copy_words<uint16_t>(src, dst);
+    case 4: return copy_words<uint32_t>(src, dst);
+    default: return copy_words<uint64_t>(src, dst);
+  }
+}
+
+void concatenate(const Instr& instr, const Inputs& in, ArrayDesc& out) {
+  int64_t axis = instr.ints.at(0), pos = 0;
+  for (const ArrayDesc* x : in) {
+    ArrayDesc part = out;  // a view of out's slab for this input
+    part.shape = x->shape;
+    part.offset = out.offset + pos * out.strides[axis];
+    copy_strided(*x, part);
+    pos += x->shape[axis];
+  }
+}
+
+void fill(const Instr& instr, ArrayDesc& out) {
+  DISPATCH_ALL(out.dtype, {
+    T* p = out.data<T>();
+    auto make = [](double v) -> T {
+      if constexpr (is_half_v<T>) return T(static_cast<float>(v));
+      else return convert<T>(v);
+    };
+    if (instr.op == Op::Full) {
+      T v = make(instr.scalars[0]);
+      parallel_for(out.size(), 65536, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) p[i] = v;
+      });
+    } else {  // arange: start + i * step, computed in double like NumPy
+      double start = instr.scalars[0], step = instr.scalars[1];
+      parallel_for(out.size(), 65536, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) p[i] = make(start + static_cast<double>(i) * step);
+      });
+    }
+  });
+}
+
+}  // namespace tessera::cpu
