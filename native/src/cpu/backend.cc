@@ -57,6 +57,7 @@ class CpuBackend : public Backend {
       case Op::Copy: return copy_strided(*in.at(0), out);
       case Op::Concatenate: return concatenate(instr, in, out);
       case Op::Matmul: return matmul(instr, in, out);
+      case Op::SliceUpdate: return slice_update(instr, in, out);
       default: return elementwise(instr, in, out);
     }
   }

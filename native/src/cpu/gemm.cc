@@ -2,10 +2,13 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
+#include <thread>
 
 #include "threads.h"
 
@@ -31,8 +34,8 @@
 #ifndef TG_NC64
 #define TG_NC64 4080
 #endif
-#ifndef TG_NSPLIT_PENALTY
-#define TG_NSPLIT_PENALTY 0.01
+#ifndef TG_MINWORK
+#define TG_MINWORK (64 * 64 * 64)
 #endif
 
 namespace tessera::cpu {
@@ -241,7 +244,11 @@ bool has_avx2_fma() {
 // Below this many multiply-adds, packing and threading cost more than they save.
 constexpr int64_t kDirectMaxWork = 16 * 16 * 16;
 // Multiply-adds per thread below which another thread is not worth waking.
-constexpr int64_t kMinWorkPerThread = 64 * 64 * 64;
+constexpr int64_t kMinWorkPerThread = TG_MINWORK;
+// Cap on the calling thread's packed K x NC panel of B.
+constexpr int64_t kPackBBytes = int64_t(8) << 20;
+// B slivers packed as one unit (the grain at which threads share packing).
+constexpr int64_t kPackGroup = 4;
 
 // Plain i-k-j loop for tiny products (same summation order as a textbook triple loop).
 template <class T>
@@ -257,23 +264,14 @@ void gemm_direct(const Args<T>& g) {
   }
 }
 
-// Splits `threads` into a tm x tn grid over MR-row panels and NR-column slivers, maximizing how
-// evenly the panels divide; splitting N costs a little extra (each column group repacks A).
-void choose_grid(int64_t m_panels, int64_t n_panels, int threads, int& tm, int& tn) {
-  double best = -1;
-  tm = 1;
-  tn = 1;
-  for (int a = 1; a <= threads; ++a) {
-    if (threads % a) continue;
-    const int b = threads / a;
-    const double em = double(m_panels) / (a * ceil_div(m_panels, a));
-    const double en = double(n_panels) / (b * ceil_div(n_panels, b));
-    const double score = em * en - TG_NSPLIT_PENALTY * (b - 1);
-    if (score > best) {
-      best = score;
-      tm = a;
-      tn = b;
-    }
+// Waits for another thread that is packing right now (never for one that has not started).
+inline void spin_pause(int& spins) {
+  if (++spins < 64) {
+#if defined(__x86_64__)
+    _mm_pause();
+#endif
+  } else {
+    std::this_thread::yield();
   }
 }
 
@@ -282,72 +280,95 @@ struct Blocked {
   Kernel<T> kernel;
   int64_t MC, KC, NC;  // MC % MR == 0, NC % NR == 0
 
-  // One thread's share of a (jc, pc) step: rows [m0, m1) x slivers [p0, p1) of the packed B.
-  void macro(const Args<T>& g, const T* bp, int64_t jc, int64_t nc, int64_t pc, int64_t kc,
-             int64_t m0, int64_t m1, int64_t p0, int64_t p1) const {
-    if (m0 >= m1 || p0 >= p1) return;
-    // Even MC blocks (multiples of MR) so the last block isn't a sliver.
-    const int64_t nblocks = ceil_div(m1 - m0, MC);
-    const int64_t mcb = ceil_div(ceil_div(m1 - m0, nblocks), MR) * MR;
-    T* ap = tls_pack_a.get<T>(static_cast<size_t>(mcb * kc));
-    const bool accumulate = pc > 0;
-    for (int64_t ic = m0; ic < m1; ic += mcb) {
-      const int64_t mc = std::min(mcb, m1 - ic);
-      pack_a<T, MR>(mc, kc, g.A + ic * g.rsA + pc * g.csA, g.rsA, g.csA, ap);
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t nr = std::min<int64_t>(NR, nc - p * NR);
-        const T* b = bp + p * NR * kc;
-        for (int64_t ir = 0; ir < mc; ir += MR) {
-          const int64_t mr = std::min<int64_t>(MR, mc - ir);
-          T* c = g.C + (ic + ir) * g.ldc + jc + p * NR;
-          if (mr == MR && nr == NR) {
-            kernel(kc, ap + ir * kc, b, c, g.ldc, accumulate);
-          } else {
-            // Edge tile: compute the full padded tile aside, then merge only the valid part.
-            alignas(64) T tile[MR * NR];
-            kernel(kc, ap + ir * kc, b, tile, NR, false);
-            for (int64_t i = 0; i < mr; ++i)
-              for (int64_t j = 0; j < nr; ++j)
-                c[i * g.ldc + j] = accumulate ? c[i * g.ldc + j] + tile[i * NR + j] : tile[i * NR + j];
-          }
+  // Rows [ic, ic + mc) x slivers [p0, p1) of one KC step; `ap` holds that row block's packed A.
+  void macro(const Args<T>& g, const T* ap, const T* bslice, int64_t jc, int64_t nc, int64_t kc,
+             bool accumulate, int64_t ic, int64_t mc, int64_t p0, int64_t p1) const {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t nr = std::min<int64_t>(NR, nc - p * NR);
+      const T* b = bslice + p * NR * kc;
+      for (int64_t ir = 0; ir < mc; ir += MR) {
+        const int64_t mr = std::min<int64_t>(MR, mc - ir);
+        T* c = g.C + (ic + ir) * g.ldc + jc + p * NR;
+        if (mr == MR && nr == NR) {
+          kernel(kc, ap + ir * kc, b, c, g.ldc, accumulate);
+        } else {
+          // Edge tile: compute the full padded tile aside, then merge only the valid part.
+          alignas(64) T tile[MR * NR];
+          kernel(kc, ap + ir * kc, b, tile, NR, false);
+          for (int64_t i = 0; i < mr; ++i)
+            for (int64_t j = 0; j < nr; ++j)
+              c[i * g.ldc + j] = accumulate ? c[i * g.ldc + j] + tile[i * NR + j] : tile[i * NR + j];
         }
       }
     }
   }
 
+  // One parallel region per NC block of columns (usually one per call): waking the pool costs tens
+  // of microseconds, so there are no barriers between KC steps. Work items (row block x column
+  // group, each run over all of K in order) are claimed dynamically, so a late-waking worker just
+  // takes fewer. B is packed once for the whole K x NC panel, lazily, by whichever thread first
+  // needs each group of slivers; others only ever wait on a group that is being packed right now.
   void run(const Args<T>& g) const {
-    const int64_t work = g.M * g.N * g.K;
-    const int threads =
-        static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), work / kMinWorkPerThread)));
-    const int64_t nc_max = std::min(NC, ceil_div(g.N, NR) * NR);
-    T* bp = tls_pack_b.get<T>(static_cast<size_t>(std::min(KC, g.K) * nc_max));
-    const int64_t m_panels = ceil_div(g.M, MR);
-    for (int64_t jc = 0; jc < g.N; jc += NC) {
-      const int64_t nc = std::min(NC, g.N - jc), n_panels = ceil_div(nc, NR);
-      int tm = 1, tn = 1;
-      if (threads > 1) choose_grid(m_panels, n_panels, threads, tm, tn);
-      for (int64_t pc = 0; pc < g.K; pc += KC) {
-        const int64_t kc = std::min(KC, g.K - pc);
-        const T* bsrc = g.B + pc * g.rsB + jc * g.csB;
-        if (threads > 1 && n_panels > 1) {
-          parallel_for(n_panels, ceil_div(n_panels, threads), [&](int64_t p0, int64_t p1) {
-            pack_b<T, NR>(p0, p1, kc, nc, bsrc, g.rsB, g.csB, bp);
-          });
-        } else {
-          pack_b<T, NR>(0, n_panels, kc, nc, bsrc, g.rsB, g.csB, bp);
-        }
-        if (tm * tn == 1) {
-          macro(g, bp, jc, nc, pc, kc, 0, g.M, 0, n_panels);
-        } else {
-          parallel_for(tm * tn, 1, [&](int64_t t0, int64_t t1) {
-            for (int64_t t = t0; t < t1; ++t) {
-              const int64_t ti = t / tn, tj = t % tn;
-              const int64_t m0 = std::min(g.M, m_panels * ti / tm * MR);
-              const int64_t m1 = std::min(g.M, m_panels * (ti + 1) / tm * MR);
-              macro(g, bp, jc, nc, pc, kc, m0, m1, n_panels * tj / tn, n_panels * (tj + 1) / tn);
+    const int64_t M = g.M, N = g.N, K = g.K;
+    const int threads = static_cast<int>(
+        std::max<int64_t>(1, std::min<int64_t>(num_threads(), M * N * K / kMinWorkPerThread)));
+    // Bound the packed K x NC panel of B to kPackBBytes.
+    const int64_t nc_cap = std::max<int64_t>(8 * NR, kPackBBytes / int64_t(sizeof(T)) / K / NR * NR);
+    const int64_t nc_blk = std::min({NC, nc_cap, ceil_div(N, NR) * NR});
+    T* bp = tls_pack_b.get<T>(static_cast<size_t>(K * nc_blk));
+    const int64_t n_pc = ceil_div(K, KC);
+
+    for (int64_t jc = 0; jc < N; jc += nc_blk) {
+      const int64_t nc = std::min(nc_blk, N - jc), n_sl = ceil_div(nc, NR);
+      const int64_t n_pg = ceil_div(n_sl, kPackGroup);  // sliver groups packed as one unit
+      // Row blocks of at most MC; with threads, aim for a few items per thread (rows first, down
+      // to 4 micro-panels; then column groups) so dynamic claiming can balance the load.
+      int64_t n_rb = ceil_div(M, MC), n_cg = 1;
+      if (threads > 1) {
+        const int64_t target = 4 * threads;
+        if (n_rb < target) n_rb = std::max(n_rb, std::min(target, ceil_div(M, 4 * MR)));
+        if (n_rb < target) n_cg = std::min(n_pg, ceil_div(target, n_rb));
+      }
+      const int64_t mcb = ceil_div(ceil_div(M, n_rb), MR) * MR;
+      n_rb = ceil_div(M, mcb);
+      const int64_t n_items = n_rb * n_cg;
+
+      std::unique_ptr<std::atomic<int>[]> state(new std::atomic<int>[n_pc * n_pg]);
+      for (int64_t i = 0; i < n_pc * n_pg; ++i) state[i].store(0, std::memory_order_relaxed);
+      std::atomic<int64_t> next_item{0};
+
+      auto body = [&](int64_t, int64_t) {
+        T* ap = tls_pack_a.get<T>(static_cast<size_t>(mcb * std::min(KC, K)));
+        for (int64_t it; (it = next_item.fetch_add(1, std::memory_order_relaxed)) < n_items;) {
+          const int64_t ib = it / n_cg, cg = it % n_cg;
+          const int64_t ic = ib * mcb, mc = std::min(mcb, M - ic);
+          const int64_t g0 = n_pg * cg / n_cg, g1 = n_pg * (cg + 1) / n_cg;
+          for (int64_t q = 0; q < n_pc; ++q) {
+            const int64_t pc = q * KC, kc = std::min(KC, K - pc);
+            T* bslice = bp + pc * nc_blk;
+            std::atomic<int>* st = &state[q * n_pg];
+            for (int64_t grp = g0; grp < g1; ++grp) {
+              int expected = 0;
+              if (st[grp].load(std::memory_order_relaxed) == 0 &&
+                  st[grp].compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
+                pack_b<T, NR>(grp * kPackGroup, std::min(n_sl, (grp + 1) * kPackGroup), kc, nc,
+                              g.B + pc * g.rsB + jc * g.csB, g.rsB, g.csB, bslice);
+                st[grp].store(2, std::memory_order_release);
+              }
             }
-          });
+            pack_a<T, MR>(mc, kc, g.A + ic * g.rsA + pc * g.csA, g.rsA, g.csA, ap);
+            for (int64_t grp = g0; grp < g1; ++grp) {
+              for (int spins = 0; st[grp].load(std::memory_order_acquire) != 2;) spin_pause(spins);
+              macro(g, ap, bslice, jc, nc, kc, pc > 0, ic, mc, grp * kPackGroup,
+                    std::min(n_sl, (grp + 1) * kPackGroup));
+            }
+          }
         }
+      };
+      if (threads > 1 && n_items > 1) {
+        parallel_for(threads, 1, body);
+      } else {
+        body(0, 1);
       }
     }
   }

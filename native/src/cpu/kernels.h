@@ -16,6 +16,8 @@ void reduce(const Instr& instr, const Inputs& in, ArrayDesc& out);
 // movement.cc: copies and fills.
 void copy_strided(const ArrayDesc& src, const ArrayDesc& dst);  // same shape, any strides, same dtype
 void fill(const Instr& instr, ArrayDesc& out);                  // full, arange
+// sliceUpdate(base, update): out = base with update written over the slice (ints: start, step per axis).
+void slice_update(const Instr& instr, const Inputs& in, ArrayDesc& out);
 void concatenate(const Instr& instr, const Inputs& in, ArrayDesc& out);
 // matmul.cc
 void matmul(const Instr& instr, const Inputs& in, ArrayDesc& out);

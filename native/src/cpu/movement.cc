@@ -48,6 +48,19 @@ void concatenate(const Instr& instr, const Inputs& in, ArrayDesc& out) {
   }
 }
 
+void slice_update(const Instr& instr, const Inputs& in, ArrayDesc& out) {
+  const ArrayDesc &base = *in.at(0), &update = *in.at(1);
+  copy_strided(base, out);
+  ArrayDesc view = out;
+  view.shape = update.shape;
+  for (int d = 0; d < out.ndim(); ++d) {
+    int64_t start = instr.ints.at(2 * d), step = instr.ints.at(2 * d + 1);
+    if (update.shape[d] > 0) view.offset += start * out.strides[d];
+    view.strides[d] = out.strides[d] * step;
+  }
+  copy_strided(update, view);
+}
+
 void fill(const Instr& instr, ArrayDesc& out) {
   DISPATCH_ALL(out.dtype, {
     T* p = out.data<T>();

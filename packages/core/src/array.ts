@@ -1,0 +1,151 @@
+/**
+ * @file The lazy Array: a node of the graph (shape, dtype, and the primitive that makes it from
+ * its inputs) or a handle to native data once evaluated. No math here: ops live in ops/, and the
+ * methods of Array are attached in methods.ts.
+ */
+import type { DType } from "./dtype.js";
+import { itemsize, typedArrayClass, halfBitsToFloat, bfloat16BitsToFloat } from "./dtype.js";
+import { DisposedError, fmtShape } from "./errors.js";
+import type { PrimitiveDef } from "./primitive.js";
+import { native } from "./native/binding.js";
+import { evaluate, releaseHandle } from "./eval/eval.js";
+
+/** Shape and dtype: what is known about an array before it is computed. */
+export interface Aval {
+  shape: number[];
+  dtype: DType;
+}
+
+/** How a lazy array is computed: a primitive applied to inputs (siblings share one node). */
+export interface Node {
+  prim: PrimitiveDef<any>;
+  inputs: Array[];
+  params: any;
+  /** All outputs of the node, in order (length 1 for single-output primitives). */
+  outputs: Array[];
+}
+
+export type Scalar = number | boolean | bigint;
+/** Anything an op takes as an array operand: an Array or a JS scalar (weakly typed). */
+export type ArrayLike = Array | Scalar;
+
+/** Nested JS arrays of a dtype's JS values, as `tolist()` returns them. */
+export type NestedList = number | boolean | bigint | NestedList[];
+
+/**
+ * A lazy n-dimensional array. Ops record nodes; reading values (`item`, `tolist`,
+ * `toTypedArray`) or `mx.eval` computes them.
+ * @example
+ * const x = mx.array([[1, 2], [3, 4]]);
+ * x.add(1).tolist(); // [[2, 3], [4, 5]]
+ */
+export class Array {
+  readonly shape: number[];
+  readonly dtype: DType;
+  /** How to compute this array, until it is evaluated (then null, unless a transform keeps it). */
+  node: Node | null;
+  /** Native handle of the computed data; 0 while lazy. */
+  handle = 0;
+  /** @internal set by dispose(). */
+  disposed = false;
+
+  constructor(shape: number[], dtype: DType, node: Node | null, handle = 0) {
+    this.shape = shape;
+    this.dtype = dtype;
+    this.node = node;
+    this.handle = handle;
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get size(): number {
+    let n = 1;
+    for (const d of this.shape) n *= d;
+    return n;
+  }
+  get itemsize(): number {
+    return itemsize(this.dtype);
+  }
+  get nbytes(): number {
+    return this.size * itemsize(this.dtype);
+  }
+
+  /** Throws if the array was disposed. */
+  checkAlive(op: string): void {
+    if (this.disposed) {
+      throw new DisposedError(`${op}: array of shape ${fmtShape(this.shape)} ${this.dtype} was disposed`);
+    }
+  }
+
+  /** A copy of the data, in the TypedArray of the dtype (raw 16-bit patterns for half types). */
+  toTypedArray(): InstanceType<ReturnType<typeof typedArrayClass>> {
+    this.checkAlive("toTypedArray");
+    evaluate([this], "toTypedArray");
+    const Ctor = typedArrayClass(this.dtype);
+    const out = new Ctor(this.size);
+    if (this.size > 0) native.read(this.handle, out);
+    return out;
+  }
+
+  /** The elements as JS values, in row-major order. */
+  private values(op: string): (number | boolean | bigint)[] {
+    this.checkAlive(op);
+    const raw = this.toTypedArray();
+    const out: (number | boolean | bigint)[] = new globalThis.Array(raw.length);
+    for (let i = 0; i < raw.length; i++) {
+      const v = raw[i];
+      if (this.dtype === "bool") out[i] = v !== 0;
+      else if (this.dtype === "float16") out[i] = halfBitsToFloat(v as number);
+      else if (this.dtype === "bfloat16") out[i] = bfloat16BitsToFloat(v as number);
+      else out[i] = v;
+    }
+    return out;
+  }
+
+  /** The value of a size-1 array (a BigInt for int64/uint64, a boolean for bool). */
+  item(): number | boolean | bigint {
+    this.checkAlive("item");
+    if (this.size !== 1) {
+      throw new RangeError(`item: expected an array of size 1; got shape ${fmtShape(this.shape)}`);
+    }
+    return this.values("item")[0];
+  }
+
+  /** Nested JS arrays of the values (booleans for bool, BigInt for 64-bit integers). */
+  tolist(): NestedList {
+    const flat = this.values("tolist");
+    if (this.ndim === 0) return flat[0];
+    let pos = 0;
+    const build = (axis: number): NestedList[] => {
+      const n = this.shape[axis];
+      const out: NestedList[] = new globalThis.Array(n);
+      for (let i = 0; i < n; i++) out[i] = axis === this.ndim - 1 ? flat[pos++] : build(axis + 1);
+      return out;
+    };
+    return build(0);
+  }
+
+  /** Frees the native memory now; any later use throws a DisposedError. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.handle) releaseHandle(this);
+    this.node = null;
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  toString(): string {
+    if (this.disposed) return `array(<disposed>, shape=${fmtShape(this.shape)}, dtype=${this.dtype})`;
+    return `array(${JSON.stringify(this.tolist(), (_k, v) => (typeof v === "bigint" ? v.toString() : v))}, dtype=${this.dtype})`;
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.handle || this.node ? this.toString() : `array(<disposed>, dtype=${this.dtype})`;
+  }
+}
+
+export function isArray(x: unknown): x is Array {
+  return x instanceof Array;
+}

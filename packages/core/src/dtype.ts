@@ -1,0 +1,184 @@
+/** @file Element types: names, codes shared with the addon, sizes, and MLX's promotion rules. */
+
+export type DType =
+  | "bool" | "uint8" | "uint16" | "uint32" | "uint64" | "int8" | "int16" | "int32" | "int64"
+  | "float16" | "bfloat16" | "float32" | "float64";
+
+export const bool: DType = "bool";
+export const uint8: DType = "uint8";
+export const uint16: DType = "uint16";
+export const uint32: DType = "uint32";
+export const uint64: DType = "uint64";
+export const int8: DType = "int8";
+export const int16: DType = "int16";
+export const int32: DType = "int32";
+export const int64: DType = "int64";
+export const float16: DType = "float16";
+export const bfloat16: DType = "bfloat16";
+export const float32: DType = "float32";
+export const float64: DType = "float64";
+
+/** Codes in native/src/dtype.h order. */
+export const DTYPE_CODES: readonly DType[] = [
+  "bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
+  "float16", "bfloat16", "float32", "float64",
+];
+const CODE = new Map(DTYPE_CODES.map((d, i) => [d, i]));
+
+export function dtypeCode(d: DType): number {
+  return CODE.get(d)!;
+}
+
+export function isDType(x: unknown): x is DType {
+  return typeof x === "string" && CODE.has(x as DType);
+}
+
+const SIZES: Record<DType, number> = {
+  bool: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, float16: 2, bfloat16: 2,
+  uint32: 4, int32: 4, float32: 4, uint64: 8, int64: 8, float64: 8,
+};
+
+export function itemsize(d: DType): number {
+  return SIZES[d];
+}
+
+export function isFloating(d: DType): boolean {
+  return d === "float16" || d === "bfloat16" || d === "float32" || d === "float64";
+}
+export function isUnsigned(d: DType): boolean {
+  return d === "uint8" || d === "uint16" || d === "uint32" || d === "uint64";
+}
+export function isSignedInt(d: DType): boolean {
+  return d === "int8" || d === "int16" || d === "int32" || d === "int64";
+}
+export function isInteger(d: DType): boolean {
+  return isUnsigned(d) || isSignedInt(d);
+}
+
+const SIGNED_BY_SIZE: Record<number, DType> = { 1: "int8", 2: "int16", 4: "int32", 8: "int64" };
+
+/**
+ * The result type of a binary op on arrays of types a and b (MLX's table, JAX-style lattice).
+ * @example
+ * promoteTypes("int32", "float16") // "float16"
+ * promoteTypes("uint8", "int8")    // "int16"
+ */
+export function promoteTypes(a: DType, b: DType): DType {
+  if (a === b) return a;
+  if (a === "bool") return b;
+  if (b === "bool") return a;
+  const fa = isFloating(a), fb = isFloating(b);
+  if (fa && fb) {
+    if (a === "float64" || b === "float64") return "float64";
+    return "float32"; // float16 with bfloat16, or either with float32
+  }
+  if (fa) return a;
+  if (fb) return b;
+  const ua = isUnsigned(a), ub = isUnsigned(b);
+  if (ua === ub) return SIZES[a] >= SIZES[b] ? a : b;
+  const [u, s] = ua ? [a, b] : [b, a];
+  if (SIZES[s] > SIZES[u]) return s;
+  if (u === "uint64") return "float32"; // no signed type holds both, as in MLX
+  return SIGNED_BY_SIZE[SIZES[u] * 2];
+}
+
+/** The dtype a plain JS value gets on its own (numbers are float32, as in MLX). */
+export function scalarDType(v: number | boolean | bigint): DType {
+  if (typeof v === "boolean") return "bool";
+  if (typeof v === "bigint") return "int64";
+  return "float32";
+}
+
+/**
+ * The result type when a JS scalar meets an array: scalars are weak, so the array's type wins
+ * unless the scalar cannot be represented in its kind (a non-integer meeting an integer array).
+ */
+export function promoteWithScalar(arrayType: DType, v: number | boolean | bigint): DType {
+  if (typeof v === "boolean") return arrayType;
+  if (isFloating(arrayType)) return arrayType;
+  if (typeof v === "bigint") return arrayType === "bool" ? "int64" : arrayType;
+  if (Number.isInteger(v)) return arrayType === "bool" ? "int32" : arrayType;
+  return "float32";
+}
+
+/** The float type an op like `sin` computes integer inputs in. */
+export function toFloating(d: DType): DType {
+  return isFloating(d) ? d : "float32";
+}
+
+export type TypedArrayFor =
+  | Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | BigInt64Array
+  | Uint8Array | Uint16Array | Uint32Array | BigUint64Array;
+
+/** The TypedArray class that holds a dtype's raw elements (half types as their 16-bit patterns). */
+export function typedArrayClass(d: DType) {
+  switch (d) {
+    case "bool": case "uint8": return Uint8Array;
+    case "int8": return Int8Array;
+    case "uint16": case "float16": case "bfloat16": return Uint16Array;
+    case "int16": return Int16Array;
+    case "uint32": return Uint32Array;
+    case "int32": return Int32Array;
+    case "uint64": return BigUint64Array;
+    case "int64": return BigInt64Array;
+    case "float32": return Float32Array;
+    case "float64": return Float64Array;
+  }
+}
+
+/** The dtype a TypedArray's contents have when passed to `array()`. */
+export function dtypeOfTypedArray(a: ArrayBufferView): DType | undefined {
+  if (a instanceof Float32Array) return "float32";
+  if (a instanceof Float64Array) return "float64";
+  if (a instanceof Int32Array) return "int32";
+  if (a instanceof Int16Array) return "int16";
+  if (a instanceof Int8Array) return "int8";
+  if (a instanceof Uint8Array || a instanceof Uint8ClampedArray) return "uint8";
+  if (a instanceof Uint16Array) return "uint16";
+  if (a instanceof Uint32Array) return "uint32";
+  if (a instanceof BigInt64Array) return "int64";
+  if (a instanceof BigUint64Array) return "uint64";
+  return undefined;
+}
+
+// ---- half-precision conversion (round to nearest even), for writing and reading float16/bfloat16 ----
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+export function floatToHalfBits(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const ax = x & 0x7fffffff;
+  if (ax >= 0x7f800000) return sign | (ax > 0x7f800000 ? 0x7e00 : 0x7c00);
+  if (ax >= 0x477ff000) return sign | 0x7c00;
+  if (ax < 0x38800000) {
+    f32[0] = Math.abs(v);
+    const scaled = f32[0] * 16777216; // exact: the subnormal's integer mantissa plus fraction
+    let r = Math.round(scaled);
+    if (r - scaled === 0.5 && r % 2 === 1) r -= 1; // ties to even
+    return sign | r;
+  }
+  const rounded = ax + 0xfff + ((ax >>> 13) & 1);
+  return sign | ((rounded - 0x38000000) >>> 13);
+}
+
+export function halfBitsToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f, man = h & 0x3ff;
+  if (exp === 0x1f) return man ? NaN : sign * Infinity;
+  if (exp === 0) return sign * man * 2 ** -24;
+  return sign * (1 + man / 1024) * 2 ** (exp - 15);
+}
+
+export function floatToBfloat16Bits(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+export function bfloat16BitsToFloat(h: number): number {
+  u32[0] = h << 16;
+  return f32[0];
+}

@@ -1,0 +1,54 @@
+/** @file The public surface of @tessera/core: explicit re-exports only. */
+import "./methods.js";
+import { isArray, type Array } from "./array.js";
+import { evaluate, evaluateAsync } from "./eval/eval.js";
+import { treeLeaves } from "./tree.js";
+
+export { Array, isArray, type ArrayLike, type Scalar, type Aval, type Node, type NestedList } from "./array.js";
+export {
+  type DType, bool, uint8, uint16, uint32, uint64, int8, int16, int32, int64, float16, bfloat16, float32, float64,
+  promoteTypes, isFloating, isInteger, itemsize,
+} from "./dtype.js";
+export { ShapeError, DTypeError, TransformError, DisposedError, InternalError } from "./errors.js";
+export * from "./ops/creation.js";
+export * from "./ops/elementwise.js";
+export {
+  sum, prod, max, min, all, any, mean, variance as var, std, argmax, argmin, logsumexp, softmax, logSoftmax,
+  type ReduceOptions, type VarOptions,
+} from "./ops/reduce.js";
+export {
+  astype, reshape, flatten, transpose, swapaxes, moveaxis, expandDims, squeeze, broadcastTo, concatenate, stack,
+  split, flip,
+} from "./ops/shape.js";
+export { matmul } from "./ops/linalg.js";
+export { index, slice, Slice, type IndexEntry } from "./ops/indexing.js";
+export { treeFlatten, treeUnflatten, treeMap, isPlainObject, type Tree } from "./tree.js";
+export { cpu, gpu, defaultDevice, setDefaultDevice, isAvailable, type Device } from "./device.js";
+export {
+  getActiveMemory, getPeakMemory, resetPeakMemory, getCacheMemory, clearCache, setMemoryLimit,
+} from "./memory.js";
+
+function collect(trees: unknown[]): Array[] {
+  return treeLeaves(trees, isArray);
+}
+
+/**
+ * Evaluates every array found in the arguments (arrays, JS arrays and plain objects nested to
+ * any depth) in one pass over their shared graph.
+ * @example
+ * mx.eval(model.parameters(), opt.state, loss);
+ */
+function evalTrees(...trees: unknown[]): void {
+  evaluate(collect(trees), "eval");
+}
+/** Like eval, off the JavaScript thread. */
+export function evalAsync(...trees: unknown[]): Promise<void> {
+  return evaluateAsync(collect(trees), "evalAsync");
+}
+export { evalTrees as eval };
+
+/**
+ * Internals for @tessera/transforms and tests: the primitive layer and the evaluation probe.
+ * Not part of the public contract.
+ */
+export * as internal from "./internal.js";

@@ -1,0 +1,7 @@
+/** @file What @tessera/transforms and the tests need beyond the public API (not a public contract). */
+export { traceState, evalStats } from "./eval/eval.js";
+export { bind, bind1, registry, noGradient, zeroTangent, noInputs, type PrimitiveDef, type Tangent } from "./primitive.js";
+export * as lax from "./lax.js";
+export * as P from "./primitives/index.js";
+export { native } from "./native/binding.js";
+export { broadcastShapes, normalizeAxis, normalizeAxes } from "./ops/util.js";

@@ -1,0 +1,122 @@
+/** @file Reductions (with axis lists and keepdims) and the softmax family, as composites where possible. */
+import { Array } from "../array.js";
+import { toFloating, type DType } from "../dtype.js";
+import { fmtShape } from "../errors.js";
+import * as lax from "../lax.js";
+import { checkArray, normalizeAxes, normalizeAxis } from "./util.js";
+import { stopGradient, where, isinf, sqrt, square } from "./elementwise.js";
+
+export interface ReduceOptions {
+  keepdims?: boolean;
+}
+type Axis = number | number[] | null | undefined;
+
+function keep(y: Array, shape: number[], axes: number[], keepdims: boolean | undefined): Array {
+  return keepdims ? lax.reshape(y, shape.map((d, i) => (axes.includes(i) ? 1 : d))) : y;
+}
+
+function reduction(name: string, prim: (x: Array, axes: number[]) => Array, dtypeOf: (t: DType) => DType, nonEmpty = false) {
+  return (x: Array, axis?: Axis, options: ReduceOptions = {}): Array => {
+    checkArray(name, x);
+    const axes = normalizeAxes(name, axis, x.shape);
+    if (nonEmpty && axes.some((a) => x.shape[a] === 0)) {
+      throw new RangeError(`${name}: cannot reduce over an empty axis (shape ${fmtShape(x.shape)}, axes [${axes.join(",")}])`);
+    }
+    const y = axes.length === 0 ? lax.identity(lax.cast(x, dtypeOf(x.dtype))) : prim(lax.cast(x, dtypeOf(x.dtype)), axes);
+    return keep(y, x.shape, axes, options.keepdims);
+  };
+}
+const sumType = (t: DType): DType => (t === "bool" ? "int32" : t);
+
+/** Sum over axes (all by default); bool sums to int32. */
+export const sum = reduction("sum", lax.reduceSum, sumType);
+export const prod = reduction("prod", lax.reduceProd, sumType);
+export const max = reduction("max", lax.reduceMax, (t) => t, true);
+export const min = reduction("min", lax.reduceMin, (t) => t, true);
+export const all = reduction("all", lax.reduceMin, () => "bool");
+export const any = reduction("any", lax.reduceMax, () => "bool");
+
+function count(shape: number[], axes: number[]): number {
+  return axes.reduce((n, a) => n * shape[a], 1);
+}
+
+/** Mean over axes; integers average in float32. */
+export function mean(x: Array, axis?: Axis, options: ReduceOptions = {}): Array {
+  checkArray("mean", x);
+  const axes = normalizeAxes("mean", axis, x.shape);
+  const t = toFloating(x.dtype);
+  const s = sum(lax.cast(x, t), axes, options);
+  return lax.div(s, lax.constLike(s, count(x.shape, axes)));
+}
+
+export interface VarOptions extends ReduceOptions {
+  ddof?: number;
+}
+/** Variance over axes, divided by N - ddof. */
+export function variance(x: Array, axis?: Axis, options: VarOptions = {}): Array {
+  checkArray("var", x);
+  const axes = normalizeAxes("var", axis, x.shape);
+  const xf = lax.cast(x, toFloating(x.dtype));
+  const centered = lax.sub(xf, lax.broadcastTo(mean(xf, axes, { keepdims: true }), x.shape));
+  const s = sum(square(centered), axes, options);
+  const n = count(x.shape, axes) - (options.ddof ?? 0);
+  return lax.div(s, lax.constLike(s, n));
+}
+export { variance as var };
+
+export function std(x: Array, axis?: Axis, options: VarOptions = {}): Array {
+  return sqrt(variance(x, axis, options));
+}
+
+/** Index of the first maximum along an axis (of the flattened array when axis is omitted); uint32. */
+export function argmax(x: Array, axis?: number | null, options: ReduceOptions = {}): Array {
+  return argReduce("argmax", lax.argmax, x, axis, options);
+}
+export function argmin(x: Array, axis?: number | null, options: ReduceOptions = {}): Array {
+  return argReduce("argmin", lax.argmin, x, axis, options);
+}
+function argReduce(name: string, prim: (x: Array, axis: number) => Array, x: Array, axis: number | null | undefined, options: ReduceOptions): Array {
+  checkArray(name, x);
+  if (axis === undefined || axis === null) {
+    if (x.size === 0) throw new RangeError(`${name}: attempt to get ${name} of an empty array (shape ${fmtShape(x.shape)})`);
+    const y = prim(lax.reshape(x, [x.size]), 0);
+    return options.keepdims ? lax.reshape(y, x.shape.map(() => 1)) : y;
+  }
+  const a = normalizeAxis(name, axis, x.ndim, x.shape);
+  if (x.shape[a] === 0) throw new RangeError(`${name}: cannot reduce over an empty axis (shape ${fmtShape(x.shape)}, axis ${a})`);
+  return keep(prim(x, a), x.shape, [a], options.keepdims);
+}
+
+/** log(sum(exp(x))) over axes, computed stably (the max is subtracted first). */
+export function logsumexp(x: Array, axis?: Axis, options: ReduceOptions = {}): Array {
+  checkArray("logsumexp", x);
+  const axes = normalizeAxes("logsumexp", axis, x.shape);
+  const xf = lax.cast(x, toFloating(x.dtype));
+  if (xf.size === 0) return keep(lax.log(lax.reduceSum(lax.exp(xf), axes)), x.shape, axes, options.keepdims);
+  const m0 = stopGradient(max(xf, axes, { keepdims: true }));
+  const m = where(isinf(m0), 0, m0); // all -inf (or an inf): shift by 0 instead of producing nan
+  const mb = lax.broadcastTo(m, x.shape);
+  const s = lax.log(lax.reduceSum(lax.exp(lax.sub(xf, mb)), axes));
+  const y = lax.add(s, lax.reshape(m, s.shape));
+  return keep(y, x.shape, axes, options.keepdims);
+}
+
+/** exp(x) / sum(exp(x)) along an axis (the last by default). */
+export function softmax(x: Array, axis: number | number[] = -1): Array {
+  checkArray("softmax", x);
+  const axes = normalizeAxes("softmax", axis, x.shape);
+  const xf = lax.cast(x, toFloating(x.dtype));
+  if (xf.size === 0) return xf;
+  const m = lax.broadcastTo(stopGradient(max(xf, axes, { keepdims: true })), x.shape);
+  const e = lax.exp(lax.sub(xf, m));
+  return lax.div(e, lax.broadcastTo(sum(e, axes, { keepdims: true }), x.shape));
+}
+
+/** x - logsumexp(x) along an axis (the last by default). */
+export function logSoftmax(x: Array, axis: number | number[] = -1): Array {
+  checkArray("logSoftmax", x);
+  const axes = normalizeAxes("logSoftmax", axis, x.shape);
+  const xf = lax.cast(x, toFloating(x.dtype));
+  return lax.sub(xf, lax.broadcastTo(logsumexp(xf, axes, { keepdims: true }), x.shape));
+}
+

@@ -1,0 +1,70 @@
+/**
+ * @file The primitive definition type, the registry, and bind(): the one way a node is recorded.
+ * Every rule is a required field; opting out is an explicit sentinel (noGradient, zeroTangent).
+ */
+import { Array, type Aval } from "./array.js";
+import { assert } from "./errors.js";
+
+export type Tangent = Array | null; // null: a symbolic zero
+
+/** Forward mode: tangents of the outputs, given those of the inputs (null where zero). */
+export type JvpRule<P> = (primals: Array[], tangents: Tangent[], params: P, outputs: Array[]) => Tangent[];
+/** Reverse mode: cotangents of the inputs, given those of the outputs (null where zero). */
+export type VjpRule<P> = (primals: Array[], cotangents: Tangent[], params: P, outputs: Array[]) => Tangent[];
+/**
+ * Batching: the outputs for batched inputs. `dims[i]` is the batch axis of args[i], or null when
+ * it is not batched (at least one is); `size` is the batch size.
+ */
+export type VmapRule<P> = (args: Array[], dims: (number | null)[], params: P, size: number) => [Array[], (number | null)[]];
+
+export interface Encoded {
+  ints?: number[];
+  scalars?: number[];
+}
+
+export interface PrimitiveDef<P = {}> {
+  name: string;
+  /** The native opcode (native/src/ops.def), or null for nodes that can't be evaluated. */
+  opcode: number | null;
+  abstractEval(inputs: Aval[], params: P): Aval[];
+  /** The parameters as the native program encodes them. */
+  encode(params: P, inputs: Aval[]): Encoded;
+  jvp: JvpRule<P>;
+  vjp: VjpRule<P>;
+  vmap: VmapRule<P>;
+}
+
+/** Sentinel vjp of a non-differentiable primitive: every input gets a zero cotangent. */
+export const noGradient: VjpRule<any> = (primals) => primals.map(() => null);
+/** Sentinel jvp of a non-differentiable primitive: every output gets a zero tangent. */
+export const zeroTangent: JvpRule<any> = (_p, _t, _params, outputs) => outputs.map(() => null);
+/** Sentinel for primitives that take no array inputs, so no transform ever reaches them. */
+export const noInputs: VmapRule<any> = () => {
+  throw new Error("a primitive without inputs cannot be batched (this is a bug)");
+};
+export const noParams = (): Encoded => ({});
+
+/** Every primitive, by name, for tests that enumerate them. */
+export const registry = new Map<string, PrimitiveDef<any>>();
+
+export function defPrimitive<P = {}>(def: PrimitiveDef<P>): PrimitiveDef<P> {
+  assert(!registry.has(def.name), `primitive ${def.name} defined twice`);
+  registry.set(def.name, def);
+  return def;
+}
+
+/** Records `def` applied to inputs; returns its outputs (lazy). */
+export function bind<P>(def: PrimitiveDef<P>, inputs: Array[], params: P): Array[] {
+  for (const x of inputs) x.checkAlive(def.name);
+  const avals = def.abstractEval(
+    inputs.map((x) => ({ shape: x.shape, dtype: x.dtype })),
+    params,
+  );
+  const node = { prim: def, inputs, params, outputs: [] as Array[] };
+  node.outputs = avals.map((a) => new Array(a.shape, a.dtype, node));
+  return node.outputs;
+}
+
+export function bind1<P>(def: PrimitiveDef<P>, inputs: Array[], params: P): Array {
+  return bind(def, inputs, params)[0];
+}
