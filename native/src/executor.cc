@@ -130,10 +130,12 @@ void Executor::run_instr(const Instr& instr, std::vector<ArrayDesc>& slots, cons
       if (!slots[s].storage) throw std::runtime_error("input slot " + std::to_string(s) + " is empty (this is a bug)");
   };
   switch (instr.op) {
-    case Op::Identity:
-      need_inputs(1);
-      out = *x;
+    case Op::Identity: {
+      // The last input; any others are dependencies only (custom functions order their rules so).
+      if (instr.in.empty() || !slots[instr.in.back()].storage) throw std::runtime_error("identity needs an input");
+      out = slots[instr.in.back()];
       break;
+    }
     case Op::BroadcastTo: {
       need_inputs(1);
       int lead = out.ndim() - x->ndim();

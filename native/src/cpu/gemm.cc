@@ -34,6 +34,9 @@
 #ifndef TG_NC64
 #define TG_NC64 4080
 #endif
+#ifndef TG_PBMB
+#define TG_PBMB 8
+#endif
 #ifndef TG_MINWORK
 #define TG_MINWORK (64 * 64 * 64)
 #endif
@@ -166,6 +169,9 @@ __attribute__((target("avx2,fma"))) void kernel_f32_6x16_avx2(int64_t kc, const 
   r1 = _mm256_fmadd_ps(ai, b1, r1);
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
+#ifdef TG_PFA
+    if ((k & 7) == 0) _mm_prefetch(reinterpret_cast<const char*>(a + TG_PFA), _MM_HINT_T0);
+#endif
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
     __m256 ai;
     TG_STEP(0, c00, c01) TG_STEP(1, c10, c11) TG_STEP(2, c20, c21)
@@ -246,7 +252,7 @@ constexpr int64_t kDirectMaxWork = 16 * 16 * 16;
 // Multiply-adds per thread below which another thread is not worth waking.
 constexpr int64_t kMinWorkPerThread = TG_MINWORK;
 // Cap on the calling thread's packed K x NC panel of B.
-constexpr int64_t kPackBBytes = int64_t(8) << 20;
+constexpr int64_t kPackBBytes = int64_t(TG_PBMB) << 20;
 // B slivers packed as one unit (the grain at which threads share packing).
 constexpr int64_t kPackGroup = 4;
 

@@ -80,8 +80,12 @@ export class Array {
 
   /** A copy of the data, in the TypedArray of the dtype (raw 16-bit patterns for half types). */
   toTypedArray(): InstanceType<ReturnType<typeof typedArrayClass>> {
-    this.checkAlive("toTypedArray");
-    evaluate([this], "toTypedArray");
+    return this.read("toTypedArray");
+  }
+
+  private read(op: string): InstanceType<ReturnType<typeof typedArrayClass>> {
+    this.checkAlive(op);
+    evaluate([this], op);
     const Ctor = typedArrayClass(this.dtype);
     const out = new Ctor(this.size);
     if (this.size > 0) native.read(this.handle, out);
@@ -90,8 +94,7 @@ export class Array {
 
   /** The elements as JS values, in row-major order. */
   private values(op: string): (number | boolean | bigint)[] {
-    this.checkAlive(op);
-    const raw = this.toTypedArray();
+    const raw = this.read(op);
     const out: (number | boolean | bigint)[] = new globalThis.Array(raw.length);
     for (let i = 0; i < raw.length; i++) {
       const v = raw[i];

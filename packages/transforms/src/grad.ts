@@ -1,0 +1,86 @@
+/** @file grad and valueAndGrad: reverse mode with a unit cotangent, over tree-structured arguments. */
+import * as mx from "@tessera/core";
+import { TransformError, isArray, type Array } from "@tessera/core";
+import { backward } from "./vjp.js";
+import { fmt, leavesFor, tracing } from "./trace.js";
+
+export interface GradOptions {
+  /** Which positional arguments to differentiate: a number (default 0) or a list. */
+  argnums?: number | number[];
+}
+
+type Fn = (...args: any[]) => unknown;
+
+function normalizeArgnums(op: string, argnums: number | number[] | undefined, nargs: number): number[] {
+  const list = argnums === undefined ? [0] : typeof argnums === "number" ? [argnums] : argnums;
+  if (!globalThis.Array.isArray(list) || list.length === 0) throw new TransformError(`${op}: argnums must be a number or a non-empty list of numbers`);
+  return list.map((a) => {
+    if (!Number.isInteger(a)) throw new TransformError(`${op}: argnums entries must be integers; got ${String(a)}`);
+    const k = a < 0 ? a + nargs : a;
+    if (k < 0 || k >= nargs) throw new TransformError(`${op}: argnums ${a} is out of range for a call with ${nargs} arguments`);
+    return k;
+  });
+}
+
+/** The Array leaves of a differentiated argument (JS numbers become float32 scalars). */
+function argLeaves(op: string, arg: unknown, index: number): { pairs: [string, Array][]; tree: unknown } {
+  const tree = typeof arg === "number" ? mx.array(arg) : arg;
+  const pairs = mx.treeFlatten(tree).map(([path, leaf]): [string, Array] => {
+    if (!isArray(leaf)) {
+      throw new TransformError(`${op}: argument ${index} must be an Array or a tree of Arrays; found ${leaf === null ? "null" : typeof leaf} at "${path}"`);
+    }
+    return [path, leaf];
+  });
+  return { pairs, tree };
+}
+
+/**
+ * `(...args) => [value, grads]`. If fn returns a JS array, its first element is the loss and
+ * `value` is the whole array (auxiliary outputs). `grads` has the shape of the differentiated
+ * argument (a JS array of them when argnums is a list).
+ * @example
+ * const [loss, g] = valueAndGrad((w, x) => mx.sum(mx.matmul(x, w).square()))(w, x);
+ */
+export function valueAndGrad(fn: Fn, options: GradOptions = {}) {
+  if (typeof fn !== "function") throw new TransformError(`valueAndGrad: fn must be a function; got ${typeof fn}`);
+  return (...args: unknown[]): [any, any] =>
+    tracing(() => {
+      const nums = normalizeArgnums("grad", options.argnums, args.length);
+      const newArgs = [...args];
+      const sources: Array[] = [];
+      const structure = nums.map((k) => {
+        const { pairs, tree } = argLeaves("grad", args[k], k);
+        const leaves = leavesFor(pairs.map(([, a]) => a));
+        sources.push(...leaves);
+        newArgs[k] = pairs.length === 1 && pairs[0][0] === "" ? leaves[0] : mx.treeUnflatten(pairs.map(([p], i) => [p, leaves[i]]));
+        return { pairs, tree, leaves };
+      });
+      const value = fn(...newArgs);
+      const loss = globalThis.Array.isArray(value) ? value[0] : value;
+      if (!isArray(loss)) {
+        throw new TransformError(`grad: fn must return an Array (or a JS array whose first element is one); got ${loss === null ? "null" : typeof loss}`);
+      }
+      if (loss.size !== 1 || !mx.isFloating(loss.dtype)) {
+        throw new TransformError(`grad: fn must return a scalar float array; got shape ${fmt(loss.shape)} ${loss.dtype}`);
+      }
+      const cts = backward([loss], [mx.onesLike(loss)], sources);
+      let pos = 0;
+      const grads = structure.map(({ pairs, tree, leaves }) => {
+        const gs = leaves.map((leaf, i) => cts[pos + i] ?? mx.zerosLike(pairs[i][1]));
+        pos += leaves.length;
+        return pairs.length === 1 && pairs[0][0] === "" ? gs[0] : mx.treeUnflatten(pairs.map(([p], i) => [p, gs[i]]));
+      });
+      return [value, typeof options.argnums === "object" ? grads : grads[0]];
+    });
+}
+
+/**
+ * The gradient of a scalar-valued fn with respect to argument `argnums` (default 0).
+ * @example
+ * const df = grad((x) => x.square().sum());
+ * df(mx.array([1, 2])).tolist(); // [2, 4]
+ */
+export function grad(fn: Fn, options: GradOptions = {}) {
+  const vg = valueAndGrad(fn, options);
+  return (...args: unknown[]): any => vg(...args)[1];
+}
