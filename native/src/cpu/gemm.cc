@@ -89,6 +89,10 @@ struct Args {
 template <class T>
 using Kernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool accumulate);
 
+// Packs an mc x kc block of A into MR-row micro-panels (see pack_a).
+template <class T>
+using PackA = void (*)(int64_t mc, int64_t kc, const T* A, int64_t rs, int64_t cs, T* dst);
+
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Packs rows [0, mc) x cols [0, kc) of A (already offset to the block) as MR-row micro-panels,
@@ -233,6 +237,87 @@ __attribute__((target("avx2,fma"))) void kernel_f64_6x8_avx2(int64_t kc, const d
   TG_STORE(3, c30, c31) TG_STORE(4, c40, c41) TG_STORE(5, c50, c51)
 #undef TG_STORE
 }
+
+// Row-major A (cs == 1) is the common case and the scalar gather dominates packing time, so full
+// 6-row panels are transposed in registers: 8 k at a time, as 4-row groups plus a 2-row pair.
+__attribute__((target("avx2,fma"))) void pack_a_f32_6_avx2(int64_t mc, int64_t kc, const float* A,
+                                                            int64_t rs, int64_t cs, float* dst) {
+  if (cs != 1) return pack_a<float, 6>(mc, kc, A, rs, cs, dst);
+  const int64_t full = mc / 6 * 6;
+  for (int64_t i0 = 0; i0 < full; i0 += 6, dst += 6 * kc) {
+    const float* r0 = A + i0 * rs;
+    const float *r1 = r0 + rs, *r2 = r1 + rs, *r3 = r2 + rs, *r4 = r3 + rs, *r5 = r4 + rs;
+    float* d = dst;
+    int64_t k = 0;
+    for (; k + 8 <= kc; k += 8, d += 48) {
+      const __m256 a0 = _mm256_loadu_ps(r0 + k), a1 = _mm256_loadu_ps(r1 + k);
+      const __m256 a2 = _mm256_loadu_ps(r2 + k), a3 = _mm256_loadu_ps(r3 + k);
+      const __m256 a4 = _mm256_loadu_ps(r4 + k), a5 = _mm256_loadu_ps(r5 + k);
+      const __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
+      const __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
+      // cK holds rows 0-3 at k+K (low lane) and k+4+K (high lane).
+      const __m256 c0 = _mm256_shuffle_ps(t0, t2, 0x44), c1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      const __m256 c2 = _mm256_shuffle_ps(t1, t3, 0x44), c3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      // u0: rows 4-5 at k, k+1 | k+4, k+5; u1: at k+2, k+3 | k+6, k+7.
+      const __m256 u0 = _mm256_unpacklo_ps(a4, a5), u1 = _mm256_unpackhi_ps(a4, a5);
+      const __m128 u0l = _mm256_castps256_ps128(u0), u0h = _mm256_extractf128_ps(u0, 1);
+      const __m128 u1l = _mm256_castps256_ps128(u1), u1h = _mm256_extractf128_ps(u1, 1);
+      _mm_storeu_ps(d + 0, _mm256_castps256_ps128(c0));
+      _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), u0l);
+      _mm_storeu_ps(d + 6, _mm256_castps256_ps128(c1));
+      _mm_storeh_pi(reinterpret_cast<__m64*>(d + 10), u0l);
+      _mm_storeu_ps(d + 12, _mm256_castps256_ps128(c2));
+      _mm_storel_pi(reinterpret_cast<__m64*>(d + 16), u1l);
+      _mm_storeu_ps(d + 18, _mm256_castps256_ps128(c3));
+      _mm_storeh_pi(reinterpret_cast<__m64*>(d + 22), u1l);
+      _mm_storeu_ps(d + 24, _mm256_extractf128_ps(c0, 1));
+      _mm_storel_pi(reinterpret_cast<__m64*>(d + 28), u0h);
+      _mm_storeu_ps(d + 30, _mm256_extractf128_ps(c1, 1));
+      _mm_storeh_pi(reinterpret_cast<__m64*>(d + 34), u0h);
+      _mm_storeu_ps(d + 36, _mm256_extractf128_ps(c2, 1));
+      _mm_storel_pi(reinterpret_cast<__m64*>(d + 40), u1h);
+      _mm_storeu_ps(d + 42, _mm256_extractf128_ps(c3, 1));
+      _mm_storeh_pi(reinterpret_cast<__m64*>(d + 46), u1h);
+    }
+    for (; k < kc; ++k, d += 6) {
+      d[0] = r0[k], d[1] = r1[k], d[2] = r2[k], d[3] = r3[k], d[4] = r4[k], d[5] = r5[k];
+    }
+  }
+  if (full < mc) pack_a<float, 6>(mc - full, kc, A + full * rs, rs, cs, dst);
+}
+
+// float64 version of the above: 4 k at a time.
+__attribute__((target("avx2,fma"))) void pack_a_f64_6_avx2(int64_t mc, int64_t kc, const double* A,
+                                                            int64_t rs, int64_t cs, double* dst) {
+  if (cs != 1) return pack_a<double, 6>(mc, kc, A, rs, cs, dst);
+  const int64_t full = mc / 6 * 6;
+  for (int64_t i0 = 0; i0 < full; i0 += 6, dst += 6 * kc) {
+    const double* r0 = A + i0 * rs;
+    const double *r1 = r0 + rs, *r2 = r1 + rs, *r3 = r2 + rs, *r4 = r3 + rs, *r5 = r4 + rs;
+    double* d = dst;
+    int64_t k = 0;
+    for (; k + 4 <= kc; k += 4, d += 24) {
+      const __m256d a0 = _mm256_loadu_pd(r0 + k), a1 = _mm256_loadu_pd(r1 + k);
+      const __m256d a2 = _mm256_loadu_pd(r2 + k), a3 = _mm256_loadu_pd(r3 + k);
+      const __m256d a4 = _mm256_loadu_pd(r4 + k), a5 = _mm256_loadu_pd(r5 + k);
+      const __m256d t0 = _mm256_unpacklo_pd(a0, a1), t1 = _mm256_unpackhi_pd(a0, a1);
+      const __m256d t2 = _mm256_unpacklo_pd(a2, a3), t3 = _mm256_unpackhi_pd(a2, a3);
+      const __m256d u0 = _mm256_unpacklo_pd(a4, a5), u1 = _mm256_unpackhi_pd(a4, a5);
+      _mm256_storeu_pd(d + 0, _mm256_permute2f128_pd(t0, t2, 0x20));
+      _mm_storeu_pd(d + 4, _mm256_castpd256_pd128(u0));
+      _mm256_storeu_pd(d + 6, _mm256_permute2f128_pd(t1, t3, 0x20));
+      _mm_storeu_pd(d + 10, _mm256_castpd256_pd128(u1));
+      _mm256_storeu_pd(d + 12, _mm256_permute2f128_pd(t0, t2, 0x31));
+      _mm_storeu_pd(d + 16, _mm256_extractf128_pd(u0, 1));
+      _mm256_storeu_pd(d + 18, _mm256_permute2f128_pd(t1, t3, 0x31));
+      _mm_storeu_pd(d + 22, _mm256_extractf128_pd(u1, 1));
+    }
+    for (; k < kc; ++k, d += 6) {
+      d[0] = r0[k], d[1] = r1[k], d[2] = r2[k], d[3] = r3[k], d[4] = r4[k], d[5] = r5[k];
+    }
+  }
+  if (full < mc) pack_a<double, 6>(mc - full, kc, A + full * rs, rs, cs, dst);
+}
 #endif  // __x86_64__
 
 bool has_avx2_fma() {
@@ -284,6 +369,7 @@ inline void spin_pause(int& spins) {
 template <class T, int MR, int NR>
 struct Blocked {
   Kernel<T> kernel;
+  PackA<T> pack_a_fn;
   int64_t MC, KC, NC;  // MC % MR == 0, NC % NR == 0
 
   // Rows [ic, ic + mc) x slivers [p0, p1) of one KC step; `ap` holds that row block's packed A.
@@ -362,7 +448,7 @@ struct Blocked {
                 st[grp].store(2, std::memory_order_release);
               }
             }
-            pack_a<T, MR>(mc, kc, g.A + ic * g.rsA + pc * g.csA, g.rsA, g.csA, ap);
+            pack_a_fn(mc, kc, g.A + ic * g.rsA + pc * g.csA, g.rsA, g.csA, ap);
             for (int64_t grp = g0; grp < g1; ++grp) {
               for (int spins = 0; st[grp].load(std::memory_order_acquire) != 2;) spin_pause(spins);
               macro(g, ap, bslice, jc, nc, kc, pc > 0, ic, mc, grp * kPackGroup,
@@ -402,12 +488,12 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int6
   if (trivial_cases(g)) return;
 #if defined(__x86_64__)
   if (has_avx2_fma()) {
-    static const Blocked<float, 6, 16> avx2{kernel_f32_6x16_avx2, TG_MC32, TG_KC32, TG_NC32};
+    static const Blocked<float, 6, 16> avx2{kernel_f32_6x16_avx2, pack_a_f32_6_avx2, TG_MC32, TG_KC32, TG_NC32};
     avx2.run(g);
     return;
   }
 #endif
-  static const Blocked<float, 4, 8> generic{kernel_generic<float, 4, 8>, 128, 256, 2048};
+  static const Blocked<float, 4, 8> generic{kernel_generic<float, 4, 8>, pack_a<float, 4>, 128, 256, 2048};
   generic.run(g);
 }
 
@@ -417,12 +503,12 @@ void gemm_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsA, int
   if (trivial_cases(g)) return;
 #if defined(__x86_64__)
   if (has_avx2_fma()) {
-    static const Blocked<double, 6, 8> avx2{kernel_f64_6x8_avx2, TG_MC64, TG_KC64, TG_NC64};
+    static const Blocked<double, 6, 8> avx2{kernel_f64_6x8_avx2, pack_a_f64_6_avx2, TG_MC64, TG_KC64, TG_NC64};
     avx2.run(g);
     return;
   }
 #endif
-  static const Blocked<double, 4, 4> generic{kernel_generic<double, 4, 4>, 128, 256, 2048};
+  static const Blocked<double, 4, 4> generic{kernel_generic<double, 4, 4>, pack_a<double, 4>, 128, 256, 2048};
   generic.run(g);
 }
 
