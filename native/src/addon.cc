@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <unordered_map>
 
 #include "cpu/threads.h"
 #include "executor.h"
@@ -74,8 +75,63 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   });
 }
 
+// Arrays dropped by JavaScript: each handle keeps a weak reference to its Array object. V8 clears
+// weak references during any collection, scavenges included, but Node runs finalizers (and
+// FinalizationRegistry callbacks) only in a later event-loop task, which a synchronous training
+// loop never reaches. So the addon polls: when the number of tracked arrays or the active memory
+// has grown enough since the last sweep, it frees every handle whose object is gone. The sweep is
+// amortized O(1) per array, and needs no help from the user (no tidy, no yielding).
+std::unordered_map<int32_t, napi_ref> tracked;
+size_t tracked_after_sweep = 0;
+size_t active_after_sweep = 0;
+
+void untrack(napi_env env, int32_t handle) {
+  auto it = tracked.find(handle);
+  if (it == tracked.end()) return;
+  napi_delete_reference(env, it->second);
+  tracked.erase(it);
+}
+
+void sweep(napi_env env) {
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  for (auto it = tracked.begin(); it != tracked.end();) {
+    napi_value v = nullptr;
+    napi_get_reference_value(env, it->second, &v);
+    if (v == nullptr) {
+      executor().free(it->first);
+      napi_delete_reference(env, it->second);
+      it = tracked.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  tracked_after_sweep = tracked.size();
+  active_after_sweep = cpu_backend().allocator().active();
+}
+
+void maybe_sweep(napi_env env) {
+  size_t active = cpu_backend().allocator().active();
+  if (tracked.size() >= 2 * tracked_after_sweep + 1024 ||
+      active >= active_after_sweep + active_after_sweep / 2 + (size_t(16) << 20))
+    sweep(env);
+}
+
+// track(array, handle): frees the handle once the array object has been collected.
+Napi::Value Track(const Napi::CallbackInfo& info) {
+  napi_ref ref;
+  if (napi_create_reference(info.Env(), info[0], 0, &ref) != napi_ok) throw Napi::Error::New(info.Env(), "[track] napi_create_reference failed");
+  tracked[info[1].As<Napi::Number>().Int32Value()] = ref;
+  maybe_sweep(info.Env());
+  report_memory(info.Env());
+  return info.Env().Undefined();
+}
+
 Napi::Value Free(const Napi::CallbackInfo& info) {
-  executor().free(info[0].As<Napi::Number>().Int32Value());
+  int32_t h = info[0].As<Napi::Number>().Int32Value();
+  untrack(info.Env(), h);
+  executor().free(h);
   report_memory(info.Env());
   return info.Env().Undefined();
 }
@@ -168,6 +224,8 @@ Napi::Value Describe(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  sweep(info.Env());  // count what the collector has already dropped
+  report_memory(info.Env());
   Allocator& a = cpu_backend().allocator();
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("active", Napi::Number::New(info.Env(), static_cast<double>(a.active())));
@@ -205,6 +263,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fromData", Napi::Function::New(env, FromData));
   exports.Set("read", Napi::Function::New(env, Read));
   exports.Set("free", Napi::Function::New(env, Free));
+  exports.Set("track", Napi::Function::New(env, Track));
   exports.Set("run", Napi::Function::New(env, Run));
   exports.Set("runAsync", Napi::Function::New(env, RunAsync));
   exports.Set("opTable", Napi::Function::New(env, OpTable));

@@ -112,6 +112,34 @@ BoundProgram Executor::bind(const int32_t* code, size_t n, const double* scalars
   return b;
 }
 
+// Strides that let `shape` view x's elements in row-major order without a copy, if any exist
+// (NumPy's rule: each group of old axes merged or split by the reshape must be contiguous).
+static bool view_strides(const ArrayDesc& x, const Shape& shape, Shape& out) {
+  out.assign(shape.size(), 1);
+  if (x.size() == 0) {
+    out = row_major_strides(shape);
+    return true;
+  }
+  Shape od, os;
+  for (int i = 0; i < x.ndim(); ++i)
+    if (x.shape[i] != 1) od.push_back(x.shape[i]), os.push_back(x.strides[i]);
+  size_t ni = 0, oi = 0;
+  while (ni < shape.size() && oi < od.size()) {
+    int64_t np = shape[ni], op = od[oi];
+    size_t nj = ni + 1, oj = oi + 1;
+    while (np != op) {
+      if (np < op) np *= shape[nj++];
+      else op *= od[oj++];
+    }
+    for (size_t k = oi; k + 1 < oj; ++k)
+      if (os[k] != od[k + 1] * os[k + 1]) return false;
+    out[nj - 1] = os[oj - 1];
+    for (size_t k = nj - 1; k > ni; --k) out[k - 1] = out[k] * shape[k];
+    ni = nj, oi = oj;
+  }
+  return true;
+}
+
 static bool is_elementwise(Op op) {
   std::string kind = op_kind(static_cast<int32_t>(op));
   return kind == "unary" || kind == "predicate" || kind == "binary" || kind == "compare" || kind == "ternary" ||
@@ -176,7 +204,14 @@ void Executor::run_instr(const Instr& instr, std::vector<ArrayDesc>& slots, cons
       need_inputs(1);
       if (out.size() != x->size()) throw std::runtime_error("reshape changes the size");
       ArrayDesc src = *x;
-      if (!src.is_row_contiguous()) {  // a copy first; a contiguous source reshapes for free
+      Shape strides;
+      if (view_strides(src, out.shape, strides)) {  // most reshapes, expandDims and squeeze: a view
+        out.storage = src.storage;
+        out.offset = src.offset;
+        out.strides = strides;
+        break;
+      }
+      {  // a copy first, then a view of it
         ArrayDesc tmp;
         tmp.dtype = src.dtype;
         tmp.shape = src.shape;

@@ -8,6 +8,7 @@
 
 #include "kernels.h"
 #include "strided.h"
+#include "vmath.h"
 
 namespace tessera::cpu {
 namespace {
@@ -240,6 +241,12 @@ COMPARE(GreaterF, a > b)
 COMPARE(GreaterEqualF, a >= b)
 #undef COMPARE
 
+// float32 rows with a vectorized kernel (vmath.h); other ops and types use the scalar functor.
+template <class Fn> constexpr bool (*kSimdF32)(const float*, float*, int64_t) = nullptr;
+template <> constexpr bool (*kSimdF32<ExpF>)(const float*, float*, int64_t) = &vexp_f32;
+template <> constexpr bool (*kSimdF32<TanhF>)(const float*, float*, int64_t) = &vtanh_f32;
+template <> constexpr bool (*kSimdF32<SigmoidF>)(const float*, float*, int64_t) = &vsigmoid_f32;
+
 [[noreturn]] void unsupported(const Instr& instr, DType t) {
   throw std::runtime_error(std::string("not defined for dtype ") + dtype_name(t));
 }
@@ -254,6 +261,9 @@ void run_unary(const ArrayDesc& x, ArrayDesc& out) {
   strided_rows(out.shape, {&out.strides, &x.strides}, [&](const int64_t* off, int64_t n, const int64_t* st) {
     U* o = op + off[0];
     const T* a = xp + off[1];
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<U, float> && kSimdF32<Fn> != nullptr) {
+      if (st[1] == 1 && kSimdF32<Fn>(a, o, n)) return;
+    }
     if (st[1] == 1)
       for (int64_t i = 0; i < n; ++i) o[i] = U(Fn::f(C(a[i])));
     else

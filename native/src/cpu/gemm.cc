@@ -1,4 +1,4 @@
-// @file Blocked, packed GEMM (GotoBLAS/BLIS loop structure) with an AVX2+FMA micro-kernel picked at runtime and a portable fallback.
+// @file Packed, cache-blocked GEMM (Goto/BLIS loop order): AVX2+FMA kernels picked at runtime, portable fallback.
 #include "gemm.h"
 
 #include <algorithm>
@@ -14,31 +14,6 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#endif
-
-#ifndef TG_MC32
-#define TG_MC32 144
-#endif
-#ifndef TG_KC32
-#define TG_KC32 256
-#endif
-#ifndef TG_NC32
-#define TG_NC32 4080
-#endif
-#ifndef TG_MC64
-#define TG_MC64 72
-#endif
-#ifndef TG_KC64
-#define TG_KC64 256
-#endif
-#ifndef TG_NC64
-#define TG_NC64 4080
-#endif
-#ifndef TG_PBMB
-#define TG_PBMB 8
-#endif
-#ifndef TG_MINWORK
-#define TG_MINWORK (64 * 64 * 64)
 #endif
 
 namespace tessera::cpu {
@@ -71,7 +46,7 @@ class Scratch {
 };
 
 thread_local Scratch tls_pack_a;  // each thread's MC x KC block of A
-thread_local Scratch tls_pack_b;  // the calling thread's KC x NC panel of B, shared by the workers
+thread_local Scratch tls_pack_b;  // the calling thread's packed panel of B, shared by the workers
 
 template <class T>
 struct Args {
@@ -173,9 +148,6 @@ __attribute__((target("avx2,fma"))) void kernel_f32_6x16_avx2(int64_t kc, const 
   r1 = _mm256_fmadd_ps(ai, b1, r1);
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
-#ifdef TG_PFA
-    if ((k & 7) == 0) _mm_prefetch(reinterpret_cast<const char*>(a + TG_PFA), _MM_HINT_T0);
-#endif
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
     __m256 ai;
     TG_STEP(0, c00, c01) TG_STEP(1, c10, c11) TG_STEP(2, c20, c21)
@@ -320,24 +292,27 @@ __attribute__((target("avx2,fma"))) void pack_a_f64_6_avx2(int64_t mc, int64_t k
 }
 #endif  // __x86_64__
 
+#if defined(__x86_64__)
 bool has_avx2_fma() {
-#if defined(__x86_64__) && !defined(TESSERA_GEMM_GENERIC_ONLY)
+#if defined(TESSERA_GEMM_GENERIC_ONLY)  // lets tests exercise the portable path on any machine
+  return false;
+#else
   static const bool ok = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   }();
   return ok;
-#else
-  return false;
 #endif
 }
+#endif
 
 // Below this many multiply-adds, packing and threading cost more than they save.
 constexpr int64_t kDirectMaxWork = 16 * 16 * 16;
-// Multiply-adds per thread below which another thread is not worth waking.
-constexpr int64_t kMinWorkPerThread = TG_MINWORK;
-// Cap on the calling thread's packed K x NC panel of B.
-constexpr int64_t kPackBBytes = int64_t(TG_PBMB) << 20;
+// Multiply-adds per thread (float64; float32 runs twice as fast so needs twice as many) below
+// which waking another thread costs more than it saves: a wake takes tens of microseconds.
+constexpr int64_t kMinWorkPerThread = int64_t(1) << 20;
+// Cap on the calling thread's packed panel of B (kept between calls).
+constexpr int64_t kPackBBytes = int64_t(8) << 20;
 // B slivers packed as one unit (the grain at which threads share packing).
 constexpr int64_t kPackGroup = 4;
 
@@ -397,18 +372,21 @@ struct Blocked {
 
   // One parallel region per NC block of columns (usually one per call): waking the pool costs tens
   // of microseconds, so there are no barriers between KC steps. Work items (row block x column
-  // group, each run over all of K in order) are claimed dynamically, so a late-waking worker just
-  // takes fewer. B is packed once for the whole K x NC panel, lazily, by whichever thread first
-  // needs each group of slivers; others only ever wait on a group that is being packed right now.
+  // group, each run over its K range in order) are claimed dynamically, so a late-waking worker
+  // just takes fewer. B is packed once for the whole K x NC panel, lazily, by whichever thread
+  // first needs each group of slivers; others only ever wait on a group being packed right now.
   void run(const Args<T>& g) const {
     const int64_t M = g.M, N = g.N, K = g.K;
-    const int threads = static_cast<int>(
-        std::max<int64_t>(1, std::min<int64_t>(num_threads(), M * N * K / kMinWorkPerThread)));
-    // Bound the packed K x NC panel of B to kPackBBytes.
-    const int64_t nc_cap = std::max<int64_t>(8 * NR, kPackBBytes / int64_t(sizeof(T)) / K / NR * NR);
-    const int64_t nc_blk = std::min({NC, nc_cap, ceil_div(N, NR) * NR});
-    T* bp = tls_pack_b.get<T>(static_cast<size_t>(K * nc_blk));
-    const int64_t n_pc = ceil_div(K, KC);
+    const double work = double(M) * double(N) * double(K);
+    const double per_thread = double(kMinWorkPerThread) * double(8 / sizeof(T));
+    const int threads = static_cast<int>(std::max(1.0, std::min<double>(num_threads(), work / per_thread)));
+    // The packed panel (kb x nc_blk) stays within kPackBBytes: narrow NC first, then, for very
+    // long K, split K into several regions (a barrier each).
+    const int64_t budget = kPackBBytes / int64_t(sizeof(T));
+    const int64_t nc_blk =
+        std::min({NC, ceil_div(N, NR) * NR, std::max<int64_t>(16 * NR, budget / K / NR * NR)});
+    const int64_t kb = std::min(K, std::max<int64_t>(KC, budget / nc_blk / KC * KC));
+    T* bp = tls_pack_b.get<T>(static_cast<size_t>(kb * nc_blk));
 
     for (int64_t jc = 0; jc < N; jc += nc_blk) {
       const int64_t nc = std::min(nc_blk, N - jc), n_sl = ceil_div(nc, NR);
@@ -425,42 +403,46 @@ struct Blocked {
       n_rb = ceil_div(M, mcb);
       const int64_t n_items = n_rb * n_cg;
 
-      std::unique_ptr<std::atomic<int>[]> state(new std::atomic<int>[n_pc * n_pg]);
-      for (int64_t i = 0; i < n_pc * n_pg; ++i) state[i].store(0, std::memory_order_relaxed);
-      std::atomic<int64_t> next_item{0};
+      for (int64_t k0 = 0; k0 < K; k0 += kb) {
+        const int64_t k1 = std::min(K, k0 + kb), n_pc = ceil_div(k1 - k0, KC);
+        // Per (KC step, sliver group): 0 = not packed, 1 = being packed, 2 = ready.
+        std::unique_ptr<std::atomic<int>[]> state(new std::atomic<int>[n_pc * n_pg]);
+        for (int64_t i = 0; i < n_pc * n_pg; ++i) state[i].store(0, std::memory_order_relaxed);
+        std::atomic<int64_t> next_item{0};
 
-      auto body = [&](int64_t, int64_t) {
-        T* ap = tls_pack_a.get<T>(static_cast<size_t>(mcb * std::min(KC, K)));
-        for (int64_t it; (it = next_item.fetch_add(1, std::memory_order_relaxed)) < n_items;) {
-          const int64_t ib = it / n_cg, cg = it % n_cg;
-          const int64_t ic = ib * mcb, mc = std::min(mcb, M - ic);
-          const int64_t g0 = n_pg * cg / n_cg, g1 = n_pg * (cg + 1) / n_cg;
-          for (int64_t q = 0; q < n_pc; ++q) {
-            const int64_t pc = q * KC, kc = std::min(KC, K - pc);
-            T* bslice = bp + pc * nc_blk;
-            std::atomic<int>* st = &state[q * n_pg];
-            for (int64_t grp = g0; grp < g1; ++grp) {
-              int expected = 0;
-              if (st[grp].load(std::memory_order_relaxed) == 0 &&
-                  st[grp].compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
-                pack_b<T, NR>(grp * kPackGroup, std::min(n_sl, (grp + 1) * kPackGroup), kc, nc,
-                              g.B + pc * g.rsB + jc * g.csB, g.rsB, g.csB, bslice);
-                st[grp].store(2, std::memory_order_release);
+        auto body = [&](int64_t, int64_t) {
+          T* ap = tls_pack_a.get<T>(static_cast<size_t>(mcb * std::min(KC, K)));
+          for (int64_t it; (it = next_item.fetch_add(1, std::memory_order_relaxed)) < n_items;) {
+            const int64_t ib = it / n_cg, cg = it % n_cg;
+            const int64_t ic = ib * mcb, mc = std::min(mcb, M - ic);
+            const int64_t g0 = n_pg * cg / n_cg, g1 = n_pg * (cg + 1) / n_cg;
+            for (int64_t q = 0; q < n_pc; ++q) {
+              const int64_t pc = k0 + q * KC, kc = std::min(KC, k1 - pc);
+              T* bslice = bp + (pc - k0) * nc_blk;
+              std::atomic<int>* st = &state[q * n_pg];
+              for (int64_t grp = g0; grp < g1; ++grp) {
+                int expected = 0;
+                if (st[grp].load(std::memory_order_relaxed) == 0 &&
+                    st[grp].compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
+                  pack_b<T, NR>(grp * kPackGroup, std::min(n_sl, (grp + 1) * kPackGroup), kc, nc,
+                                g.B + pc * g.rsB + jc * g.csB, g.rsB, g.csB, bslice);
+                  st[grp].store(2, std::memory_order_release);
+                }
+              }
+              pack_a_fn(mc, kc, g.A + ic * g.rsA + pc * g.csA, g.rsA, g.csA, ap);
+              for (int64_t grp = g0; grp < g1; ++grp) {
+                for (int spins = 0; st[grp].load(std::memory_order_acquire) != 2;) spin_pause(spins);
+                macro(g, ap, bslice, jc, nc, kc, pc > 0, ic, mc, grp * kPackGroup,
+                      std::min(n_sl, (grp + 1) * kPackGroup));
               }
             }
-            pack_a_fn(mc, kc, g.A + ic * g.rsA + pc * g.csA, g.rsA, g.csA, ap);
-            for (int64_t grp = g0; grp < g1; ++grp) {
-              for (int spins = 0; st[grp].load(std::memory_order_acquire) != 2;) spin_pause(spins);
-              macro(g, ap, bslice, jc, nc, kc, pc > 0, ic, mc, grp * kPackGroup,
-                    std::min(n_sl, (grp + 1) * kPackGroup));
-            }
           }
+        };
+        if (threads > 1 && n_items > 1) {
+          parallel_for(threads, 1, body);
+        } else {
+          body(0, 1);
         }
-      };
-      if (threads > 1 && n_items > 1) {
-        parallel_for(threads, 1, body);
-      } else {
-        body(0, 1);
       }
     }
   }
@@ -473,7 +455,7 @@ bool trivial_cases(const Args<T>& g) {
     for (int64_t i = 0; i < g.M; ++i) std::fill(g.C + i * g.ldc, g.C + i * g.ldc + g.N, T(0));
     return true;
   }
-  if (g.M * g.N * g.K <= kDirectMaxWork) {
+  if (double(g.M) * double(g.N) * double(g.K) <= double(kDirectMaxWork)) {
     gemm_direct(g);
     return true;
   }
@@ -488,7 +470,7 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int6
   if (trivial_cases(g)) return;
 #if defined(__x86_64__)
   if (has_avx2_fma()) {
-    static const Blocked<float, 6, 16> avx2{kernel_f32_6x16_avx2, pack_a_f32_6_avx2, TG_MC32, TG_KC32, TG_NC32};
+    static const Blocked<float, 6, 16> avx2{kernel_f32_6x16_avx2, pack_a_f32_6_avx2, 144, 256, 4080};
     avx2.run(g);
     return;
   }
@@ -503,7 +485,7 @@ void gemm_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsA, int
   if (trivial_cases(g)) return;
 #if defined(__x86_64__)
   if (has_avx2_fma()) {
-    static const Blocked<double, 6, 8> avx2{kernel_f64_6x8_avx2, pack_a_f64_6_avx2, TG_MC64, TG_KC64, TG_NC64};
+    static const Blocked<double, 6, 8> avx2{kernel_f64_6x8_avx2, pack_a_f64_6_avx2, 72, 256, 4080};
     avx2.run(g);
     return;
   }

@@ -42,14 +42,19 @@ function argLeaves(op: string, arg: unknown, index: number): { pairs: [string, A
  * const [loss, g] = valueAndGrad((w, x) => mx.sum(mx.matmul(x, w).square()))(w, x);
  */
 export function valueAndGrad(fn: Fn, options: GradOptions = {}) {
-  if (typeof fn !== "function") throw new TransformError(`valueAndGrad: fn must be a function; got ${typeof fn}`);
+  return makeValueAndGrad("valueAndGrad", fn, options);
+}
+
+/** valueAndGrad, with errors naming `op` (the transform the user called). */
+function makeValueAndGrad(op: string, fn: Fn, options: GradOptions) {
+  if (typeof fn !== "function") throw new TransformError(`${op}: fn must be a function; got ${typeof fn}`);
   return (...args: unknown[]): [any, any] =>
     tracing(() => {
-      const nums = normalizeArgnums("grad", options.argnums, args.length);
+      const nums = normalizeArgnums(op, options.argnums, args.length);
       const newArgs = [...args];
       const sources: Array[] = [];
       const structure = nums.map((k) => {
-        const { pairs, tree } = argLeaves("grad", args[k], k);
+        const { pairs, tree } = argLeaves(op, args[k], k);
         const leaves = leavesFor(pairs.map(([, a]) => a));
         sources.push(...leaves);
         newArgs[k] = pairs.length === 1 && pairs[0][0] === "" ? leaves[0] : mx.treeUnflatten(pairs.map(([p], i) => [p, leaves[i]]));
@@ -58,10 +63,10 @@ export function valueAndGrad(fn: Fn, options: GradOptions = {}) {
       const value = fn(...newArgs);
       const loss = globalThis.Array.isArray(value) ? value[0] : value;
       if (!isArray(loss)) {
-        throw new TransformError(`grad: fn must return an Array (or a JS array whose first element is one); got ${loss === null ? "null" : typeof loss}`);
+        throw new TransformError(`${op}: fn must return an Array (or a JS array whose first element is one); got ${loss === null ? "null" : typeof loss}`);
       }
       if (loss.size !== 1 || !mx.isFloating(loss.dtype)) {
-        throw new TransformError(`grad: fn must return a scalar float array; got shape ${fmt(loss.shape)} ${loss.dtype}`);
+        throw new TransformError(`${op}: fn must return a scalar float array; got shape ${fmt(loss.shape)} ${loss.dtype}`);
       }
       const cts = backward([loss], [mx.onesLike(loss)], sources);
       let pos = 0;
@@ -81,6 +86,6 @@ export function valueAndGrad(fn: Fn, options: GradOptions = {}) {
  * df(mx.array([1, 2])).tolist(); // [2, 4]
  */
 export function grad(fn: Fn, options: GradOptions = {}) {
-  const vg = valueAndGrad(fn, options);
+  const vg = makeValueAndGrad("grad", fn, options);
   return (...args: unknown[]): any => vg(...args)[1];
 }

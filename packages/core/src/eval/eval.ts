@@ -23,11 +23,13 @@ export const evalStats = {
   },
 };
 
-const finalizer = new FinalizationRegistry<number>((handle) => native.free(handle));
+/** Frees a handle once its array is garbage-collected: the addon sweeps weak references to the
+ * arrays as memory grows, so a loop that never yields gets its memory back (a FinalizationRegistry
+ * would wait for the next event-loop task). Freeing twice (after dispose) is harmless. */
+const track = (a: Array, handle: number) => native.track(a, handle);
 
 /** Frees an array's native data now (dispose). */
 export function releaseHandle(a: Array): void {
-  finalizer.unregister(a);
   native.free(a.handle);
   a.handle = 0;
 }
@@ -45,7 +47,7 @@ function adopt(p: Program, handles: Int32Array): void {
       return;
     }
     a.handle = handles[i];
-    finalizer.register(a, a.handle, a);
+    track(a, a.handle);
     if (traceState.depth === 0) a.node = null;
   });
 }
@@ -91,6 +93,6 @@ export async function evaluateAsync(arrays: Array[], op = "evalAsync"): Promise<
 /** Wraps a new native handle (from host data) in an Array the collector will free. */
 export function fromHandle(shape: number[], dtype: import("../dtype.js").DType, handle: number): Array {
   const a = new ArrayClass(shape, dtype, null, handle);
-  finalizer.register(a, handle, a);
+  track(a, handle);
   return a;
 }

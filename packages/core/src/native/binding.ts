@@ -22,6 +22,8 @@ export interface NativeBinding {
   /** Copies an array (made contiguous) into dst, whose byte length must match. */
   read(handle: number, dst: ArrayBufferView): void;
   free(handle: number): void;
+  /** Frees `handle` when `owner` is garbage-collected (from inside the collector). */
+  track(owner: object, handle: number): void;
   /** Runs one program (see eval/program.ts); returns the output handles. */
   run(program: Int32Array, scalars: Float64Array): Int32Array;
   runAsync(program: Int32Array, scalars: Float64Array): Promise<Int32Array>;

@@ -11,6 +11,7 @@ import { checkArray, checkDType, checkShape, isScalar } from "./util.js";
 import { astype } from "./shape.js";
 import { expandDims } from "./shape.js";
 import { lessEqual, where, equal, add, logicalNot } from "./elementwise.js";
+import { isPlainObject } from "../tree.js";
 
 type Data = NestedList | ArrayBufferView | Array;
 
@@ -99,20 +100,23 @@ function fillValue(op: string, value: unknown): number {
 
 /** An array of `shape` filled with `value` (an Array value is broadcast). */
 export function full(shape: number[] | number, value: Scalar | Array, dtype?: DType): Array {
-  const s = checkShape("full", shape);
+  return fill("full", shape, value, dtype);
+}
+function fill(op: string, shape: number[] | number, value: Scalar | Array, dtype?: DType): Array {
+  const s = checkShape(op, shape);
   if (isArray(value)) {
     const v = dtype ? astype(value, dtype) : value;
     return lax.broadcastTo(v, s);
   }
-  const t = dtype ? checkDType("full", dtype) : typeof value === "boolean" ? "bool" : "float32";
-  return lax.full(s, fillValue("full", value), t);
+  const t = dtype ? checkDType(op, dtype) : typeof value === "boolean" ? "bool" : "float32";
+  return lax.full(s, fillValue(op, value), t);
 }
 
 export function zeros(shape: number[] | number, dtype: DType = "float32"): Array {
-  return full(shape, 0, dtype);
+  return fill("zeros", shape, 0, dtype);
 }
 export function ones(shape: number[] | number, dtype: DType = "float32"): Array {
-  return full(shape, 1, dtype);
+  return fill("ones", shape, 1, dtype);
 }
 export function zerosLike(x: Array, dtype?: DType): Array {
   checkArray("zerosLike", x);
@@ -149,17 +153,29 @@ export function linspace(start: number, stop: number, num = 50, dtype: DType = "
   return lax.arange(start, step, num, checkDType("linspace", dtype));
 }
 
+function checkMatrixArgs(op: string, n: unknown, m: unknown, k: unknown): void {
+  for (const [name, v] of [["n", n], ["m", m]] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 0)) {
+      throw new RangeError(`${op}: ${name} must be a non-negative integer; got ${String(v)}`);
+    }
+  }
+  if (!Number.isInteger(k)) throw new RangeError(`${op}: k must be an integer; got ${String(k)}`);
+}
+
 /** Ones on the k-th diagonal of an n x m matrix. */
 export function eye(n: number, m?: number, k = 0, dtype: DType = "float32"): Array {
+  checkMatrixArgs("eye", n, m, k);
   const cols = m ?? n;
   const rows = add(expandDims(arange(n), 1), k);
   return astype(equal(rows, expandDims(arange(cols), 0)), dtype);
 }
 export function identity(n: number, dtype: DType = "float32"): Array {
+  checkMatrixArgs("identity", n, undefined, 0);
   return eye(n, n, 0, dtype);
 }
 /** Ones at and below the k-th diagonal of an n x m matrix. */
 export function tri(n: number, m?: number, k = 0, dtype: DType = "float32"): Array {
+  checkMatrixArgs("tri", n, m, k);
   const cols = m ?? n;
   return astype(lessEqual(expandDims(arange(cols), 0), add(expandDims(arange(n), 1), k)), dtype);
 }
@@ -181,7 +197,7 @@ export function triu(x: Array, k = 0): Array {
 export function meshgrid(...args: (Array | { indexing?: "xy" | "ij" })[]): Array[] {
   let indexing: "xy" | "ij" = "xy";
   const last = args[args.length - 1];
-  if (last && !isArray(last)) {
+  if (isPlainObject(last)) {
     indexing = (last as { indexing?: "xy" | "ij" }).indexing ?? "xy";
     args = args.slice(0, -1);
   }

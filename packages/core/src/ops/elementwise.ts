@@ -169,6 +169,8 @@ export function where(cond: ArrayLike, a: ArrayLike, b: ArrayLike): Array {
 /** Limits values to [min, max]; either bound may be null. */
 export function clip(x: ArrayLike, min: ArrayLike | null, max: ArrayLike | null): Array {
   checkOperand("clip", x, 1);
+  if (min !== null) checkOperand("clip", min, 2);
+  if (max !== null) checkOperand("clip", max, 3);
   if (min === null && max === null) throw new TypeError("clip: at least one of min and max must be given");
   let y: Array = isArray(x) ? x : prepare("clip", [x])[0];
   if (min !== null) y = maximum(y, min);

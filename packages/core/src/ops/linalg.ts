@@ -23,7 +23,12 @@ export function matmul(a: Array, b: Array): Array {
   if (b2.shape[b2.ndim - 2] !== k) {
     throw new ShapeError(`matmul: inner dimensions must match; got ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`);
   }
-  const batch = broadcastShapes("matmul", [a2.shape.slice(0, -2), b2.shape.slice(0, -2)]);
+  let batch: number[];
+  try {
+    batch = broadcastShapes("matmul", [a2.shape.slice(0, -2), b2.shape.slice(0, -2)]);
+  } catch {
+    throw new ShapeError(`matmul: batch dimensions cannot be broadcast together; got ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`);
+  }
   const t = promoteTypes(a.dtype, b.dtype);
   const m = a2.shape[a2.ndim - 2], n = b2.shape[b2.ndim - 1];
   const x = lax.broadcastTo(lax.cast(a2, t), [...batch, m, k]);

@@ -54,8 +54,11 @@ export interface VarOptions extends ReduceOptions {
 }
 /** Variance over axes, divided by N - ddof. */
 export function variance(x: Array, axis?: Axis, options: VarOptions = {}): Array {
-  checkArray("var", x);
-  const axes = normalizeAxes("var", axis, x.shape);
+  return varianceOf("var", x, axis, options);
+}
+function varianceOf(name: string, x: Array, axis: Axis, options: VarOptions): Array {
+  checkArray(name, x);
+  const axes = normalizeAxes(name, axis, x.shape);
   const xf = lax.cast(x, toFloating(x.dtype));
   const centered = lax.sub(xf, lax.broadcastTo(mean(xf, axes, { keepdims: true }), x.shape));
   const s = sum(square(centered), axes, options);
@@ -65,7 +68,7 @@ export function variance(x: Array, axis?: Axis, options: VarOptions = {}): Array
 export { variance as var };
 
 export function std(x: Array, axis?: Axis, options: VarOptions = {}): Array {
-  return sqrt(variance(x, axis, options));
+  return sqrt(varianceOf("std", x, axis, options));
 }
 
 /** Index of the first maximum along an axis (of the flattened array when axis is omitted); uint32. */

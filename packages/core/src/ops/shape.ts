@@ -3,7 +3,7 @@ import { Array } from "../array.js";
 import { promoteTypes, type DType } from "../dtype.js";
 import { ShapeError, fmtShape } from "../errors.js";
 import * as lax from "../lax.js";
-import { checkArray, checkDType, checkShape, normalizeAxes, normalizeAxis } from "./util.js";
+import { checkArray, checkDType, checkShape, normalizeAxes, normalizeAxis, normalizeResultAxis } from "./util.js";
 
 /** A copy of x converted to dtype (x itself when the dtype already matches). */
 export function astype(x: Array, dtype: DType): Array {
@@ -83,7 +83,8 @@ export function expandDims(x: Array, axis: number | number[]): Array {
   checkArray("expandDims", x);
   const list = typeof axis === "number" ? [axis] : axis;
   const nd = x.ndim + list.length;
-  const axes = normalizeAxes("expandDims", list, new globalThis.Array(nd).fill(1));
+  const axes = list.map((a) => normalizeResultAxis("expandDims", a, nd, x.shape));
+  if (new Set(axes).size !== axes.length) throw new RangeError(`expandDims: repeated axis in [${list.join(",")}] (input shape ${fmtShape(x.shape)})`);
   const shape: number[] = [];
   let k = 0;
   for (let i = 0; i < nd; i++) shape.push(axes.includes(i) ? 1 : x.shape[k++]);
@@ -144,7 +145,7 @@ export function stack(xs: Array[], axis = 0): Array {
       throw new ShapeError(`stack: all arrays must have the same shape; got ${list.map((y) => fmtShape(y.shape)).join(", ")}`);
     }
   }
-  const ax = normalizeAxis("stack", axis, list[0].ndim + 1);
+  const ax = normalizeResultAxis("stack", axis, list[0].ndim + 1, list[0].shape);
   return concatenate(list.map((x) => expandDims(x, ax)), ax);
 }
 
@@ -172,6 +173,9 @@ export function split(x: Array, indicesOrSections: number | number[], axis = 0):
     }
     bounds = [...globalThis.Array(k - 1).keys()].map((i) => ((i + 1) * n) / k);
   } else if (globalThis.Array.isArray(indicesOrSections)) {
+    if (!indicesOrSections.every((i) => Number.isInteger(i))) {
+      throw new TypeError(`split: indices must be integers; got ${JSON.stringify(indicesOrSections)} (shape ${fmtShape(x.shape)})`);
+    }
     bounds = indicesOrSections.map((i) => Math.min(Math.max(i < 0 ? i + n : i, 0), n));
   } else {
     throw new TypeError(`split: indicesOrSections must be a number or a list of indices; got ${typeof indicesOrSections}`);

@@ -8,6 +8,12 @@ export function isScalar(x: unknown): x is Scalar {
   return typeof x === "number" || typeof x === "boolean" || typeof x === "bigint";
 }
 
+/** A bad argument as error messages print it: strings and lists quoted, so "0" and [0] differ from 0. */
+export function fmtValue(x: unknown): string {
+  if (typeof x === "string" || globalThis.Array.isArray(x)) return JSON.stringify(x);
+  return String(x);
+}
+
 function describe(x: unknown): string {
   if (x === null) return "null";
   if (globalThis.Array.isArray(x)) return "a JS array (wrap it with mx.array)";
@@ -73,13 +79,21 @@ export function prepare(op: string, xs: ArrayLike[], dtype?: DType): Array[] {
 /** Normalizes one axis (negative counts from the end) or throws a RangeError naming the op. */
 export function normalizeAxis(op: string, axis: unknown, ndim: number, shape?: number[]): number {
   if (typeof axis !== "number" || !Number.isInteger(axis)) {
-    throw new TypeError(`${op}: axis must be an integer; got ${String(axis)}`);
+    throw new TypeError(`${op}: axis must be an integer; got ${fmtValue(axis)}`);
   }
   if (axis < -ndim || axis >= ndim) {
     const s = shape ? ` for shape ${fmtShape(shape)}` : "";
     throw new RangeError(`${op}: axis ${axis} is out of range${s} (ndim ${ndim})`);
   }
   return axis < 0 ? axis + ndim : axis;
+}
+
+/** Normalizes an axis of an op's result (expandDims, stack), whose rank exceeds the input's. */
+export function normalizeResultAxis(op: string, axis: unknown, ndim: number, inputShape: number[]): number {
+  if (typeof axis === "number" && Number.isInteger(axis) && (axis < -ndim || axis >= ndim)) {
+    throw new RangeError(`${op}: axis ${axis} is out of range for a result of ndim ${ndim} (input shape ${fmtShape(inputShape)})`);
+  }
+  return normalizeAxis(op, axis, ndim);
 }
 
 /** Axes as a sorted list of distinct non-negative axes; undefined/null means all. */

@@ -1,0 +1,12 @@
+// @file Vectorized float32 math over contiguous rows (AVX2+FMA, chosen at run time). Each returns
+// false when the machine lacks the instructions, and the caller uses its scalar loop instead.
+#pragma once
+#include <cstdint>
+
+namespace tessera::cpu {
+
+bool vexp_f32(const float* x, float* y, int64_t n);
+bool vtanh_f32(const float* x, float* y, int64_t n);
+bool vsigmoid_f32(const float* x, float* y, int64_t n);
+
+}  // namespace tessera::cpu
