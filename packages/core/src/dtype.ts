@@ -145,22 +145,33 @@ export function dtypeOfTypedArray(a: ArrayBufferView): DType | undefined {
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
+/**
+ * The 16-bit pattern of the nearest value of a float format with `mant` fraction bits (10 for
+ * float16, 7 for bfloat16), ties to even. Rounds the double directly: going through float32 first
+ * would round twice (1 + 2^-11 + 2^-40 would become the tie 1 + 2^-11, then 1).
+ */
+function toSixteenBits(v: number, mant: number): number {
+  const expBits = 15 - mant, bias = (1 << (expBits - 1)) - 1;
+  const inf = ((1 << expBits) - 1) << mant;
+  if (Number.isNaN(v)) return inf | (1 << (mant - 1));
+  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
+  const a = Math.abs(v);
+  const roundEven = (x: number) => {
+    const f = Math.floor(x), d = x - f;
+    return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
+  };
+  // subnormal (exact scaling to an integer mantissa); rounding up to 2^mant yields the smallest normal
+  if (a < 2 ** (1 - bias)) return sign | roundEven(a * 2 ** (mant + bias - 1));
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  if (e > bias) return sign | inf;
+  // a carry out of the mantissa moves into the exponent (and from the largest finite value to inf)
+  return sign | Math.min(((e + bias) << mant) + roundEven(a * 2 ** (mant - e)) - (1 << mant), inf);
+}
+
 export function floatToHalfBits(v: number): number {
-  f32[0] = v;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const ax = x & 0x7fffffff;
-  if (ax >= 0x7f800000) return sign | (ax > 0x7f800000 ? 0x7e00 : 0x7c00);
-  if (ax >= 0x477ff000) return sign | 0x7c00;
-  if (ax < 0x38800000) {
-    f32[0] = Math.abs(v);
-    const scaled = f32[0] * 16777216; // exact: the subnormal's integer mantissa plus fraction
-    let r = Math.round(scaled);
-    if (r - scaled === 0.5 && r % 2 === 1) r -= 1; // ties to even
-    return sign | r;
-  }
-  const rounded = ax + 0xfff + ((ax >>> 13) & 1);
-  return sign | ((rounded - 0x38000000) >>> 13);
+  return toSixteenBits(v, 10);
 }
 
 export function halfBitsToFloat(h: number): number {
@@ -172,10 +183,7 @@ export function halfBitsToFloat(h: number): number {
 }
 
 export function floatToBfloat16Bits(v: number): number {
-  f32[0] = v;
-  const x = u32[0];
-  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff;
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+  return toSixteenBits(v, 7);
 }
 
 export function bfloat16BitsToFloat(h: number): number {

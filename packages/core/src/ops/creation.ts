@@ -8,8 +8,7 @@ import { fromHandle } from "../eval/eval.js";
 import { native } from "../native/binding.js";
 import * as lax from "../lax.js";
 import { checkArray, checkDType, checkShape, isScalar } from "./util.js";
-import { astype } from "./shape.js";
-import { expandDims } from "./shape.js";
+import { astype, expandDims } from "./shape.js";
 import { lessEqual, where, equal, add, logicalNot } from "./elementwise.js";
 import { isPlainObject } from "../tree.js";
 
