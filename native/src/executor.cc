@@ -2,6 +2,8 @@
 // contiguous reshape) only rewrite metadata here; everything else is the backend's.
 #include "executor.h"
 
+#include <climits>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -12,17 +14,15 @@ static const char* kOpNames[] = {
 #include "ops.def"
 #undef OP
 };
-static const char* kOpKinds[] = {
-#define OP(name, str, kind) #kind,
+static const OpKind kOpKinds[] = {
+#define OP(name, str, kind) OpKind::kind,
 #include "ops.def"
 #undef OP
 };
 const char* op_name(int32_t op) {
   return op >= 0 && op < static_cast<int32_t>(Op::Count) ? kOpNames[op] : "?";
 }
-const char* op_kind(int32_t op) {
-  return op >= 0 && op < static_cast<int32_t>(Op::Count) ? kOpKinds[op] : "?";
-}
+OpKind op_kind(Op op) { return kOpKinds[static_cast<int32_t>(op)]; }
 
 Program decode_program(const int32_t* d, size_t n, const double* scalars, size_t num_scalars) {
   size_t pos = 0;
@@ -74,7 +74,11 @@ Program decode_program(const int32_t* d, size_t n, const double* scalars, size_t
 
 int32_t Executor::add(ArrayDesc desc) {
   std::lock_guard<std::mutex> lock(mutex_);
-  int32_t h = next_handle_++;
+  int32_t h;
+  do {  // ids wrap around after 2^31 - 1 arrays, skipping live ones
+    h = next_handle_;
+    next_handle_ = next_handle_ == INT32_MAX ? 1 : next_handle_ + 1;
+  } while (handles_.count(h));
   handles_.emplace(h, std::move(desc));
   return h;
 }
@@ -141,9 +145,12 @@ static bool view_strides(const ArrayDesc& x, const Shape& shape, Shape& out) {
 }
 
 static bool is_elementwise(Op op) {
-  std::string kind = op_kind(static_cast<int32_t>(op));
-  return kind == "unary" || kind == "predicate" || kind == "binary" || kind == "compare" || kind == "ternary" ||
-         op == Op::Cast;
+  switch (op_kind(op)) {
+    case OpKind::unary: case OpKind::predicate: case OpKind::binary: case OpKind::compare: case OpKind::ternary:
+      return true;
+    default:
+      return op == Op::Cast;
+  }
 }
 
 void Executor::run_instr(const Instr& instr, std::vector<ArrayDesc>& slots, const std::vector<int32_t>& last_use,

@@ -24,8 +24,9 @@ enum class Op : int32_t {
 #undef OP
   Count
 };
+enum class OpKind { source, view, unary, predicate, binary, compare, ternary, reduce, special };
 const char* op_name(int32_t op);
-const char* op_kind(int32_t op);
+OpKind op_kind(Op op);
 
 struct Instr {
   Op op;

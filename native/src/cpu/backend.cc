@@ -50,9 +50,9 @@ class CpuBackend : public Backend {
       out.strides = row_major_strides(out.shape);
       out.offset = 0;
     }
-    std::string kind = op_kind(static_cast<int32_t>(instr.op));
-    if (kind == "source") return fill(instr, out);
-    if (kind == "reduce" || instr.op == Op::Argmax || instr.op == Op::Argmin) return reduce(instr, in, out);
+    OpKind kind = op_kind(instr.op);
+    if (kind == OpKind::source) return fill(instr, out);
+    if (kind == OpKind::reduce || instr.op == Op::Argmax || instr.op == Op::Argmin) return reduce(instr, in, out);
     switch (instr.op) {
       case Op::Copy: return copy_strided(*in.at(0), out);
       case Op::Concatenate: return concatenate(instr, in, out);
