@@ -26,12 +26,22 @@ const char* dtype_name(DType t);
 inline float bits_to_float(uint32_t b) { float f; std::memcpy(&f, &b, 4); return f; }
 inline uint32_t float_to_bits(float f) { uint32_t b; std::memcpy(&b, &f, 4); return b; }
 
+// double -> float rounded to odd (truncate, then set the last bit if inexact). Rounding that float
+// again to a type with at least 2 fewer mantissa bits gives the correctly rounded result, so
+// half types built from doubles don't round twice.
+inline float to_float_round_odd(double d) {
+  float f = static_cast<float>(d);
+  if (std::isnan(d) || std::isinf(f) || static_cast<double>(f) == d) return f;
+  if (std::fabs(static_cast<double>(f)) > std::fabs(d)) f = std::nextafter(f, 0.0f);
+  return bits_to_float(float_to_bits(f) | 1u);
+}
+
 // IEEE binary16, stored as its bits; arithmetic happens in float through the conversions.
 struct float16 {
   uint16_t bits;
   float16() = default;
   explicit float16(float f) : bits(from_float(f)) {}
-  explicit float16(double d) : float16(static_cast<float>(d)) {}
+  explicit float16(double d) : float16(to_float_round_odd(d)) {}
   template <class I, class = std::enable_if_t<std::is_integral_v<I>>>
   explicit float16(I i) : float16(static_cast<float>(i)) {}
   operator float() const { return to_float(bits); }
@@ -66,7 +76,7 @@ struct bfloat16 {
   uint16_t bits;
   bfloat16() = default;
   explicit bfloat16(float f) : bits(from_float(f)) {}
-  explicit bfloat16(double d) : bfloat16(static_cast<float>(d)) {}
+  explicit bfloat16(double d) : bfloat16(to_float_round_odd(d)) {}
   template <class I, class = std::enable_if_t<std::is_integral_v<I>>>
   explicit bfloat16(I i) : bfloat16(static_cast<float>(i)) {}
   operator float() const { return bits_to_float(static_cast<uint32_t>(bits) << 16); }

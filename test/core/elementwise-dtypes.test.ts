@@ -20,8 +20,9 @@ describe("test references", () => {
     for (const [x, e] of table) expect(Math.abs(erf(x) - e)).toBeLessThanOrEqual(1e-15 * Math.abs(e));
     expect(erfinv(0.5)).toBeCloseTo(0.4769362762044699, 15);
     expect(erfinv(-0.9)).toBeCloseTo(-1.1630871536766743, 15);
-    expect(erfinv(0.999)).toBeCloseTo(2.3267537655135246, 13);
-    for (const x of [-2.5, -0.3, 0.01, 0.7, 1.9]) expect(erfinv(erf(x))).toBeCloseTo(x, 13);
+    expect(erfinv(0.999)).toBeCloseTo(2.3267537655135246, 14);
+    // erf(x) is exact to ~1e-16, and erfinv's slope there is up to ~500
+    for (const x of [-2.5, -0.3, 0.01, 0.7, 1.9]) expect(erfinv(erf(x))).toBeCloseTo(x, 12);
   });
   it("rounds to float32 like Math.fround, and to half formats with ties to even", () => {
     const next = rng(1);
@@ -177,11 +178,11 @@ describe("float16 and bfloat16", () => {
     // the nearest float32 of v is a tie in the half format, which would round down to even
     const v = d === "float16" ? 1 + 2 ** -11 + 2 ** -40 : 1 + 2 ** -8 + 2 ** -40;
     expect(round(v)).toBeGreaterThan(1);
-    expect(mx.array([v], d).item()).toBe(round(v));
-    expect(mx.full([1], v, d).item()).toBe(round(v));
+    expect(mx.array([v, -v], d).tolist()).toEqual([round(v), -round(v)]);
   });
-  it.each(HALF)("casts float64 to %s directly (no double rounding through float32)", (d, round) => {
+  it.each(HALF)("fills and casts float64 to %s directly (no double rounding through float32)", (d, round) => {
     const v = d === "float16" ? 1 + 2 ** -11 + 2 ** -40 : 1 + 2 ** -8 + 2 ** -40;
+    expect(mx.full([1], v, d).item()).toBe(round(v));
     expect(mx.array(new Float64Array([v, -v])).astype(d).tolist()).toEqual([round(v), -round(v)]);
   });
   it.each(HALF)("%s add, sub, mul, div and sqrt are correctly rounded", (d, round) => {

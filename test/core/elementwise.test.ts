@@ -12,7 +12,7 @@ import {
   buildArray, expectMatches, fillerFor, kindOf, randomHost, wrap, type FloatSampling,
 } from "../helpers/inputs.js";
 import { roundTo } from "../helpers/special.js";
-import { DEFAULT_RTOL, INT_DTYPES, OPS, labelOf, type OpCase } from "./op-table.js";
+import { DEFAULT_RTOL, INT_DTYPES, OPS, labelOf, sample, type OpCase } from "./op-table.js";
 
 const SHAPES = [[], [0], [3, 0, 2], [1], [4, 1], [2, 3, 4]];
 const BCAST: Record<number, number[][][]> = {
@@ -61,10 +61,38 @@ function tolOf(op: OpCase, d: mx.DType) {
 
 const describeInputs = (xs: Host<any>[]) => xs.map((x) => `[${x.shape}]: ${x.data.slice(0, 6).map(String).join(",")}`).join(" | ");
 
-function run(op: OpCase, d: mx.DType, xs: Host<any>[], args: (mx.Array | number)[], what: string): void {
+/** Checks one call; returns how many expected float values were finite (to catch vacuous inputs). */
+function run(op: OpCase, d: mx.DType, xs: Host<any>[], args: (mx.Array | number)[], what: string): number {
   const y = op.fn(...args);
-  expectMatches(y, expected(op, d, xs), outDtype(op, d), tolOf(op, d), `${what}; inputs ${describeInputs(xs)}`);
+  const e = expected(op, d, xs);
+  expectMatches(y, e, outDtype(op, d), tolOf(op, d), `${what}; inputs ${describeInputs(xs)}`);
+  return e.data.filter((v) => typeof v !== "number" || Number.isFinite(v)).length;
 }
+
+describe("the op table", () => {
+  const API = `add sub mul div floorDivide remainder pow maximum minimum neg abs sign square sqrt rsqrt exp expm1 log
+    log1p log2 log10 sin cos tan arcsin arccos arctan arctan2 sinh cosh tanh arcsinh arccosh arctanh sigmoid erf erfinv
+    floor ceil round clip isnan isinf isfinite nanToNum reciprocal logaddexp equal notEqual less lessEqual greater
+    greaterEqual logicalAnd logicalOr logicalNot bitwiseAnd bitwiseOr bitwiseXor leftShift rightShift where stopGradient`;
+  it("covers every elementwise op of API.md", () => {
+    const names = new Set(OPS.map((op) => op.name));
+    for (const n of API.split(/\s+/).filter(Boolean)) {
+      expect(names.has(n), n).toBe(true);
+      expect(typeof (mx as any)[n], n).toBe("function");
+    }
+  });
+  it("has finite references on every row's domain (what gradient tests sample)", () => {
+    const next = rng(1);
+    for (const op of OPS) {
+      expect(op.domain.length, labelOf(op)).toBe(op.arity);
+      if (op.dtypes.length === 0) continue; // integer/bool-only rows (bitwise ops)
+      for (let k = 0; k < 50; k++) {
+        const v = op.domain.map((d) => sample(d, next));
+        expect(Number.isFinite(op.ref(...v)), `${labelOf(op)}(${v})`).toBe(true);
+      }
+    }
+  });
+});
 
 /** Ops whose first operand must be an array (clip's x). */
 const arrayFirst = (op: OpCase) => op.name === "clip";
@@ -75,10 +103,12 @@ describe.each(OPS.map((op) => [labelOf(op), op] as const))("%s", (_label, op) =>
 
     it("matches the reference on many shapes (0-d, empty, size-1 axes)", () => {
       const next = rng(seed);
+      let finite = 0;
       for (const shape of SHAPES) {
         const xs = op.domain.map((_, i) => inputHost(op, i, d, shape, next));
-        run(op, d, xs, xs.map((x) => buildArray(x, d)), `shape [${shape}]`);
+        finite += run(op, d, xs, xs.map((x) => buildArray(x, d)), `shape [${shape}]`);
       }
+      expect(finite).toBeGreaterThan(20); // most of the 30 elements are ordinary values
     });
 
     if (op.arity > 1) it("broadcasts operands of different shapes", () => {

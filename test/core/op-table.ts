@@ -88,7 +88,7 @@ export const OPS: OpCase[] = [
   b("logaddexp", mx.logaddexp, logaddexpRef, [[-5, 5], [-5, 5]], { out: "float", specials: S }),
   // unary, same dtype
   u("neg", mx.neg, (x) => -x, [-3, 3], { out: "same", intRef: (x) => -x, intDomain: ["full"] }),
-  u("abs", mx.abs, Math.abs, [{ abs: [0.1, 3] }], { out: "same", intRef: (x) => (x < 0n ? -x : x), intDomain: ["sym"] }),
+  u("abs", mx.abs, Math.abs, { abs: [0.1, 3] }, { out: "same", intRef: (x) => (x < 0n ? -x : x), intDomain: ["sym"] }),
   u("sign", mx.sign, Math.sign, [-2, 2], { out: "same", grad: false, specials: [Infinity, -Infinity, 0, -0], intRef: sgn, intDomain: [[-3, 3]] }),
   u("square", mx.square, (x) => x * x, [-3, 3], { out: "same", intRef: (x) => x * x, intDomain: ["full"] }),
   u("floor", mx.floor, Math.floor, [-5, 5], { out: "same", grad: false, grid: 1, intRef: (x) => x, intDomain: ["full"] }),

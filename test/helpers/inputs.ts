@@ -19,9 +19,10 @@ export type IntDomain = [number, number] | "full" | "sym" | "shift";
 
 /** Draws one value from a domain (continuous). */
 export function sample(d: Domain, next: () => number): number {
-  if (Array.isArray(d)) return d[0] + (d[1] - d[0]) * next();
-  const m = d.abs[0] + (d.abs[1] - d.abs[0]) * next();
-  return next() < 0.5 ? -m : m;
+  const [lo, hi] = Array.isArray(d) ? d : d.abs;
+  if (!(typeof lo === "number" && typeof hi === "number" && lo <= hi)) throw new TypeError(`bad domain ${JSON.stringify(d)}`);
+  const m = lo + (hi - lo) * next();
+  return Array.isArray(d) || next() >= 0.5 ? m : -m;
 }
 
 export type Kind = "float" | "int" | "bool";

@@ -34,8 +34,19 @@ export function erf(x: number): number {
 }
 
 /**
+ * erfc(x) for x >= 1.5 by Laplace's continued fraction, evaluated backwards:
+ * erfc(x) = e^{-x^2} / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))).
+ */
+function erfcTail(x: number): number {
+  let t = x;
+  for (let n = 400; n >= 1; n--) t = x + n / 2 / t;
+  return expNegSquare(x) / Math.sqrt(Math.PI) / t;
+}
+
+/**
  * erfinv(y) in float64 by Newton's method on erf. erf is concave on x > 0, so Newton started at 0
- * approaches the root monotonically from below.
+ * approaches the root monotonically from below. Near |y| = 1 the residual is taken as
+ * erfc(x) - (1 - |y|) (both exact-ish) instead of |y| - erf(x), which would cancel.
  */
 export function erfinv(y: number): number {
   if (Number.isNaN(y) || Math.abs(y) > 1) return NaN;
@@ -44,7 +55,8 @@ export function erfinv(y: number): number {
   const a = Math.abs(y);
   let x = 0;
   for (let i = 0; i < 200; i++) {
-    const step = (a - erf(x)) / (TWO_OVER_SQRT_PI * expNegSquare(x));
+    const residual = x >= 1.5 ? erfcTail(x) - (1 - a) : a - erf(x);
+    const step = residual / (TWO_OVER_SQRT_PI * expNegSquare(x));
     x += step;
     if (Math.abs(step) <= 1e-17 * x) break;
   }

@@ -335,7 +335,7 @@ void cast(const Inputs& in, ArrayDesc& out) {
       T* op = out.data<T>();
       strided_rows(out.shape, {&out.strides, &x.strides}, [&](const int64_t* off, int64_t n, const int64_t* st) {
         for (int64_t i = 0; i < n; ++i) {
-          if constexpr (is_half_v<T>) op[off[0] + i] = T(static_cast<float>(convert<float>(xp[off[1] + i * st[1]])));
+          if constexpr (is_half_v<T>) op[off[0] + i] = T(convert<double>(xp[off[1] + i * st[1]]));  // one rounding
           else op[off[0] + i] = convert<T>(xp[off[1] + i * st[1]]);
         }
       });

@@ -46,7 +46,7 @@ void matmul_generic(const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, cons
           if constexpr (std::is_same_v<T, bool>) acc += Acc(A[k * csA] && B[k * rsB + j * csB]);
           else acc += Acc(compute_t<T>(A[k * csA])) * Acc(compute_t<T>(B[k * rsB + j * csB]));
         }
-        if constexpr (is_half_v<T>) C[j] = T(static_cast<float>(acc));
+        if constexpr (is_half_v<T>) C[j] = T(acc);
         else if constexpr (std::is_same_v<T, bool>) C[j] = acc != 0;
         else C[j] = static_cast<T>(acc);
       }

@@ -65,7 +65,7 @@ void fill(const Instr& instr, ArrayDesc& out) {
   DISPATCH_ALL(out.dtype, {
     T* p = out.data<T>();
     auto make = [](double v) -> T {
-      if constexpr (is_half_v<T>) return T(static_cast<float>(v));
+      if constexpr (is_half_v<T>) return T(v);
       else return convert<T>(v);
     };
     if (instr.op == Op::Full) {

@@ -74,7 +74,7 @@ void reduce_typed(const ArrayDesc& x, const std::vector<int64_t>& axes, ArrayDes
   int64_t n_out = out.size(), n_red = 1;
   for (auto d : s.red_shape) n_red *= d;
   auto finish = [](A v) -> T {
-    if constexpr (is_half_v<T>) return T(static_cast<float>(v));
+    if constexpr (is_half_v<T>) return T(v);
     else return static_cast<T>(v);
   };
   // Fast path: the input is contiguous and the kept axes are its innermost ones (e.g. summing a

@@ -1,0 +1,122 @@
+/**
+ * matmul against a float64 triple loop with NumPy's shape rules (1-D operands, batched and
+ * broadcast batch axes), on sizes that are not multiples of any tile, K = 0, non-contiguous
+ * operands, and float64 / float32 / float16 / bfloat16 / int32. The float tolerance is the
+ * standard dot-product bound: (K + 2) u sum_k |a_ik b_kj| plus two units of the output dtype.
+ */
+import { describe, expect, it } from "vitest";
+import * as mx from "@tessera/core";
+import { broadcastShape, rng, sizeOf, unravel } from "../helpers/reference.js";
+import { VIEWS, hostAt, hostFrom, makeBroadcastable, readFlat, viewOf, type Host } from "../helpers/host.js";
+import { buildArray } from "../helpers/inputs.js";
+import { roundTo } from "../helpers/special.js";
+
+interface Product { shape: number[]; value: number[]; absSum: number[]; k: number }
+
+/** NumPy matmul in float64, with sum_k |a b| per element for the error bound. */
+function matmulRef(a: Host<number>, b: Host<number>): Product {
+  const a2 = a.shape.length === 1 ? { shape: [1, a.shape[0]], data: a.data } : a;
+  const b2 = b.shape.length === 1 ? { shape: [b.shape[0], 1], data: b.data } : b;
+  const [m, k] = a2.shape.slice(-2), [k2, n] = b2.shape.slice(-2);
+  expect(k2).toBe(k);
+  const batch = broadcastShape(a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+  const full = [...batch, m, n];
+  const value: number[] = [], absSum: number[] = [];
+  for (let o = 0; o < sizeOf(full); o++) {
+    const idx = unravel(o, full);
+    const bi = idx.slice(0, -2), [i, j] = idx.slice(-2);
+    let s = 0, t = 0;
+    for (let p = 0; p < k; p++) {
+      const x = hostAt(a2, [...bi, i, p]) * hostAt(b2, [...bi, p, j]);
+      s += x;
+      t += Math.abs(x);
+    }
+    value.push(s);
+    absSum.push(t);
+  }
+  const shape = [...batch];
+  if (a.shape.length !== 1) shape.push(m);
+  if (b.shape.length !== 1) shape.push(n);
+  return { shape, value, absSum, k };
+}
+
+const UNIT: Record<string, number> = { float64: 2 ** -53, float32: 2 ** -24, float16: 2 ** -11, bfloat16: 2 ** -8 };
+
+function expectProduct(y: mx.Array, r: Product, d: mx.DType, what: string): void {
+  expect(y.shape, what).toEqual(r.shape);
+  expect(y.dtype, what).toBe(d);
+  const got = readFlat(y).map(Number);
+  const acc = d === "float64" ? UNIT.float64 : UNIT.float32; // halves accumulate in float32
+  got.forEach((v, i) => {
+    if (!mx.isFloating(d)) {
+      if (v !== r.value[i]) expect.fail(`${what}: element ${i} expected ${r.value[i]}, got ${v}`);
+      return;
+    }
+    const e = roundTo(d, r.value[i]);
+    const tol = (r.k + 2) * acc * r.absSum[i] + 2 * UNIT[d] * Math.abs(e);
+    if (!(Math.abs(v - e) <= tol)) expect.fail(`${what}: element ${i} of [${r.shape}] expected ${e}, got ${v} (tol ${tol})`);
+  });
+}
+
+function randomOperand(shape: number[], d: mx.DType, next: () => number): Host<number> {
+  return hostFrom(shape, () => (mx.isFloating(d) ? roundTo(d, 2 * next() - 1) : Math.floor(next() * 11) - 5));
+}
+
+const SHAPES: [number[], number[]][] = [
+  [[5], [5]], [[4], [4, 3]], [[3, 4], [4]], [[2, 3], [3, 5]], [[2, 3, 4, 5], [5, 6]], [[5], [2, 5, 3]],
+  [[2, 5, 3], [3]], [[1, 3, 4], [2, 4, 5]], [[2, 1, 3, 4], [5, 4, 2]], [[3, 0], [0, 4]], [[0, 3], [3, 4]],
+  [[3, 4], [4, 0]], [[2, 0, 3], [3, 2]], [[0], [0]], [[1, 1], [1, 1]], [[17, 33], [33, 65]], [[129, 1], [1, 257]],
+  [[1, 300], [300, 1]], [[65, 127], [127, 63]], [[3, 2, 19, 31], [1, 31, 9]],
+];
+
+describe("matmul", () => {
+  describe.each(["float32", "float64", "float16", "bfloat16", "int32"] as mx.DType[])("%s", (d) => {
+    it.each(SHAPES.map(([a, b]) => [`[${a}] @ [${b}]`, a, b] as const))("%s", (_name, sa, sb) => {
+      const next = rng(sizeOf(sa) * 31 + sizeOf(sb));
+      const a = randomOperand(sa, d, next), b = randomOperand(sb, d, next);
+      const y = mx.matmul(buildArray(a, d), buildArray(b, d));
+      expectProduct(y, matmulRef(a, b), d, `${d} [${sa}] @ [${sb}]`);
+    });
+  });
+
+  it("K = 0 gives zeros of the output shape", () => {
+    const y = mx.matmul(mx.zeros([3, 0]), mx.zeros([0, 4]));
+    expect(y.shape).toEqual([3, 4]);
+    expect(readFlat(y).every((v) => v === 0)).toBe(true);
+    expect(mx.matmul(mx.zeros([2, 5, 0], "float64"), mx.zeros([0, 1], "float64")).tolist()).toEqual([[[0], [0], [0], [0], [0]], [[0], [0], [0], [0], [0]]]);
+  });
+
+  it("reads transposed, strided, reversed and broadcast operands", () => {
+    const next = rng(77);
+    for (const d of ["float32", "float64"] as mx.DType[]) {
+      for (let v = 0; v < VIEWS.length; v++) {
+        const [ka, kb] = [VIEWS[v], VIEWS[(v + 2) % VIEWS.length]];
+        let a = randomOperand([2, 7, 9], d, next), b = randomOperand([2, 9, 5], d, next);
+        if (ka === "broadcast") a = makeBroadcastable(a);
+        if (kb === "broadcast") b = makeBroadcastable(b);
+        const y = mx.matmul(viewOf(a, ka, (h) => buildArray(h, d), 1e30), viewOf(b, kb, (h) => buildArray(h, d), -1e30));
+        expectProduct(y, matmulRef(a, b), d, `${d} ${ka} @ ${kb}`);
+      }
+      // the common case: a.T and a row slice
+      const a = randomOperand([33, 17], d, next), b = randomOperand([34, 8], d, next);
+      const at = hostFrom([17, 33], (i) => a.data[(i % 33) * 17 + Math.floor(i / 33)]);
+      const bs = hostFrom([33, 8], (i) => b.data[i + 8]);
+      const y = mx.matmul(buildArray(a, d).T, buildArray(b, d).index(mx.slice(1)));
+      expectProduct(y, matmulRef(at, bs), d, `${d} a.T @ b[1:]`);
+    }
+  });
+
+  it("promotes mixed dtypes and has a method form", () => {
+    const next = rng(78);
+    const a = randomOperand([3, 4], "int32", next), b = randomOperand([4, 2], "float32", next);
+    expectProduct(mx.matmul(buildArray(a, "int32"), buildArray(b, "float32")), matmulRef(a, b), "float32", "int32 @ float32");
+    expectProduct(buildArray(a, "float16").matmul(buildArray(b, "float64")), matmulRef(a, b), "float64", "float16 @ float64");
+  });
+
+  it("rejects mismatched inner dimensions, unbroadcastable batches and 0-d operands at the call", () => {
+    expect(() => mx.matmul(mx.zeros([2, 3]), mx.zeros([4, 5]))).toThrow(/matmul.*\[2,3\].*\[4,5\]/);
+    expect(() => mx.matmul(mx.zeros([2, 2, 3]), mx.zeros([3, 3, 4]))).toThrow(TypeError);
+    expect(() => mx.matmul(mx.zeros([]), mx.zeros([3]))).toThrow(TypeError);
+    expect(() => mx.matmul(mx.zeros([3]), mx.zeros([4]))).toThrow(TypeError);
+  });
+});
