@@ -18,7 +18,7 @@ export {
 } from "./ops/reduce.js";
 export {
   astype, reshape, flatten, transpose, swapaxes, moveaxis, expandDims, squeeze, broadcastTo, concatenate, stack,
-  split, flip,
+  split, flip, tile, repeat, pad, roll, type PadOptions,
 } from "./ops/shape.js";
 export { matmul } from "./ops/linalg.js";
 export { index, slice, Slice, type IndexEntry } from "./ops/indexing.js";

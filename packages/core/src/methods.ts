@@ -42,6 +42,9 @@ declare module "./array.js" {
     expandDims(axis: number | number[]): Array; squeeze(axis?: number | number[]): Array;
     broadcastTo(shape: number[]): Array; split(indicesOrSections: number | number[], axis?: number): Array[];
     flip(axis?: number | number[]): Array;
+    tile(reps: number | number[]): Array; repeat(repeats: number, axis?: number): Array;
+    pad(widths: number | [number, number] | [number, number][], options?: S.PadOptions): Array;
+    roll(shift: number | number[], axis?: number | number[]): Array;
     matmul(b: Array): Array; astype(dtype: DType): Array; index(...spec: IndexEntry[]): Array;
     /** The transpose with all axes reversed. */
     readonly T: Array;
@@ -62,7 +65,8 @@ forward(E, [
 ]);
 forward(R, ["sum", "prod", "mean", "max", "min", "all", "any", "std", "logsumexp", "argmax", "argmin", "softmax", "logSoftmax"]);
 proto.var = function (this: Array, ...args: unknown[]) { return (R.variance as Function)(this, ...args); };
-forward(S, ["reshape", "flatten", "transpose", "swapaxes", "moveaxis", "expandDims", "squeeze", "broadcastTo", "split", "flip", "astype"]);
+forward(S, ["reshape", "flatten", "transpose", "swapaxes", "moveaxis", "expandDims", "squeeze", "broadcastTo", "split", "flip", "astype",
+  "tile", "repeat", "pad", "roll"]);
 proto.matmul = function (this: Array, b: Array) { return matmul(this, b); };
 proto.index = function (this: Array, ...spec: IndexEntry[]) { return index(this, ...spec); };
 Object.defineProperty(proto, "T", { get(this: Array) { return S.transpose(this); } });

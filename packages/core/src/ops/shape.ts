@@ -1,9 +1,9 @@
-/** @file Shape ops: reshaping, axis permutations, broadcasting, joining and splitting, dtype casts. */
-import { Array } from "../array.js";
+/** @file Shape ops: reshaping, axis permutations, broadcasting, joining and splitting, tiling and padding, dtype casts. */
+import { Array, isArray } from "../array.js";
 import { promoteTypes, type DType } from "../dtype.js";
 import { ShapeError, fmtShape } from "../errors.js";
 import * as lax from "../lax.js";
-import { checkArray, checkDType, checkShape, normalizeAxes, normalizeAxis, normalizeResultAxis } from "./util.js";
+import { checkArray, checkDType, checkShape, fmtValue, normalizeAxes, normalizeAxis, normalizeResultAxis } from "./util.js";
 
 /** A copy of x converted to dtype (x itself when the dtype already matches). */
 export function astype(x: Array, dtype: DType): Array {
@@ -193,4 +193,146 @@ export function flip(x: Array, axis?: number | number[]): Array {
     step: x.shape.map((_, i) => (axes.includes(i) ? -1 : 1)),
     shape: x.shape,
   });
+}
+
+const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+
+/**
+ * x repeated `reps` times along each axis (NumPy's tile): reps and x's shape are padded with
+ * leading 1s to the same length.
+ * @example
+ * mx.tile(mx.array([1, 2]), [2, 2]).tolist(); // [[1, 2, 1, 2], [1, 2, 1, 2]]
+ */
+export function tile(x: Array, reps: number | number[]): Array {
+  checkArray("tile", x);
+  const r = typeof reps === "number" ? [reps] : reps;
+  if (!globalThis.Array.isArray(r) || !r.every(isInt)) {
+    throw new TypeError(`tile: reps must be an integer or a list of integers; got ${JSON.stringify(reps)} (shape ${fmtShape(x.shape)})`);
+  }
+  if (r.some((k) => k < 0)) throw new RangeError(`tile: reps must be non-negative; got [${r.join(",")}] (shape ${fmtShape(x.shape)})`);
+  const nd = Math.max(r.length, x.ndim);
+  const rs = [...new globalThis.Array<number>(nd - r.length).fill(1), ...r];
+  const s = [...new globalThis.Array<number>(nd - x.ndim).fill(1), ...x.shape];
+  // [1, s0, 1, s1, ...] broadcast to [r0, s0, r1, s1, ...], then merged pairwise.
+  const inter = lax.reshape(x, s.flatMap((d) => [1, d]));
+  const wide = lax.broadcastTo(inter, s.flatMap((d, i) => [rs[i], d]));
+  return lax.reshape(wide, s.map((d, i) => d * rs[i]));
+}
+
+/**
+ * Each element of x repeated `repeats` times along `axis` (of the flattened x when omitted).
+ * @example
+ * mx.repeat(mx.array([1, 2]), 2).tolist(); // [1, 1, 2, 2]
+ */
+export function repeat(x: Array, repeats: number, axis?: number): Array {
+  checkArray("repeat", x);
+  if (globalThis.Array.isArray(repeats) || isArray(repeats)) {
+    throw new TypeError(`repeat: repeats must be one integer (per-element repeat counts are not supported); got ${fmtValue(repeats)} (shape ${fmtShape(x.shape)})`);
+  }
+  if (!isInt(repeats)) throw new TypeError(`repeat: repeats must be an integer; got ${fmtValue(repeats)} (shape ${fmtShape(x.shape)})`);
+  if (repeats < 0) throw new RangeError(`repeat: repeats must be non-negative; got ${repeats} (shape ${fmtShape(x.shape)})`);
+  const y = axis === undefined ? lax.reshape(x, [x.size]) : x;
+  const ax = axis === undefined ? 0 : normalizeAxis("repeat", axis, x.ndim, x.shape);
+  const s = y.shape;
+  const inner = lax.reshape(y, [...s.slice(0, ax + 1), 1, ...s.slice(ax + 1)]);
+  const wide = lax.broadcastTo(inner, [...s.slice(0, ax + 1), repeats, ...s.slice(ax + 1)]);
+  return lax.reshape(wide, s.map((d, i) => (i === ax ? d * repeats : d)));
+}
+
+export interface PadOptions {
+  /** "constant" (fill with `value`, default) or "edge" (repeat the edge values). */
+  mode?: "constant" | "edge";
+  /** The fill of mode "constant" (default 0), cast to x's dtype. */
+  value?: number;
+}
+
+/** pad's widths as one [before, after] pair per axis. */
+function padWidths(x: Array, widths: unknown): [number, number][] {
+  const bad = (why: string) =>
+    new TypeError(`pad: widths must be a number, a [before, after] pair or one pair per axis (${why}); got ${JSON.stringify(widths)} (shape ${fmtShape(x.shape)})`);
+  const isPair = (p: unknown): p is [number, number] => globalThis.Array.isArray(p) && p.length === 2 && p.every(isInt);
+  let pairs: [number, number][];
+  if (isInt(widths)) pairs = x.shape.map(() => [widths, widths]);
+  else if (!globalThis.Array.isArray(widths)) throw bad("not a list");
+  else if (widths.length === 1 && isInt(widths[0])) pairs = x.shape.map(() => [widths[0], widths[0]]);
+  else if (isPair(widths)) pairs = x.shape.map(() => [widths[0], widths[1]]);
+  else if (widths.length === 1 && isPair(widths[0]) && x.ndim !== 1) pairs = x.shape.map(() => [widths[0][0], widths[0][1]]);
+  else if (widths.every(isPair)) {
+    if (widths.length !== x.ndim) {
+      throw new RangeError(`pad: got ${widths.length} [before, after] pairs for an array of ndim ${x.ndim} (shape ${fmtShape(x.shape)})`);
+    }
+    pairs = widths.map(([b, a]) => [b, a]);
+  } else throw bad("entries must be integers");
+  if (pairs.some(([b, a]) => b < 0 || a < 0)) throw new RangeError(`pad: widths must be non-negative; got ${JSON.stringify(widths)} (shape ${fmtShape(x.shape)})`);
+  return pairs;
+}
+
+/**
+ * x padded with `widths[i] = [before, after]` elements on each side of axis i: with `value`
+ * (mode "constant") or copies of the edge element (mode "edge").
+ * @example
+ * mx.pad(mx.array([1, 2]), 1).tolist(); // [0, 1, 2, 0]
+ * mx.pad(mx.array([1, 2]), [2, 1], { mode: "edge" }).tolist(); // [1, 1, 1, 2, 2]
+ */
+export function pad(x: Array, widths: number | [number, number] | [number, number][], options: PadOptions = {}): Array {
+  checkArray("pad", x);
+  const pairs = padWidths(x, widths);
+  const { mode = "constant", value } = options ?? {};
+  if (mode !== "constant" && mode !== "edge") {
+    throw new TypeError(`pad: mode must be "constant" or "edge"; got ${fmtValue(mode)} (shape ${fmtShape(x.shape)})`);
+  }
+  if (mode === "constant") {
+    const v = value ?? 0;
+    if (typeof v !== "number" && typeof v !== "boolean") {
+      throw new TypeError(`pad: value must be a number; got ${fmtValue(v)} (shape ${fmtShape(x.shape)})`);
+    }
+    if (pairs.every(([b, a]) => b === 0 && a === 0)) return x;
+    const shape = x.shape.map((d, i) => d + pairs[i][0] + pairs[i][1]);
+    const base = lax.full(shape, Number(v), x.dtype);
+    return lax.sliceUpdate(base, x, { start: pairs.map(([b]) => b), step: x.shape.map(() => 1), shape: x.shape });
+  }
+  if (value !== undefined) throw new TypeError(`pad: value applies to mode "constant" only (mode "edge", shape ${fmtShape(x.shape)})`);
+  let y = x;
+  pairs.forEach(([b, a], ax) => {
+    if (b === 0 && a === 0) return;
+    const n = y.shape[ax];
+    if (n === 0) throw new RangeError(`pad: mode "edge" cannot pad axis ${ax} of size 0 (shape ${fmtShape(x.shape)})`);
+    const edge = (at: number, k: number) => lax.broadcastTo(sliceAxis(y, ax, at, at + 1), y.shape.map((d, i) => (i === ax ? k : d)));
+    const parts = [...(b > 0 ? [edge(0, b)] : []), y, ...(a > 0 ? [edge(n - 1, a)] : [])];
+    y = lax.concatenate(parts, ax);
+  });
+  return y;
+}
+
+/**
+ * x with elements shifted by `shift` along `axis` (those pushed off one end come back at the
+ * other); along the flattened x when axis is omitted. A list of axes takes one shift or one per axis.
+ * @example
+ * mx.roll(mx.array([1, 2, 3]), 1).tolist(); // [3, 1, 2]
+ */
+export function roll(x: Array, shift: number | number[], axis?: number | number[]): Array {
+  checkArray("roll", x);
+  if (axis === undefined || axis === null) {
+    if (!isInt(shift)) throw new TypeError(`roll: shift must be an integer when axis is omitted; got ${fmtValue(shift)} (shape ${fmtShape(x.shape)})`);
+    return lax.reshape(roll(lax.reshape(x, [x.size]), shift, 0), x.shape);
+  }
+  const axes = typeof axis === "number" ? [axis] : axis;
+  if (!globalThis.Array.isArray(axes)) throw new TypeError(`roll: axis must be an integer or a list of integers; got ${fmtValue(axis)} (shape ${fmtShape(x.shape)})`);
+  const shifts = typeof shift === "number" ? axes.map(() => shift) : shift;
+  if (!globalThis.Array.isArray(shifts) || !shifts.every(isInt)) {
+    throw new TypeError(`roll: shift must be an integer or a list of integers; got ${fmtValue(shift)} (shape ${fmtShape(x.shape)})`);
+  }
+  if (shifts.length !== axes.length) {
+    throw new RangeError(`roll: got ${shifts.length} shifts for ${axes.length} axes (shape ${fmtShape(x.shape)})`);
+  }
+  // Shifts of a repeated axis add up, as in NumPy.
+  const total = new globalThis.Array<number>(x.ndim).fill(0);
+  axes.forEach((a, i) => (total[normalizeAxis("roll", a, x.ndim, x.shape)] += shifts[i]));
+  let y = x;
+  total.forEach((s, ax) => {
+    const n = y.shape[ax];
+    const k = n === 0 ? 0 : ((s % n) + n) % n;
+    if (k !== 0) y = lax.concatenate([sliceAxis(y, ax, n - k, n), sliceAxis(y, ax, 0, n - k)], ax);
+  });
+  return y;
 }
