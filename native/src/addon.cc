@@ -114,8 +114,10 @@ void sweep(napi_env env) {
 void maybe_sweep(napi_env env) {
   size_t active = cpu_backend().allocator().active();
   if (tracked.size() >= 2 * tracked_after_sweep + 1024 ||
-      active >= active_after_sweep + active_after_sweep / 2 + (size_t(16) << 20))
+      active >= active_after_sweep + active_after_sweep / 2 + (size_t(16) << 20)) {
     sweep(env);
+    report_memory(env);
+  }
 }
 
 // track(array, handle): frees the handle once the array object has been collected.
@@ -123,8 +125,7 @@ Napi::Value Track(const Napi::CallbackInfo& info) {
   napi_ref ref;
   if (napi_create_reference(info.Env(), info[0], 0, &ref) != napi_ok) throw Napi::Error::New(info.Env(), "[track] napi_create_reference failed");
   tracked[info[1].As<Napi::Number>().Int32Value()] = ref;
-  maybe_sweep(info.Env());
-  report_memory(info.Env());
+  maybe_sweep(info.Env());  // run() and fromData() already reported the new array's memory
   return info.Env().Undefined();
 }
 

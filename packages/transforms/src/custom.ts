@@ -81,29 +81,8 @@ export interface CustomFunction<F extends (...args: Array[]) => Array | Array[]>
  */
 export function customFunction<F extends (...args: Array[]) => Array | Array[]>(fn: F): CustomFunction<F> {
   if (typeof fn !== "function") throw new TransformError(`customFunction: fn must be a function; got ${typeof fn}`);
-  const user: { vjp?: VjpFn; jvp?: JvpFn; vmap?: VmapFn } = {};
-  const def = customDef(`customFunction(${fn.name || "fn"})`, {
-    get vjp() {
-      if (!user.vjp) return undefined;
-      const rule = user.vjp;
-      // One node per output: pass zeros for the other outputs' cotangents (the rule is linear in them).
-      return (primals: Array[], cts: mx.internal.Tangent[], p: CustomParams) => {
-        const ins = primals.slice(0, p.nIn);
-        const all = p.raws.map((o, j) => (j === p.k ? cts[0]! : mx.zerosLike(o)));
-        const res = rule(ins, all, p.raws);
-        if (!globalThis.Array.isArray(res) || res.length !== ins.length) {
-          throw new TransformError(`customFunction: the vjp rule must return one cotangent per primal (${ins.length})`);
-        }
-        return res;
-      };
-    },
-    get jvp() {
-      return user.jvp;
-    },
-    get vmap() {
-      return user.vmap;
-    },
-  });
+  const rules: Rules = {}; // read by the rules at transform time, so setting them later works
+  const def = customDef(`customFunction(${fn.name || "fn"})`, rules);
   const f = ((...args: Array[]) => {
     const ins = checkArrayList("customFunction", "arguments", args);
     const result = fn(...ins);
@@ -111,9 +90,21 @@ export function customFunction<F extends (...args: Array[]) => Array | Array[]>(
     const outs = wrapOutputs(def, ins, ins.length, raws);
     return (globalThis.Array.isArray(result) ? outs : outs[0]) as ReturnType<F>;
   }) as unknown as CustomFunction<F>;
-  f.vjp = (rule) => ((user.vjp = rule), f);
-  f.jvp = (rule) => ((user.jvp = rule), f);
-  f.vmap = (rule) => ((user.vmap = rule), f);
+  f.vjp = (rule) => {
+    // One node per output: pass zeros for the other outputs' cotangents (the rule is linear in them).
+    rules.vjp = (primals, cts, p) => {
+      const ins = primals.slice(0, p.nIn);
+      const all = p.raws.map((o, j) => (j === p.k ? cts[0]! : mx.zerosLike(o)));
+      const res = rule(ins, all, p.raws);
+      if (!globalThis.Array.isArray(res) || res.length !== ins.length) {
+        throw new TransformError(`customFunction: the vjp rule must return one cotangent per primal (${ins.length})`);
+      }
+      return res;
+    };
+    return f;
+  };
+  f.jvp = (rule) => ((rules.jvp = rule), f);
+  f.vmap = (rule) => ((rules.vmap = rule), f);
   return f;
 }
 

@@ -2,7 +2,7 @@
 import * as mx from "@tessera/core";
 import { TransformError, isArray, type Array } from "@tessera/core";
 import { backward } from "./vjp.js";
-import { fmt, leavesFor, tracing } from "./trace.js";
+import { fmt, leavesFor, tracing, withLeaves } from "./trace.js";
 
 export interface GradOptions {
   /** Which positional arguments to differentiate: a number (default 0) or a list. */
@@ -23,15 +23,14 @@ function normalizeArgnums(op: string, argnums: number | number[] | undefined, na
 }
 
 /** The Array leaves of a differentiated argument (JS numbers become float32 scalars). */
-function argLeaves(op: string, arg: unknown, index: number): { pairs: [string, Array][]; tree: unknown } {
+function argLeaves(op: string, arg: unknown, index: number): [string, Array][] {
   const tree = typeof arg === "number" ? mx.array(arg) : arg;
-  const pairs = mx.treeFlatten(tree).map(([path, leaf]): [string, Array] => {
+  return mx.treeFlatten(tree).map(([path, leaf]): [string, Array] => {
     if (!isArray(leaf)) {
       throw new TransformError(`${op}: argument ${index} must be an Array or a tree of Arrays; found ${leaf === null ? "null" : typeof leaf} at "${path}"`);
     }
     return [path, leaf];
   });
-  return { pairs, tree };
 }
 
 /**
@@ -54,11 +53,11 @@ function makeValueAndGrad(op: string, fn: Fn, options: GradOptions) {
       const newArgs = [...args];
       const sources: Array[] = [];
       const structure = nums.map((k) => {
-        const { pairs, tree } = argLeaves(op, args[k], k);
+        const pairs = argLeaves(op, args[k], k);
         const leaves = leavesFor(pairs.map(([, a]) => a));
         sources.push(...leaves);
-        newArgs[k] = pairs.length === 1 && pairs[0][0] === "" ? leaves[0] : mx.treeUnflatten(pairs.map(([p], i) => [p, leaves[i]]));
-        return { pairs, tree, leaves };
+        newArgs[k] = withLeaves(pairs, leaves);
+        return { pairs, leaves };
       });
       const value = fn(...newArgs);
       const loss = globalThis.Array.isArray(value) ? value[0] : value;
@@ -70,10 +69,10 @@ function makeValueAndGrad(op: string, fn: Fn, options: GradOptions) {
       }
       const cts = backward([loss], [mx.onesLike(loss)], sources);
       let pos = 0;
-      const grads = structure.map(({ pairs, tree, leaves }) => {
+      const grads = structure.map(({ pairs, leaves }) => {
         const gs = leaves.map((leaf, i) => cts[pos + i] ?? mx.zerosLike(pairs[i][1]));
         pos += leaves.length;
-        return pairs.length === 1 && pairs[0][0] === "" ? gs[0] : mx.treeUnflatten(pairs.map(([p], i) => [p, gs[i]]));
+        return withLeaves(pairs, gs);
       });
       return [value, typeof options.argnums === "object" ? grads : grads[0]];
     });

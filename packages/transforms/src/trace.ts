@@ -39,3 +39,9 @@ export function checkArrayList(op: string, what: string, xs: unknown): Array[] {
 export function fmt(shape: number[]): string {
   return `[${shape.join(",")}]`;
 }
+
+/** The tree that `pairs` (from treeFlatten) came from, with each leaf replaced by values[i]. */
+export function withLeaves<T>(pairs: [string, unknown][], values: T[]): unknown {
+  if (pairs.length === 1 && pairs[0][0] === "") return values[0];
+  return mx.treeUnflatten(pairs.map(([p], i) => [p, values[i]]));
+}

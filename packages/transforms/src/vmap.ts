@@ -5,7 +5,7 @@
 import * as mx from "@tessera/core";
 import { TransformError, isArray, type Array } from "@tessera/core";
 import { allNodes } from "./walk.js";
-import { fmt, tracing } from "./trace.js";
+import { fmt, tracing, withLeaves } from "./trace.js";
 
 const { lax, P, bind } = mx.internal;
 
@@ -86,7 +86,7 @@ export function vmap(fn: (...args: any[]) => any, options: VmapOptions = {}) {
         batched.set(ph, [leaf, a]);
         return ph;
       });
-      return pairs.length === 1 && pairs[0][0] === "" ? leaves[0] : mx.treeUnflatten(pairs.map(([p], k) => [p, leaves[k]]));
+      return withLeaves(pairs, leaves);
     });
     if (size === -1) throw new TransformError("vmap: at least one argument must be mapped (inAxes are all null)");
 
@@ -112,6 +112,6 @@ export function vmap(fn: (...args: any[]) => any, options: VmapOptions = {}) {
       const [y, d] = get(o);
       return moveOut(y, d, perOut[i], size, i);
     });
-    return outPairs.length === 1 && outPairs[0][0] === "" ? results[0] : mx.treeUnflatten(outPairs.map(([p], i) => [p, results[i]]));
+    return withLeaves(outPairs, results);
   };
 }
