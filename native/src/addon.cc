@@ -13,14 +13,20 @@ namespace tessera {
 namespace {
 
 Executor& executor() {
-  static Executor* e = new Executor(cpu_backend());  // never destroyed: finalizers may run at exit
+  static Executor* e = new Executor();  // never destroyed: finalizers may run at exit
   return *e;
+}
+
+size_t active_bytes() {
+  size_t n = 0;
+  for (Backend* b : backends()) n += b->allocator().active();
+  return n;
 }
 
 // Tells V8 how much native memory the arrays hold, so its collector runs when it matters.
 int64_t reported_bytes = 0;
 void report_memory(Napi::Env env) {
-  int64_t now = static_cast<int64_t>(cpu_backend().allocator().active());
+  int64_t now = static_cast<int64_t>(active_bytes());
   if (now != reported_bytes) {
     Napi::MemoryManagement::AdjustExternalMemory(env, now - reported_bytes);
     reported_bytes = now;
@@ -45,18 +51,20 @@ Shape shape_of(const Napi::Value& v) {
   return s;
 }
 
-// fromData(bytes: ArrayBufferView, dtype: number, shape: number[]) -> handle
+// fromData(bytes: ArrayBufferView, dtype: number, shape: number[], device: number) -> handle
 Napi::Value FromData(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::TypedArray src = info[0].As<Napi::TypedArray>();
     ArrayDesc d;
     d.dtype = static_cast<DType>(info[1].As<Napi::Number>().Int32Value());
     d.shape = shape_of(info[2]);
+    d.device = info[3].IsUndefined() ? 0 : info[3].As<Napi::Number>().Int32Value();
     d.strides = row_major_strides(d.shape);
     if (src.ByteLength() != d.nbytes()) throw std::runtime_error("[fromData] byte length does not match the shape");
-    d.storage = cpu_backend().allocator().allocate(d.nbytes());
+    Backend& be = backend(d.device);
+    d.storage = be.allocator().allocate(d.nbytes());
     const uint8_t* bytes = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
-    cpu_backend().write(d, bytes);
+    be.write(d, bytes);
     int32_t h = executor().add(std::move(d));
     report_memory(info.Env());
     return Napi::Number::New(info.Env(), h);
@@ -70,7 +78,9 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
     Napi::TypedArray dst = info[1].As<Napi::TypedArray>();
     if (dst.ByteLength() != d.nbytes()) throw std::runtime_error("[read] destination has the wrong byte length");
     uint8_t* bytes = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
-    cpu_backend().read(d, bytes);
+    Backend& be = backend(d.device);
+    be.synchronize();
+    be.read(d, bytes);
     return info.Env().Undefined();
   });
 }
@@ -108,11 +118,11 @@ void sweep(napi_env env) {
   }
   napi_close_handle_scope(env, scope);
   tracked_after_sweep = tracked.size();
-  active_after_sweep = cpu_backend().allocator().active();
+  active_after_sweep = active_bytes();
 }
 
 void maybe_sweep(napi_env env) {
-  size_t active = cpu_backend().allocator().active();
+  size_t active = active_bytes();
   if (tracked.size() >= 2 * tracked_after_sweep + 1024 ||
       active >= active_after_sweep + active_after_sweep / 2 + (size_t(16) << 20)) {
     sweep(env);
@@ -137,10 +147,16 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-BoundProgram bind_args(const Napi::CallbackInfo& info) {
-  Napi::Int32Array code = info[0].As<Napi::Int32Array>();
-  Napi::Float64Array scalars = info[1].As<Napi::Float64Array>();
-  return executor().bind(code.Data(), code.ElementLength(), scalars.Data(), scalars.ElementLength());
+// The bindings of a run: (inputs: Int32Array of handles, scalars: Float64Array).
+BoundProgram bind_args(const Napi::CallbackInfo& info, std::shared_ptr<const Program> body) {
+  Napi::Int32Array inputs = info[1].As<Napi::Int32Array>();
+  Napi::Float64Array scalars = info[2].As<Napi::Float64Array>();
+  return executor().bind(std::move(body), inputs.Data(), inputs.ElementLength(), scalars.Data(), scalars.ElementLength());
+}
+
+std::shared_ptr<const Program> decode_arg(const Napi::Value& v) {
+  Napi::Int32Array body = v.As<Napi::Int32Array>();
+  return Executor::decode(body.Data(), body.ElementLength());
 }
 
 Napi::Int32Array register_outputs(Napi::Env env, std::vector<ArrayDesc>& outs) {
@@ -150,22 +166,42 @@ Napi::Int32Array register_outputs(Napi::Env env, std::vector<ArrayDesc>& outs) {
   return handles;
 }
 
-// run(program: Int32Array, scalars: Float64Array) -> Int32Array of output handles
+Napi::Value run_bound(const Napi::CallbackInfo& info, BoundProgram bound) {
+  std::vector<ArrayDesc> outs;
+  try {
+    outs = executor().run(bound);
+  } catch (...) {
+    report_memory(info.Env());
+    throw;
+  }
+  return register_outputs(info.Env(), outs);
+}
+
+// run(body: Int32Array, inputs: Int32Array, scalars: Float64Array) -> Int32Array of output handles
 Napi::Value Run(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value { return run_bound(info, bind_args(info, decode_arg(info[0]))); });
+}
+
+// keepBody(body: Int32Array) -> id: decodes a body once, for runBody.
+Napi::Value KeepBody(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    BoundProgram bound = bind_args(info);
-    std::vector<ArrayDesc> outs;
-    try {
-      outs = executor().run(bound);
-    } catch (...) {
-      report_memory(info.Env());
-      throw;
-    }
-    return register_outputs(info.Env(), outs);
+    return Napi::Number::New(info.Env(), executor().keep_body(decode_arg(info[0])));
   });
 }
 
-// The same on a libuv worker thread; resolves with the output handles.
+// runBody(id, inputs, scalars) -> Int32Array of output handles: replays a kept body.
+Napi::Value RunBody(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    return run_bound(info, bind_args(info, executor().body(info[0].As<Napi::Number>().Int32Value())));
+  });
+}
+
+Napi::Value ReleaseBody(const Napi::CallbackInfo& info) {
+  executor().release_body(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+// The same as run on a libuv worker thread; resolves with the output handles.
 class RunWorker : public Napi::AsyncWorker {
  public:
   RunWorker(Napi::Env env, BoundProgram bound)
@@ -192,11 +228,19 @@ class RunWorker : public Napi::AsyncWorker {
 
 Napi::Value RunAsync(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto* worker = new RunWorker(info.Env(), bind_args(info));
+    auto* worker = new RunWorker(info.Env(), bind_args(info, decode_arg(info[0])));
     Napi::Promise p = worker->promise();
     worker->Queue();
     return p;
   });
+}
+
+// devices() -> the names of the registered backends; a program's device field indexes this list.
+Napi::Value Devices(const Napi::CallbackInfo& info) {
+  Napi::Array a = Napi::Array::New(info.Env());
+  const auto& list = backends();
+  for (size_t i = 0; i < list.size(); ++i) a.Set(static_cast<uint32_t>(i), Napi::String::New(info.Env(), list[i]->name()));
+  return a;
 }
 
 Napi::Value OpTable(const Napi::CallbackInfo& info) {
@@ -219,6 +263,7 @@ Napi::Value Describe(const Napi::CallbackInfo& info) {
     o.Set("shape", shape);
     o.Set("strides", strides);
     o.Set("offset", Napi::Number::New(env, static_cast<double>(d.offset)));
+    o.Set("device", Napi::Number::New(env, d.device));
     o.Set("storage", Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(d.storage.get()) % 9007199254740991ull)));
     return o;
   });
@@ -227,29 +272,30 @@ Napi::Value Describe(const Napi::CallbackInfo& info) {
 Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   sweep(info.Env());  // count what the collector has already dropped
   report_memory(info.Env());
-  Allocator& a = cpu_backend().allocator();
+  Allocator& a = backend(info[0].IsUndefined() ? 0 : info[0].As<Napi::Number>().Int32Value()).allocator();
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("active", Napi::Number::New(info.Env(), static_cast<double>(a.active())));
   o.Set("peak", Napi::Number::New(info.Env(), static_cast<double>(a.peak())));
   o.Set("cache", Napi::Number::New(info.Env(), static_cast<double>(a.cached())));
   o.Set("liveBuffers", Napi::Number::New(info.Env(), static_cast<double>(a.live_allocations())));
+  o.Set("bodies", Napi::Number::New(info.Env(), static_cast<double>(executor().num_bodies())));
   o.Set("handles", Napi::Number::New(info.Env(), static_cast<double>(executor().num_handles())));
   o.Set("limit", Napi::Number::New(info.Env(), static_cast<double>(a.limit())));
   return o;
 }
 
 Napi::Value ResetPeak(const Napi::CallbackInfo& info) {
-  cpu_backend().allocator().reset_peak();
+  for (Backend* b : backends()) b->allocator().reset_peak();
   return info.Env().Undefined();
 }
 
 Napi::Value ClearCache(const Napi::CallbackInfo& info) {
-  cpu_backend().allocator().clear_cache();
+  for (Backend* b : backends()) b->allocator().clear_cache();
   return info.Env().Undefined();
 }
 
 Napi::Value SetMemoryLimit(const Napi::CallbackInfo& info) {
-  Allocator& a = cpu_backend().allocator();
+  Allocator& a = backend(0).allocator();  // the limit of the default device
   double prev = static_cast<double>(a.limit());
   double v = info[0].As<Napi::Number>().DoubleValue();
   a.set_limit(v >= 1.8e19 ? SIZE_MAX : static_cast<size_t>(v));
@@ -267,6 +313,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("track", Napi::Function::New(env, Track));
   exports.Set("run", Napi::Function::New(env, Run));
   exports.Set("runAsync", Napi::Function::New(env, RunAsync));
+  exports.Set("keepBody", Napi::Function::New(env, KeepBody));
+  exports.Set("runBody", Napi::Function::New(env, RunBody));
+  exports.Set("releaseBody", Napi::Function::New(env, ReleaseBody));
+  exports.Set("devices", Napi::Function::New(env, Devices));
   exports.Set("opTable", Napi::Function::New(env, OpTable));
   exports.Set("describe", Napi::Function::New(env, Describe));
   exports.Set("memoryStats", Napi::Function::New(env, MemoryStats));

@@ -29,6 +29,7 @@ struct ArrayDesc {
   Shape shape;
   Shape strides;       // in elements; 0 for broadcast axes, negative for flipped slices
   int64_t offset = 0;  // in elements
+  int32_t device = 0;  // the backend holding the storage (an index in backends())
 
   int64_t size() const {
     int64_t n = 1;

@@ -43,20 +43,44 @@ class Allocator {
   size_t cache_limit_ = size_t(1) << 30;
 };
 
+// A device's implementation of the primitives. The executor routes each instruction to the
+// backend its device field names, and only ever touches bytes through these calls, so an
+// asynchronous backend (a GPU stream) fits the same loop:
+// - run() may only enqueue work; the executor calls begin_program() on each backend a run uses
+//   before its first instruction and end_program() after its last (or after a failure), and
+//   synchronize() before bytes are read on the host.
+// - The executor drops a buffer (Storage) only after the instruction that reads it last has been
+//   passed to run(); an asynchronous backend's Allocator must order the reuse of a released
+//   block after the work already queued on its stream (a stream-ordered pool does exactly that).
+// - supports() is asked for every instruction when a program is decoded, before anything runs,
+//   so an op missing on a device is an error naming the op and the device, never a wrong answer.
 class Backend {
  public:
   virtual ~Backend() = default;
+  // The device's name as errors print it ("cpu", "gpu:0").
   virtual const char* name() const = 0;
   virtual Allocator& allocator() = 0;
-  // Copies nbytes of host memory into a fresh contiguous array.
+  virtual bool supports(Op op) const = 0;
+  virtual void begin_program() {}
+  virtual void end_program() {}
+  virtual void synchronize() {}
+  // Copies nbytes of host memory into dst (contiguous, storage already allocated here).
   virtual void write(ArrayDesc& dst, const void* host_src) = 0;
-  // Copies an array (any strides) into contiguous host memory of dst.nbytes() bytes.
+  // Copies an array (any strides) into contiguous host memory of src.nbytes() bytes.
   virtual void read(const ArrayDesc& src, void* host_dst) = 0;
-  // Runs one compute instruction. `out` arrives with dtype and shape set; the backend sets its
-  // storage and strides (or keeps a storage the executor donated, which it must then write into).
-  virtual void run(const Instr& instr, const std::vector<const ArrayDesc*>& inputs, ArrayDesc& out) = 0;
+  // Runs one compute instruction. Each output arrives with dtype and shape set; the backend sets
+  // its storage and strides (or keeps a storage the executor donated, and writes into it).
+  virtual void run(const Instr& instr, const Inputs& inputs, const Outputs& outputs, Scalars scalars) = 0;
 };
 
+// The backend registry: index 0 is the cpu; the device field of an instruction is an index here.
+// With TESSERA_TEST_DEVICE set when the addon loads, index 1 is "cpu:1", a second cpu backend
+// with its own allocator that does not support matmul (tests of device routing use it).
+const std::vector<Backend*>& backends();
+Backend& backend(int32_t device);  // throws on an unknown index
+
 Backend& cpu_backend();
+// A second cpu backend named `name`, refusing the ops in `unsupported` (for device tests).
+Backend* make_cpu_backend(const char* name, std::vector<Op> unsupported);
 
 }  // namespace tessera

@@ -1,8 +1,11 @@
-// @file Program decoding and execution. View ops (identity, broadcastTo, transpose, slice and
-// contiguous reshape) only rewrite metadata here; everything else is the backend's.
+// @file Program decoding and execution, and the backend registry. View ops (identity,
+// broadcastTo, transpose, slice and contiguous reshape) only rewrite metadata here; transfers
+// stage through host memory; everything else is the instruction's backend's.
 #include "executor.h"
 
+#include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -24,51 +27,119 @@ const char* op_name(int32_t op) {
 }
 OpKind op_kind(Op op) { return kOpKinds[static_cast<int32_t>(op)]; }
 
-Program decode_program(const int32_t* d, size_t n, const double* scalars, size_t num_scalars) {
+const std::vector<Backend*>& backends() {
+  static const std::vector<Backend*> list = [] {
+    std::vector<Backend*> v{&cpu_backend()};
+    const char* test = std::getenv("TESSERA_TEST_DEVICE");
+    if (test && *test && std::string(test) != "0") v.push_back(make_cpu_backend("cpu:1", {Op::Matmul}));
+    return v;
+  }();
+  return list;
+}
+
+Backend& backend(int32_t device) {
+  const auto& list = backends();
+  if (device < 0 || static_cast<size_t>(device) >= list.size())
+    throw std::runtime_error("[run] unknown device " + std::to_string(device));
+  return *list[device];
+}
+
+static int64_t checked_numel(const Shape& shape, DType dtype) {
+  // Element counts and byte sizes must fit in int64 (and so in size_t): 2^62 bytes at most.
+  const int64_t limit = int64_t(1) << 62;
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw std::runtime_error("[run] malformed program: negative dimension");
+    if (d != 0 && n > limit / d) throw std::runtime_error("[run] malformed program: array size overflows");
+    n *= d;
+  }
+  if (n > limit / static_cast<int64_t>(itemsize(dtype))) throw std::runtime_error("[run] malformed program: array size overflows");
+  return n;
+}
+
+Program decode_program(const int32_t* d, size_t n, int32_t num_devices) {
   size_t pos = 0;
+  auto fail = [](const std::string& what) -> std::runtime_error {
+    return std::runtime_error("[run] malformed program: " + what);
+  };
   auto next = [&]() -> int32_t {
-    if (pos >= n) throw std::runtime_error("[run] malformed program: truncated");
+    if (pos >= n) throw fail("truncated");
     return d[pos++];
   };
+  auto count = [&](const char* what) {  // a non-negative count that the remaining words can hold
+    int32_t c = next();
+    if (c < 0 || static_cast<size_t>(c) > n - pos) throw fail(std::string("bad ") + what + " count");
+    return c;
+  };
+  if (next() != kProgramVersion) throw std::runtime_error("[run] program format version mismatch (the addon and @tessera/core were built from different sources)");
   Program p;
   p.num_slots = next();
+  p.num_inputs = next();
+  p.num_scalars = next();
+  if (p.num_slots < 0 || p.num_inputs < 0 || p.num_inputs > p.num_slots || p.num_scalars < 0) throw fail("bad header");
+  std::vector<char> defined(p.num_slots, 0);
+  std::fill(defined.begin(), defined.begin() + p.num_inputs, 1);
   auto slot = [&](int32_t s) {
-    if (s < 0 || s >= p.num_slots) throw std::runtime_error("[run] malformed program: slot out of range");
+    if (s < 0 || s >= p.num_slots) throw fail("slot out of range");
     return s;
   };
-  int32_t num_inputs = next();
-  for (int32_t i = 0; i < num_inputs; ++i) {
-    int32_t h = next();
-    p.inputs.emplace_back(h, slot(next()));
-  }
-  int32_t num_instrs = next();
+  int32_t num_instrs = count("instruction");
   p.instrs.reserve(num_instrs);
   for (int32_t i = 0; i < num_instrs; ++i) {
     Instr in;
     in.index = i;
     int32_t op = next();
-    if (op < 0 || op >= static_cast<int32_t>(Op::Count)) throw std::runtime_error("[run] unknown opcode " + std::to_string(op));
+    if (op < 0 || op >= static_cast<int32_t>(Op::Count)) throw fail("unknown opcode " + std::to_string(op));
     in.op = static_cast<Op>(op);
-    int32_t dt = next();
-    if (dt < 0 || dt >= kNumDTypes) throw std::runtime_error("[run] unknown dtype code " + std::to_string(dt));
-    in.dtype = static_cast<DType>(dt);
-    int32_t ndim = next();
-    for (int32_t k = 0; k < ndim; ++k) in.shape.push_back(next());
-    int32_t nin = next();
-    for (int32_t k = 0; k < nin; ++k) in.in.push_back(slot(next()));
-    in.out = slot(next());
-    int32_t nint = next();
+    in.device = next();
+    if (in.device < 0 || in.device >= num_devices) throw fail("unknown device " + std::to_string(in.device));
+    int32_t nin = count("input");
+    for (int32_t k = 0; k < nin; ++k) {
+      int32_t s = slot(next());
+      if (!defined[s]) throw fail("instruction " + std::to_string(i) + " reads slot " + std::to_string(s) + " before it is written");
+      in.in.push_back(s);
+    }
+    int32_t nout = count("output");
+    if (nout < 1) throw fail("an instruction needs an output");
+    for (int32_t k = 0; k < nout; ++k) {
+      OutSpec o;
+      o.slot = slot(next());
+      if (defined[o.slot]) throw fail("slot " + std::to_string(o.slot) + " is written twice");
+      defined[o.slot] = 1;
+      int32_t dt = next();
+      if (dt < 0 || dt >= kNumDTypes) throw fail("unknown dtype code " + std::to_string(dt));
+      o.dtype = static_cast<DType>(dt);
+      int32_t ndim = count("dimension");
+      for (int32_t j = 0; j < ndim; ++j) o.shape.push_back(next());
+      checked_numel(o.shape, o.dtype);
+      in.outs.push_back(std::move(o));
+    }
+    in.dtype = in.outs[0].dtype;
+    in.shape = in.outs[0].shape;
+    int32_t nint = count("parameter");
     for (int32_t k = 0; k < nint; ++k) in.ints.push_back(next());
     in.num_scalars = next();
-    int32_t off = next();
-    if (in.num_scalars < 0 || off < 0 || static_cast<size_t>(off) + in.num_scalars > num_scalars)
-      throw std::runtime_error("[run] malformed program: scalar params out of range");
-    in.scalars = scalars + off;
+    in.scalar_index = next();
+    if (in.num_scalars < 0 || in.scalar_index < 0 || int64_t(in.scalar_index) + in.num_scalars > p.num_scalars)
+      throw fail("scalar params out of range");
     p.instrs.push_back(std::move(in));
   }
-  int32_t num_outputs = next();
-  for (int32_t i = 0; i < num_outputs; ++i) p.outputs.push_back(slot(next()));
-  if (pos != n) throw std::runtime_error("[run] malformed program: trailing data");
+  int32_t num_outputs = count("output");
+  for (int32_t i = 0; i < num_outputs; ++i) {
+    int32_t s = slot(next());
+    if (!defined[s]) throw fail("output slot " + std::to_string(s) + " is never written");
+    p.outputs.push_back(s);
+  }
+  if (pos != n) throw fail("trailing data");
+  p.last_use.assign(p.num_slots, -1);
+  p.is_output.assign(p.num_slots, false);
+  for (const Instr& in : p.instrs)
+    for (int32_t s : in.in) p.last_use[s] = in.index;
+  for (int32_t s : p.outputs) p.is_output[s] = true;
+  for (const Instr& in : p.instrs)
+    if (!backend(in.device).supports(in.op))
+      throw std::runtime_error(std::string("[run] ") + op_name(static_cast<int32_t>(in.op)) + " is not supported on device " +
+                               backend(in.device).name());
   return p;
 }
 
@@ -85,19 +156,17 @@ int32_t Executor::add(ArrayDesc desc) {
 
 void Executor::free(int32_t handle) {
   ArrayDesc doomed;  // destroyed outside the lock: releasing storage takes the allocator's lock
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = handles_.find(handle);
-    if (it == handles_.end()) return;  // double free from a finalizer after dispose(): harmless
-    doomed = std::move(it->second);
-    handles_.erase(it);
-  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = handles_.find(handle);
+  if (it == handles_.end()) return;  // double free from a finalizer after dispose(): harmless
+  doomed = std::move(it->second);
+  handles_.erase(it);
 }
 
 ArrayDesc Executor::get(int32_t handle) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = handles_.find(handle);
-  if (it == handles_.end()) throw std::runtime_error("[run] handle " + std::to_string(handle) + " is not live (this is a bug)");
+  if (it == handles_.end()) throw std::runtime_error("[run] handle " + std::to_string(handle) + " is not live");
   return it->second;
 }
 
@@ -106,13 +175,51 @@ size_t Executor::num_handles() const {
   return handles_.size();
 }
 
-BoundProgram Executor::bind(const int32_t* code, size_t n, const double* scalars, size_t num_scalars) const {
+std::shared_ptr<const Program> Executor::decode(const int32_t* code, size_t n) {
+  return std::make_shared<const Program>(decode_program(code, n, static_cast<int32_t>(backends().size())));
+}
+
+int32_t Executor::keep_body(std::shared_ptr<const Program> body) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  int32_t id;
+  do {
+    id = next_body_;
+    next_body_ = next_body_ == INT32_MAX ? 1 : next_body_ + 1;
+  } while (bodies_.count(id));
+  bodies_.emplace(id, std::move(body));
+  return id;
+}
+
+std::shared_ptr<const Program> Executor::body(int32_t id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = bodies_.find(id);
+  if (it == bodies_.end()) throw std::runtime_error("[run] body " + std::to_string(id) + " is not live");
+  return it->second;
+}
+
+void Executor::release_body(int32_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  bodies_.erase(id);
+}
+
+size_t Executor::num_bodies() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return bodies_.size();
+}
+
+BoundProgram Executor::bind(std::shared_ptr<const Program> body, const int32_t* handles, size_t num_handles,
+                            const double* scalars, size_t num_scalars) const {
+  if (num_handles != static_cast<size_t>(body->num_inputs))
+    throw std::runtime_error("[run] the body takes " + std::to_string(body->num_inputs) + " inputs; got " +
+                             std::to_string(num_handles));
+  if (num_scalars != static_cast<size_t>(body->num_scalars))
+    throw std::runtime_error("[run] the body takes " + std::to_string(body->num_scalars) + " scalars; got " +
+                             std::to_string(num_scalars));
   BoundProgram b;
-  b.code.assign(code, code + n);
   b.scalars.assign(scalars, scalars + num_scalars);
-  b.program = decode_program(b.code.data(), n, b.scalars.data(), b.scalars.size());
-  b.slots.resize(b.program.num_slots);
-  for (auto [h, s] : b.program.inputs) b.slots[s] = get(h);
+  b.inputs.reserve(num_handles);
+  for (size_t i = 0; i < num_handles; ++i) b.inputs.push_back(get(handles[i]));
+  b.program = std::move(body);
   return b;
 }
 
@@ -153,22 +260,48 @@ static bool is_elementwise(Op op) {
   }
 }
 
-void Executor::run_instr(const Instr& instr, std::vector<ArrayDesc>& slots, const std::vector<int32_t>& last_use,
-                         const std::vector<bool>& is_output) {
+void Executor::run_instr(const Program& p, const Instr& instr, std::vector<ArrayDesc>& slots, const double* scalars) {
+  Backend& be = backend(instr.device);
+  const Inputs ins = [&] {
+    Inputs v;
+    for (int32_t s : instr.in) v.push_back(&slots[s]);
+    return v;
+  }();
+  for (const ArrayDesc* x : ins)
+    if (x->device != instr.device && instr.op != Op::Transfer)
+      throw std::runtime_error(std::string("an input is on device ") + backend(x->device).name() + " (this is a bug)");
+  auto need_inputs = [&](size_t k) {
+    if (ins.size() != k || instr.outs.size() != 1)
+      throw std::runtime_error("expected " + std::to_string(k) + " inputs and one output");
+  };
   ArrayDesc out;
   out.dtype = instr.dtype;
   out.shape = instr.shape;
-  const ArrayDesc* x = instr.in.empty() ? nullptr : &slots[instr.in[0]];
-  auto need_inputs = [&](size_t k) {
-    if (instr.in.size() != k) throw std::runtime_error("expected " + std::to_string(k) + " inputs");
-    for (int32_t s : instr.in)
-      if (!slots[s].storage) throw std::runtime_error("input slot " + std::to_string(s) + " is empty (this is a bug)");
-  };
+  out.device = instr.device;
+  const ArrayDesc* x = ins.empty() ? nullptr : ins[0];
   switch (instr.op) {
     case Op::Identity: {
-      // The last input; any others are dependencies only (custom functions order their rules so).
-      if (instr.in.empty() || !slots[instr.in.back()].storage) throw std::runtime_error("identity needs an input");
-      out = slots[instr.in.back()];
+      // Output k is input nIn - nOut + k; the inputs before those are dependencies only (custom
+      // functions order their rules with them).
+      size_t nout = instr.outs.size();
+      if (ins.size() < nout) throw std::runtime_error("identity needs an input per output");
+      for (size_t k = 0; k < nout; ++k) {
+        const ArrayDesc& src = *ins[ins.size() - nout + k];
+        if (src.shape != instr.outs[k].shape || src.dtype != instr.outs[k].dtype)
+          throw std::runtime_error("identity output does not match its input");
+        slots[instr.outs[k].slot] = src;
+      }
+      return;
+    }
+    case Op::Transfer: {
+      need_inputs(1);
+      Backend& from = backend(x->device);
+      out.strides = row_major_strides(out.shape);
+      out.storage = be.allocator().allocate(out.nbytes());
+      std::vector<uint8_t> staging(out.nbytes());
+      from.synchronize();
+      from.read(*x, staging.data());
+      be.write(out, staging.data());
       break;
     }
     case Op::BroadcastTo: {
@@ -186,11 +319,16 @@ void Executor::run_instr(const Instr& instr, std::vector<ArrayDesc>& slots, cons
     }
     case Op::Transpose: {
       need_inputs(1);
-      if (static_cast<int>(instr.ints.size()) != x->ndim()) throw std::runtime_error("bad permutation");
+      if (static_cast<int>(instr.ints.size()) != x->ndim() || out.ndim() != x->ndim()) throw std::runtime_error("bad permutation");
+      std::vector<char> seen(x->ndim(), 0);
       out.storage = x->storage;
       out.offset = x->offset;
       out.strides.resize(x->ndim());
-      for (int i = 0; i < x->ndim(); ++i) out.strides[i] = x->strides[instr.ints[i]];
+      for (int i = 0; i < x->ndim(); ++i) {
+        int64_t a = instr.ints[i];
+        if (a < 0 || a >= x->ndim() || seen[a]++ || out.shape[i] != x->shape[a]) throw std::runtime_error("bad permutation");
+        out.strides[i] = x->strides[a];
+      }
       break;
     }
     case Op::Slice: {
@@ -201,8 +339,12 @@ void Executor::run_instr(const Instr& instr, std::vector<ArrayDesc>& slots, cons
       out.offset = x->offset;
       out.strides.resize(x->ndim());
       for (int i = 0; i < x->ndim(); ++i) {
-        int64_t start = instr.ints[2 * i], step = instr.ints[2 * i + 1];
-        if (out.shape[i] > 0) out.offset += start * x->strides[i];
+        int64_t start = instr.ints[2 * i], step = instr.ints[2 * i + 1], len = out.shape[i];
+        // Every index start + k * step (k < len) must lie in [0, x.shape[i]).
+        if (len > 0 && (start < 0 || start >= x->shape[i] || step == 0 || start + (len - 1) * step < 0 ||
+                        start + (len - 1) * step >= x->shape[i]))
+          throw std::runtime_error("slice out of bounds");
+        if (len > 0) out.offset += start * x->strides[i];
         out.strides[i] = x->strides[i] * step;
       }
       break;
@@ -222,10 +364,12 @@ void Executor::run_instr(const Instr& instr, std::vector<ArrayDesc>& slots, cons
         ArrayDesc tmp;
         tmp.dtype = src.dtype;
         tmp.shape = src.shape;
+        tmp.device = src.device;
         Instr copy = instr;
         copy.op = Op::Copy;
         copy.shape = src.shape;
-        backend_.run(copy, {&src}, tmp);
+        copy.outs[0].shape = src.shape;
+        be.run(copy, {&src}, {&tmp}, Scalars{scalars});
         src = tmp;
       }
       out.storage = src.storage;
@@ -234,53 +378,65 @@ void Executor::run_instr(const Instr& instr, std::vector<ArrayDesc>& slots, cons
       break;
     }
     default: {
-      std::vector<const ArrayDesc*> ins;
-      for (int32_t s : instr.in) {
-        if (!slots[s].storage) throw std::runtime_error("input slot " + std::to_string(s) + " is empty (this is a bug)");
-        ins.push_back(&slots[s]);
+      std::vector<ArrayDesc> outs(instr.outs.size());
+      Outputs outp;
+      for (size_t k = 0; k < outs.size(); ++k) {
+        outs[k].dtype = instr.outs[k].dtype;
+        outs[k].shape = instr.outs[k].shape;
+        outs[k].device = instr.device;
+        outp.push_back(&outs[k]);
       }
       // Donation: an elementwise op may write into a dying, unshared, contiguous input of the
       // same byte size instead of allocating.
-      if (is_elementwise(instr.op)) {
+      if (is_elementwise(instr.op) && outs.size() == 1) {
         for (int32_t s : instr.in) {
           ArrayDesc& cand = slots[s];
-          if (last_use[s] == instr.index && !is_output[s] && cand.storage.use_count() == 1 && cand.offset == 0 &&
+          if (p.last_use[s] == instr.index && !p.is_output[s] && cand.storage.use_count() == 1 && cand.offset == 0 &&
               itemsize(cand.dtype) == itemsize(out.dtype) && cand.size() == out.size() && cand.is_row_contiguous() &&
               cand.storage->nbytes == out.nbytes()) {
-            out.storage = cand.storage;
-            out.strides = row_major_strides(out.shape);
+            outs[0].storage = cand.storage;
+            outs[0].strides = row_major_strides(out.shape);
             break;
           }
         }
       }
-      backend_.run(instr, ins, out);
+      be.run(instr, ins, outp, Scalars{scalars + instr.scalar_index});
+      for (size_t k = 0; k < outs.size(); ++k) slots[instr.outs[k].slot] = std::move(outs[k]);
+      return;
     }
   }
-  slots[instr.out] = std::move(out);
+  slots[instr.outs[0].slot] = std::move(out);
 }
 
 std::vector<ArrayDesc> Executor::run(BoundProgram& bound) {
-  Program& p = bound.program;
-  std::vector<ArrayDesc>& slots = bound.slots;
-  std::vector<int32_t> last_use(p.num_slots, -1);
-  std::vector<bool> is_output(p.num_slots, false);
-  for (const Instr& in : p.instrs)
-    for (int32_t s : in.in) last_use[s] = in.index;
-  for (int32_t s : p.outputs) is_output[s] = true;
+  const Program& p = *bound.program;
+  std::vector<ArrayDesc> slots(p.num_slots);
+  for (int32_t i = 0; i < p.num_inputs; ++i) slots[i] = bound.inputs[i];
+  bound.inputs.clear();  // the slots hold the references now, so inputs can die early
+  std::vector<Backend*> used;
+  for (const Instr& in : p.instrs) {
+    Backend* b = &backend(in.device);
+    if (std::find(used.begin(), used.end(), b) == used.end()) used.push_back(b);
+  }
+  for (Backend* b : used) b->begin_program();
   for (const Instr& in : p.instrs) {
     try {
-      run_instr(in, slots, last_use, is_output);
+      run_instr(p, in, slots, bound.scalars.data());
     } catch (const std::exception& e) {
       slots.clear();  // drop every intermediate now; inputs stay alive in the handle table
+      for (Backend* b : used) b->end_program();
       throw std::runtime_error("[eval] instruction " + std::to_string(in.index) + " (" +
                                op_name(static_cast<int32_t>(in.op)) + "): " + e.what());
     }
     for (int32_t s : in.in)
-      if (last_use[s] == in.index && !is_output[s]) slots[s] = ArrayDesc();
+      if (p.last_use[s] == in.index && !p.is_output[s]) slots[s] = ArrayDesc();
+    for (const OutSpec& o : in.outs)  // an output nothing reads (a sibling nobody wanted)
+      if (p.last_use[o.slot] < 0 && !p.is_output[o.slot]) slots[o.slot] = ArrayDesc();
   }
+  for (Backend* b : used) b->end_program();
   std::vector<ArrayDesc> outs;
+  outs.reserve(p.outputs.size());
   for (int32_t s : p.outputs) outs.push_back(slots[s]);
-  slots.clear();
   return outs;
 }
 

@@ -1,6 +1,8 @@
-// @file The executor: the handle table that JavaScript's arrays point into, and the loop that
-// runs one decoded program (views in place, compute through the backend, early frees, donation).
+// @file The executor: the handle table that JavaScript's arrays point into, the table of decoded
+// bodies that can be replayed, and the loop that runs one program (views in place, compute
+// through each instruction's backend, transfers between devices, early frees, donation).
 #pragma once
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -10,37 +12,41 @@
 
 namespace tessera {
 
-// A program with its inputs resolved to descriptors, ready to run on any thread.
+// A body with its bindings resolved, ready to run on any thread.
 struct BoundProgram {
-  Program program;
-  std::vector<int32_t> code;    // owned copies: the JS typed arrays may be collected meanwhile
-  std::vector<double> scalars;
-  std::vector<ArrayDesc> slots;  // inputs filled in; the rest computed by run()
+  std::shared_ptr<const Program> program;
+  std::vector<double> scalars;   // an owned copy: the JS typed array may be collected meanwhile
+  std::vector<ArrayDesc> inputs;  // the descriptors of the input handles, in slot order
 };
 
 class Executor {
  public:
-  explicit Executor(Backend& backend) : backend_(backend) {}
-
   int32_t add(ArrayDesc desc);
   void free(int32_t handle);
   ArrayDesc get(int32_t handle) const;  // throws on an unknown handle
   size_t num_handles() const;
 
-  // Decodes a program and binds its input handles (call on the JS thread).
-  BoundProgram bind(const int32_t* code, size_t n, const double* scalars, size_t num_scalars) const;
+  // Decodes and validates a body (call on any thread; touches no handles).
+  static std::shared_ptr<const Program> decode(const int32_t* code, size_t n);
+  // Keeps a decoded body for replay; returns its id. release_body forgets it.
+  int32_t keep_body(std::shared_ptr<const Program> body);
+  std::shared_ptr<const Program> body(int32_t id) const;
+  void release_body(int32_t id);
+  size_t num_bodies() const;
+
+  // Resolves a body's bindings (call on the JS thread: reads the handle table).
+  BoundProgram bind(std::shared_ptr<const Program> body, const int32_t* handles, size_t num_handles,
+                    const double* scalars, size_t num_scalars) const;
   // Runs a bound program and returns its outputs (safe off the JS thread; touches no handles).
   std::vector<ArrayDesc> run(BoundProgram& bound);
 
-  Backend& backend() { return backend_; }
-
  private:
-  void run_instr(const Instr& instr, std::vector<ArrayDesc>& slots, const std::vector<int32_t>& last_use,
-                 const std::vector<bool>& is_output);
-  Backend& backend_;
+  void run_instr(const Program& p, const Instr& instr, std::vector<ArrayDesc>& slots, const double* scalars);
   mutable std::mutex mutex_;
   std::unordered_map<int32_t, ArrayDesc> handles_;
   int32_t next_handle_ = 1;
+  std::unordered_map<int32_t, std::shared_ptr<const Program>> bodies_;
+  int32_t next_body_ = 1;
 };
 
 }  // namespace tessera

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import * as mx from "@tessera/core";
-import { OP_NAMES } from "../../packages/core/src/native/ops.js";
 
 const { native, registry } = mx.internal;
 
 describe("native op table", () => {
-  it("matches the TypeScript opcode list line for line", () => {
-    expect(native.opTable()).toEqual([...OP_NAMES]);
+  it("names each op once (core reads the opcodes from it at load)", () => {
+    const names = native.opTable();
+    expect(new Set(names).size).toBe(names.length);
   });
   it("every primitive with an opcode names a native op", () => {
     for (const def of registry.values()) {

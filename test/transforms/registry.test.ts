@@ -61,6 +61,7 @@ const CASES: Record<string, Case[] | null> = {
   arctan2: bin(f(), awayFromZero(S, 0.3, 2)), remainder: bin(f(-3, 3), awayFromZero(S, 0.5, 2)),
   floorDivide: [{ args: [f(-3, 3), awayFromZero(S, 0.5, 2)] }, { args: [ints(S, -20, 20), ints(S, 1, 5)] }],
   logaddexp: bin(f(), f()),
+  divmod: [{ args: [f(-3, 3), awayFromZero(S, 0.5, 2)] }],
   logicalAnd: bin(bools(S), bools(S)), logicalOr: bin(bools(S), bools(S)),
   bitwiseAnd: bin(ints(S, -50, 50), ints(S, -50, 50)), bitwiseOr: bin(ints(S, -50, 50), ints(S, -50, 50)),
   bitwiseXor: bin(ints(S, -50, 50), ints(S, -50, 50)),
@@ -73,7 +74,7 @@ const CASES: Record<string, Case[] | null> = {
     { args: [uniform(S, -2, 2, { dtype: "float32" })], params: { dtype: "float64" }, eps: 0.25, atol: 1e-5 },
     { args: [f(-5, 5)], params: { dtype: "int32" } },
   ],
-  identity: un(-2, 2), stopGradient: un(-2, 2),
+  identity: un(-2, 2), stopGradient: un(-2, 2), copy: un(-2, 2), transfer: un(-2, 2),
   reduceSum: [{ args: [uniform([3, 4], -2, 2)], params: { axes: [1] } }, { args: [uniform([3, 4], -2, 2)], params: { axes: [0, 1] } }],
   reduceProd: [
     { args: [awayFromZero([3, 4], 0.5, 1.5)], params: { axes: [1] } },

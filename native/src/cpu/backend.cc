@@ -1,5 +1,6 @@
 // @file The cpu backend: host allocations (64-byte aligned, cached) and the routing of each
 // instruction to its kernel family.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -28,8 +29,12 @@ class HostAllocator : public Allocator {
 
 class CpuBackend : public Backend {
  public:
-  const char* name() const override { return "cpu"; }
+  CpuBackend(std::string name, std::vector<Op> unsupported) : name_(std::move(name)), unsupported_(std::move(unsupported)) {}
+  const char* name() const override { return name_.c_str(); }
   Allocator& allocator() override { return allocator_; }
+  bool supports(Op op) const override {
+    return std::find(unsupported_.begin(), unsupported_.end(), op) == unsupported_.end();
+  }
 
   void write(ArrayDesc& dst, const void* src) override { std::memcpy(dst.data<uint8_t>(), src, dst.nbytes()); }
 
@@ -44,25 +49,30 @@ class CpuBackend : public Backend {
     copy_strided(src, dst);
   }
 
-  void run(const Instr& instr, const Inputs& in, ArrayDesc& out) override {
-    if (!out.storage) {
-      out.storage = allocator_.allocate(out.nbytes());
-      out.strides = row_major_strides(out.shape);
-      out.offset = 0;
+  void run(const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc) override {
+    for (ArrayDesc* o : outs) {
+      if (o->storage) continue;  // donated
+      o->storage = allocator_.allocate(o->nbytes());
+      o->strides = row_major_strides(o->shape);
+      o->offset = 0;
     }
+    ArrayDesc& out = *outs.at(0);
     OpKind kind = op_kind(instr.op);
-    if (kind == OpKind::source) return fill(instr, out);
+    if (kind == OpKind::source) return fill(instr, sc, out);
     if (kind == OpKind::reduce || instr.op == Op::Argmax || instr.op == Op::Argmin) return reduce(instr, in, out);
     switch (instr.op) {
       case Op::Copy: return copy_strided(*in.at(0), out);
       case Op::Concatenate: return concatenate(instr, in, out);
       case Op::Matmul: return matmul(instr, in, out);
       case Op::SliceUpdate: return slice_update(instr, in, out);
+      case Op::Divmod: return divmod(in, outs);
       default: return elementwise(instr, in, out);
     }
   }
 
  private:
+  std::string name_;
+  std::vector<Op> unsupported_;
   HostAllocator allocator_;
 };
 
@@ -70,8 +80,12 @@ class CpuBackend : public Backend {
 }  // namespace cpu
 
 Backend& cpu_backend() {
-  static Backend* b = new cpu::CpuBackend();
+  static Backend* b = new cpu::CpuBackend("cpu", {});
   return *b;
+}
+
+Backend* make_cpu_backend(const char* name, std::vector<Op> unsupported) {
+  return new cpu::CpuBackend(name, std::move(unsupported));
 }
 
 }  // namespace tessera

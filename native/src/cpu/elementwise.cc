@@ -343,7 +343,39 @@ void cast(const Inputs& in, ArrayDesc& out) {
   });
 }
 
+template <class T>
+void run_divmod(const ArrayDesc& x, const ArrayDesc& y, ArrayDesc& q, ArrayDesc& r) {
+  using C = compute_t<T>;
+  const T* xp = x.data<T>();
+  const T* yp = y.data<T>();
+  T* qp = q.data<T>();
+  T* rp = r.data<T>();
+  strided_rows(q.shape, {&q.strides, &r.strides, &x.strides, &y.strides},
+               [&](const int64_t* off, int64_t n, const int64_t* st) {
+                 for (int64_t i = 0; i < n; ++i) {
+                   C a = C(xp[off[2] + i * st[2]]), b = C(yp[off[3] + i * st[3]]), d, m;
+                   if constexpr (std::is_integral_v<C>) {
+                     d = int_floor_div(a, b);
+                     m = int_mod(a, b);
+                   } else {
+                     float_divmod(a, b, d, m);
+                   }
+                   qp[off[0] + i * st[0]] = T(d);
+                   rp[off[1] + i * st[1]] = T(m);
+                 }
+               });
+}
+
 }  // namespace
+
+void divmod(const Inputs& in, const Outputs& outs) {
+  const ArrayDesc &x = *in.at(0), &y = *in.at(1);
+  if (outs.size() != 2 || x.dtype != y.dtype) throw std::runtime_error("divmod takes two operands of one dtype and gives two outputs");
+  DISPATCH_ALL(x.dtype, {
+    if constexpr (std::is_same_v<T, bool>) throw std::runtime_error("not defined for dtype bool");
+    else run_divmod<T>(x, y, *outs[0], *outs[1]);
+  });
+}
 
 void elementwise(const Instr& instr, const Inputs& in, ArrayDesc& out) {
   switch (instr.op) {

@@ -61,7 +61,7 @@ void slice_update(const Instr& instr, const Inputs& in, ArrayDesc& out) {
   copy_strided(update, view);
 }
 
-void fill(const Instr& instr, ArrayDesc& out) {
+void fill(const Instr& instr, Scalars sc, ArrayDesc& out) {
   DISPATCH_ALL(out.dtype, {
     T* p = out.data<T>();
     auto make = [](double v) -> T {
@@ -69,12 +69,16 @@ void fill(const Instr& instr, ArrayDesc& out) {
       else return convert<T>(v);
     };
     if (instr.op == Op::Full) {
-      T v = make(instr.scalars[0]);
+      if (instr.num_scalars != 1) throw std::runtime_error("full takes one scalar");
+      T v;  // 64-bit integer fills carry the integer's bits, so values past 2^53 stay exact
+      if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, uint64_t>) v = static_cast<T>(sc.i(0));
+      else v = make(sc.f(0));
       parallel_for(out.size(), 65536, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) p[i] = v;
       });
     } else {  // arange: start + i * step, computed in double like NumPy
-      double start = instr.scalars[0], step = instr.scalars[1];
+      if (instr.num_scalars != 2) throw std::runtime_error("arange takes two scalars");
+      double start = sc.f(0), step = sc.f(1);
       parallel_for(out.size(), 65536, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) p[i] = make(start + static_cast<double>(i) * step);
       });

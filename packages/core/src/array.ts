@@ -7,6 +7,7 @@ import type { DType } from "./dtype.js";
 import { itemsize, typedArrayClass, halfBitsToFloat, bfloat16BitsToFloat } from "./dtype.js";
 import { DisposedError, fmtShape } from "./errors.js";
 import type { PrimitiveDef } from "./primitive.js";
+import { cpu, type Device } from "./device.js";
 import { native } from "./native/binding.js";
 import { evaluate, releaseHandle } from "./eval/eval.js";
 
@@ -23,8 +24,11 @@ export interface Node {
   params: any;
   /** All outputs of the node, in order (length 1 for single-output primitives). */
   outputs: Array[];
+  /** Where it runs; inputs on other devices are transferred when the program runs. */
+  device: Device;
 }
 
+/** A JS scalar an op accepts in place of an array: a number, a boolean or a BigInt. */
 export type Scalar = number | boolean | bigint;
 /** Anything an op takes as an array operand: an Array or a JS scalar (weakly typed). */
 export type ArrayLike = Array | Scalar;
@@ -40,7 +44,9 @@ export type NestedList = number | boolean | bigint | NestedList[];
  * x.add(1).tolist(); // [[2, 3], [4, 5]]
  */
 export class Array {
+  /** The size of each axis (known before the array is computed). */
   readonly shape: number[];
+  /** The element type (known before the array is computed). */
   readonly dtype: DType;
   /** How to compute this array, until it is evaluated (then null, unless a transform keeps it). */
   node: Node | null;
@@ -48,25 +54,36 @@ export class Array {
   handle = 0;
   /** @internal set by dispose(). */
   disposed = false;
+  /** The device that computes (or holds) the array. */
+  readonly device: Device;
+  /** @internal How many recorded nodes read this array (the evaluation's keep policy uses it). */
+  consumers = 0;
+  /** @internal An evaluation computed this array and freed it again as an intermediate. */
+  freedOnce = false;
 
-  constructor(shape: number[], dtype: DType, node: Node | null, handle = 0) {
+  constructor(shape: number[], dtype: DType, node: Node | null, handle = 0, device: Device = node?.device ?? cpu) {
     this.shape = shape;
     this.dtype = dtype;
     this.node = node;
     this.handle = handle;
+    this.device = device;
   }
 
+  /** The number of axes (`shape.length`). */
   get ndim(): number {
     return this.shape.length;
   }
+  /** The number of elements (the product of the shape; 1 for a 0-d array). */
   get size(): number {
     let n = 1;
     for (const d of this.shape) n *= d;
     return n;
   }
+  /** The size in bytes of one element. */
   get itemsize(): number {
     return itemsize(this.dtype);
   }
+  /** The size in bytes of the data: `size * itemsize`. */
   get nbytes(): number {
     return this.size * itemsize(this.dtype);
   }
@@ -149,6 +166,7 @@ export class Array {
   }
 }
 
+/** Whether x is a tessera Array (a type guard). */
 export function isArray(x: unknown): x is Array {
   return x instanceof Array;
 }

@@ -1,26 +1,92 @@
-/** @file Devices. Only the cpu backend exists so far; the CUDA backend arrives with its own issue. */
+/**
+ * @file Devices: which backend a node runs on. Every recorded node carries the device it was
+ * recorded for (an op's `{ device }` option, else the default device), and the program sends it
+ * to the addon, whose backend registry routes the instruction (native/src/backend.h).
+ */
+import { native } from "./native/binding.js";
 
+/** A device: a backend of the addon (`mx.cpu`, `mx.gpu`). */
 export interface Device {
   readonly type: "cpu" | "gpu";
   readonly index: number;
 }
 
+/** The host processor: always available. */
 export const cpu: Device = Object.freeze({ type: "cpu", index: 0 });
+/** The first GPU: available when the addon was built with a GPU backend and finds a device. */
 export const gpu: Device = Object.freeze({ type: "gpu", index: 0 });
 
-let current: Device = cpu;
-
-export function isAvailable(d: Device): boolean {
-  return d.type === "cpu";
+/** The name the addon gives a device's backend ("cpu", "gpu", "cpu:1"). */
+export function deviceName(d: Device): string {
+  return d.index === 0 ? d.type : `${d.type}:${d.index}`;
 }
 
+const NATIVE_INDEX = new Map<string, number>(native.devices().map((name, i) => [name, i]));
+
+function isDevice(d: unknown): d is Device {
+  return (
+    typeof d === "object" && d !== null && ((d as Device).type === "cpu" || (d as Device).type === "gpu") &&
+    Number.isInteger((d as Device).index) && (d as Device).index >= 0
+  );
+}
+
+/** Whether this build and machine have the device. */
+export function isAvailable(d: Device): boolean {
+  return isDevice(d) && NATIVE_INDEX.has(deviceName(d));
+}
+
+/** The device's index in the addon's backend registry; throws, naming `op`, if it is not available. */
+export function nativeDevice(d: Device, op: string): number {
+  const i = isDevice(d) ? NATIVE_INDEX.get(deviceName(d)) : undefined;
+  if (i === undefined) {
+    const what = isDevice(d) ? `device ${deviceName(d)} is not available` : `expected a device (mx.cpu or mx.gpu); got ${String(d)}`;
+    throw new Error(`${op}: ${what} (available: ${[...NATIVE_INDEX.keys()].join(", ")})`);
+  }
+  return i;
+}
+
+/** The Device of a native index. */
+export function deviceOf(index: number): Device {
+  const name = native.devices()[index];
+  const [type, i] = name.split(":");
+  return Object.freeze({ type: type as Device["type"], index: i === undefined ? 0 : Number(i) });
+}
+
+let current: Device = cpu;
+/** Set while an op that was given `{ device }` records its nodes. */
+let scoped: Device | null = null;
+
+/** The device ops run on when none is given. */
 export function defaultDevice(): Device {
   return current;
 }
 
 /** Sets the device ops run on; throws if it is not available in this build. */
 export function setDefaultDevice(d: Device): void {
-  if (!d || (d.type !== "cpu" && d.type !== "gpu")) throw new TypeError("setDefaultDevice: expected mx.cpu or mx.gpu");
-  if (!isAvailable(d)) throw new Error(`setDefaultDevice: device ${d.type} is not available (this build has the cpu backend only)`);
+  nativeDevice(d, "setDefaultDevice");
   current = d;
+}
+
+/** The device a node recorded now runs on. */
+export function currentDevice(): Device {
+  return scoped ?? current;
+}
+
+/** Runs fn with the nodes it records placed on `d` (undefined: unchanged). `op` names errors. */
+export function onDevice<T>(op: string, d: Device | undefined, fn: () => T): T {
+  if (d === undefined) return fn();
+  nativeDevice(d, op);
+  const prev = scoped;
+  scoped = d;
+  try {
+    return fn();
+  } finally {
+    scoped = prev;
+  }
+}
+
+/** The option every op takes. */
+export interface DeviceOptions {
+  /** Where the op runs (default: the default device); inputs on other devices are copied there. */
+  device?: Device;
 }

@@ -1,21 +1,42 @@
 /** @file Element types: names, codes shared with the addon, sizes, and MLX's promotion rules. */
 
+/**
+ * The element type of an array, as a string: `"bool"`, unsigned and signed integers of 8 to 64
+ * bits, `"float16"`, `"bfloat16"`, `"float32"` (the default for JS numbers) and `"float64"`. The
+ * constants `mx.float32` etc. equal these strings.
+ * @example
+ * mx.zeros([2], mx.int32).dtype;    // "int32"
+ * mx.array([1, 2], "float64").dtype; // "float64"
+ */
 export type DType =
   | "bool" | "uint8" | "uint16" | "uint32" | "uint64" | "int8" | "int16" | "int32" | "int64"
   | "float16" | "bfloat16" | "float32" | "float64";
 
+/** The `bool` dtype. Booleans, stored in one byte. */
 export const bool: DType = "bool";
+/** The `uint8` dtype. Unsigned 8-bit integers. */
 export const uint8: DType = "uint8";
+/** The `uint16` dtype. Unsigned 16-bit integers. */
 export const uint16: DType = "uint16";
+/** The `uint32` dtype. Unsigned 32-bit integers. */
 export const uint32: DType = "uint32";
+/** The `uint64` dtype. Unsigned 64-bit integers (read back as BigInt). */
 export const uint64: DType = "uint64";
+/** The `int8` dtype. Signed 8-bit integers. */
 export const int8: DType = "int8";
+/** The `int16` dtype. Signed 16-bit integers. */
 export const int16: DType = "int16";
+/** The `int32` dtype. Signed 32-bit integers. */
 export const int32: DType = "int32";
+/** The `int64` dtype. Signed 64-bit integers (read back as BigInt). */
 export const int64: DType = "int64";
+/** The `float16` dtype. IEEE half precision (16 bits). */
 export const float16: DType = "float16";
+/** The `bfloat16` dtype. Brain floating point: float32's exponent range in 16 bits. */
 export const bfloat16: DType = "bfloat16";
+/** The `float32` dtype. IEEE single precision: the default dtype of JS numbers. */
 export const float32: DType = "float32";
+/** The `float64` dtype. IEEE double precision. */
 export const float64: DType = "float64";
 
 /** Codes in native/src/dtype.h order. */
@@ -38,10 +59,12 @@ const SIZES: Record<DType, number> = {
   uint32: 4, int32: 4, float32: 4, uint64: 8, int64: 8, float64: 8,
 };
 
+/** The size in bytes of one element of dtype d. */
 export function itemsize(d: DType): number {
   return SIZES[d];
 }
 
+/** Whether d is a floating-point dtype (float16, bfloat16, float32, float64). */
 export function isFloating(d: DType): boolean {
   return d === "float16" || d === "bfloat16" || d === "float32" || d === "float64";
 }
@@ -51,6 +74,7 @@ export function isUnsigned(d: DType): boolean {
 export function isSignedInt(d: DType): boolean {
   return d === "int8" || d === "int16" || d === "int32" || d === "int64";
 }
+/** Whether d is a signed or unsigned integer dtype (bool is not). */
 export function isInteger(d: DType): boolean {
   return isUnsigned(d) || isSignedInt(d);
 }

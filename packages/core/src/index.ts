@@ -1,4 +1,8 @@
-/** @file The public surface of @tessera/core: explicit re-exports only. */
+/**
+ * The lazy Array, dtypes, ops, evaluation, memory, trees and devices.
+ * @module @tessera/core
+ * @file The public surface of @tessera/core: explicit re-exports only.
+ */
 import "./methods.js";
 import { isArray, type Array } from "./array.js";
 import { evaluate, evaluateAsync } from "./eval/eval.js";
@@ -18,12 +22,12 @@ export {
 } from "./ops/reduce.js";
 export {
   astype, reshape, flatten, transpose, swapaxes, moveaxis, expandDims, squeeze, broadcastTo, concatenate, stack,
-  split, flip, tile, repeat, pad, roll, type PadOptions,
+  split, flip, tile, repeat, pad, roll, copy, type PadOptions,
 } from "./ops/shape.js";
 export { matmul } from "./ops/linalg.js";
 export { index, slice, Slice, type IndexEntry } from "./ops/indexing.js";
 export { treeFlatten, treeUnflatten, treeMap, isPlainObject, type Tree } from "./tree.js";
-export { cpu, gpu, defaultDevice, setDefaultDevice, isAvailable, type Device } from "./device.js";
+export { cpu, gpu, defaultDevice, setDefaultDevice, isAvailable, type Device, type DeviceOptions } from "./device.js";
 export {
   getActiveMemory, getPeakMemory, resetPeakMemory, getCacheMemory, clearCache, setMemoryLimit,
 } from "./memory.js";
@@ -41,7 +45,12 @@ function collect(trees: unknown[]): Array[] {
 function evalTrees(...trees: unknown[]): void {
   evaluate(collect(trees), "eval");
 }
-/** Like eval, off the JavaScript thread. */
+/**
+ * Like eval, off the JavaScript thread: the program runs on a worker thread of the addon and the
+ * promise resolves when every array is computed (it rejects with the error of a failing op).
+ * @example
+ * await mx.evalAsync(loss, grads);
+ */
 export function evalAsync(...trees: unknown[]): Promise<void> {
   return evaluateAsync(collect(trees), "evalAsync");
 }

@@ -93,7 +93,7 @@ export const sliceUpdate = (base: Array, update: Array, params: SliceParams) =>
   bind1(P.sliceUpdate, [base, update], params);
 export const concatenate = (xs: Array[], axis: number) => bind1(P.concatenate, xs, { axis });
 
-export const full = (shape: number[], value: number, dtype: DType) => bind1(P.full, [], { shape, dtype, value });
+export const full = (shape: number[], value: number | bigint, dtype: DType) => bind1(P.full, [], { shape, dtype, value });
 export const arange = (start: number, step: number, size: number, dtype: DType) =>
   bind1(P.arange, [], { start, step, size, dtype });
 

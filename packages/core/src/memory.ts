@@ -5,9 +5,11 @@ import { native } from "./native/binding.js";
 export const getActiveMemory = (): number => native.memoryStats().active;
 /** The most bytes held at once since the start or the last resetPeakMemory(). */
 export const getPeakMemory = (): number => native.memoryStats().peak;
+/** Starts a new peak: getPeakMemory() reports from now on. */
 export const resetPeakMemory = (): void => native.resetPeakMemory();
 /** Bytes of freed buffers kept for reuse. */
 export const getCacheMemory = (): number => native.memoryStats().cache;
+/** Frees the buffers kept for reuse (getCacheMemory() drops to 0). */
 export const clearCache = (): void => native.clearCache();
 /** Caps active memory: an evaluation that would exceed it fails with an Error. Returns the previous limit. */
 export const setMemoryLimit = (bytes: number): number => {

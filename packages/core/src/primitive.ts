@@ -2,8 +2,9 @@
  * @file The primitive definition type, the registry, and bind(): the one way a node is recorded.
  * Every rule is a required field; opting out is an explicit sentinel (noGradient, zeroTangent).
  */
-import { Array, type Aval } from "./array.js";
+import { Array, type Aval, type Node } from "./array.js";
 import { assert } from "./errors.js";
+import { currentDevice } from "./device.js";
 
 export type Tangent = Array | null; // null: a symbolic zero
 
@@ -19,7 +20,8 @@ export type VmapRule<P> = (args: Array[], dims: (number | null)[], params: P, si
 
 export interface Encoded {
   ints?: number[];
-  scalars?: number[];
+  /** Doubles, or BigInts for the value of a 64-bit integer fill (kept exact). */
+  scalars?: (number | bigint)[];
 }
 
 export interface PrimitiveDef<P = {}> {
@@ -53,15 +55,19 @@ export function defPrimitive<P = {}>(def: PrimitiveDef<P>): PrimitiveDef<P> {
   return def;
 }
 
-/** Records `def` applied to inputs; returns its outputs (lazy). */
+/**
+ * Records `def` applied to inputs on the current device (an op's `{ device }`, else the default);
+ * returns its outputs (lazy).
+ */
 export function bind<P>(def: PrimitiveDef<P>, inputs: Array[], params: P): Array[] {
   for (const x of inputs) x.checkAlive(def.name);
   const avals = def.abstractEval(
     inputs.map((x) => ({ shape: x.shape, dtype: x.dtype })),
     params,
   );
-  const node = { prim: def, inputs, params, outputs: [] as Array[] };
+  const node: Node = { prim: def, inputs, params, outputs: [], device: currentDevice() };
   node.outputs = avals.map((a) => new Array(a.shape, a.dtype, node));
+  for (const x of inputs.length > 1 ? new Set(inputs) : inputs) x.consumers++;
   return node.outputs;
 }
 

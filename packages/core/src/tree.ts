@@ -3,8 +3,13 @@
  * state, transform arguments). Leaves are anything that is not a JS array or a plain object.
  */
 
+/**
+ * A tree of leaves of type T: a leaf, or JS arrays and plain objects of trees nested to any depth
+ * (parameters, optimizer state, the arguments of a transform).
+ */
 export type Tree<T = unknown> = T | Tree<T>[] | { [key: string]: Tree<T> };
 
+/** Whether x is a plain object (made by `{}` or with a null prototype): a tree node, not a leaf. */
 export function isPlainObject(x: unknown): x is Record<string, unknown> {
   if (x === null || typeof x !== "object") return false;
   const proto = Object.getPrototypeOf(x);

@@ -2,15 +2,15 @@
 import * as mx from "@tessera/core";
 import { TransformError, isArray, type Array } from "@tessera/core";
 
-const { traceState, lax } = mx.internal;
+const { enterTrace, exitTrace, lax } = mx.internal;
 
 /** Runs fn with evaluation told not to detach graphs a transform still has to walk. */
 export function tracing<T>(fn: () => T): T {
-  traceState.depth++;
+  enterTrace();
   try {
     return fn();
   } finally {
-    traceState.depth--;
+    exitTrace();
   }
 }
 

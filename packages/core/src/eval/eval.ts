@@ -3,12 +3,38 @@
  * arrays, and detach them from the graph so intermediates can be collected.
  */
 import { Array as ArrayClass, type Array } from "../array.js";
+import { cpu, type Device } from "../device.js";
 import { native } from "../native/binding.js";
 import { buildProgram, type Program } from "./program.js";
 
-/** State shared with @tessera/transforms: while depth > 0 a transform is recording, and evaluated
- * arrays keep their graph so the transform can still walk through them. */
-export const traceState = { depth: 0 };
+/**
+ * State shared with @tessera/transforms: while depth > 0 a transform is recording, and evaluated
+ * arrays keep their graph so the transform can still walk through them; they are detached when
+ * the outermost transform returns (so a value evaluated inside grad on every step does not keep
+ * every earlier step's graph alive).
+ */
+export const traceState = { depth: 0, evaluated: [] as Array[] };
+
+/** Enters a transform's recording. */
+export function enterTrace(): void {
+  traceState.depth++;
+}
+
+/** Leaves it; leaving the outermost one detaches what was evaluated meanwhile. */
+export function exitTrace(): void {
+  if (--traceState.depth > 0) return;
+  const done = traceState.evaluated;
+  traceState.evaluated = [];
+  for (const a of done) if (a.handle) detach(a);
+}
+
+/** Drops a computed array's graph, so the collector can free what only the graph held. */
+function detach(a: Array): void {
+  const node = a.node;
+  if (!node) return;
+  a.node = null;
+  if (node.outputs.every((y) => !y.node)) for (const x of new Set(node.inputs)) x.consumers--;
+}
 
 /** What evaluation has done, for tests that check laziness and sharing. */
 export const evalStats = {
@@ -36,10 +62,11 @@ export function releaseHandle(a: Array): void {
 
 function record(p: Program): void {
   evalStats.programs++;
-  evalStats.instructions += p.nodes.length;
-  for (const n of p.nodes) evalStats.ops.set(n.prim.name, (evalStats.ops.get(n.prim.name) ?? 0) + 1);
+  evalStats.instructions += p.steps.length;
+  for (const { name } of p.steps) evalStats.ops.set(name, (evalStats.ops.get(name) ?? 0) + 1);
 }
 
+/** Hands the run's handles to their arrays; the intermediates it freed are marked as such. */
 function adopt(p: Program, handles: Int32Array): void {
   p.outputs.forEach((a, i) => {
     if (a.handle || a.disposed) {
@@ -48,19 +75,23 @@ function adopt(p: Program, handles: Int32Array): void {
     }
     a.handle = handles[i];
     track(a, a.handle);
-    if (traceState.depth === 0) a.node = null;
   });
+  for (const node of p.nodes) for (const y of node.outputs) if (!y.handle) y.freedOnce = true;
+  for (const a of p.outputs) {
+    if (traceState.depth === 0) detach(a);
+    else traceState.evaluated.push(a);
+  }
 }
 
 function nativeError(p: Program, op: string, e: unknown): Error {
   const msg = e instanceof Error ? e.message : String(e);
   const m = /^\[eval\] instruction (\d+) \(([^)]*)\): (.*)$/s.exec(msg);
   if (m) {
-    const node = p.nodes[Number(m[1])];
-    const shapes = node.inputs.map((x) => `[${x.shape.join(",")}] ${x.dtype}`).join(", ");
-    return new Error(`${op}: ${node.prim.name} failed during evaluation (inputs ${shapes || "none"}): ${m[3]}`);
+    const step = p.steps[Number(m[1])];
+    const shapes = step.inputs.map((x) => `[${x.shape.join(",")}] ${x.dtype}`).join(", ");
+    return new Error(`${op}: ${step.name} failed during evaluation (inputs ${shapes || "none"}): ${m[3]}`);
   }
-  return new Error(`${op}: evaluation failed: ${msg}`);
+  return new Error(`${op}: evaluation failed: ${msg.replace(/^\[run\] /, "")}`);
 }
 
 /** Computes every lazy array in `arrays` in one native call. */
@@ -69,7 +100,7 @@ export function evaluate(arrays: Array[], op = "eval"): void {
   if (!p) return;
   let handles: Int32Array;
   try {
-    handles = native.run(p.code, p.scalars);
+    handles = native.run(p.body, p.inputs, p.scalars);
   } catch (e) {
     throw nativeError(p, op, e);
   }
@@ -82,7 +113,7 @@ export async function evaluateAsync(arrays: Array[], op = "evalAsync"): Promise<
   if (!p) return;
   let handles: Int32Array;
   try {
-    handles = await native.runAsync(p.code, p.scalars);
+    handles = await native.runAsync(p.body, p.inputs, p.scalars);
   } catch (e) {
     throw nativeError(p, op, e);
   }
@@ -91,8 +122,8 @@ export async function evaluateAsync(arrays: Array[], op = "evalAsync"): Promise<
 }
 
 /** Wraps a new native handle (from host data) in an Array the collector will free. */
-export function fromHandle(shape: number[], dtype: import("../dtype.js").DType, handle: number): Array {
-  const a = new ArrayClass(shape, dtype, null, handle);
+export function fromHandle(shape: number[], dtype: import("../dtype.js").DType, handle: number, device: Device = cpu): Array {
+  const a = new ArrayClass(shape, dtype, null, handle, device);
   track(a, handle);
   return a;
 }

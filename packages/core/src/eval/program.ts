@@ -1,94 +1,174 @@
 /**
- * @file Linearizes the pending part of a graph into the flat program the addon runs in one call.
- * The format is documented once, here and in native/src/program.h:
+ * @file Linearizes the pending part of a graph into the program the addon runs in one call, and
+ * decides which computed values are kept (see docs/evaluation.md). The format is documented once,
+ * here and in native/src/program.h:
  *
- *   program := nSlots  nInputs {handle slot}*  nInstr instr*  nOutputs {slot}*
- *   instr   := opcode dtype ndim shape[ndim] nIn inSlot[nIn] outSlot nInt int[nInt] nScalar scalarOffset
+ *   body     := VERSION nSlots nInputs nScalars nInstr instr* nOutputs slot*
+ *   instr    := opcode device nIn inSlot* nOut (outSlot dtype ndim dim*)* nInt int* nScalar scalarIndex
+ *   bindings := inputs (an Int32Array of handles for slots 0..nInputs-1), scalars (8-byte words)
+ *
+ * A body holds no handles and no scalar values, so the addon can decode it once and replay it
+ * with new bindings.
  */
 import type { Array, Node } from "../array.js";
-import { dtypeCode } from "../dtype.js";
+import { dtypeCode, type DType } from "../dtype.js";
 import { DisposedError, InternalError, TransformError, fmtShape } from "../errors.js";
+import { nativeDevice } from "../device.js";
+import { opcode } from "../native/ops.js";
+
+/** native/src/program.h's kProgramVersion. */
+export const PROGRAM_VERSION = 0x54530002;
+
+/** What one instruction computes, for error messages and the evaluation probe. */
+export interface Step {
+  name: string;
+  inputs: { shape: number[]; dtype: DType }[];
+}
 
 export interface Program {
-  code: Int32Array;
+  body: Int32Array;
+  /** Handles bound to the body's input slots, in slot order. */
+  inputs: Int32Array;
+  /** The scalar words (doubles; int64 bits where a 64-bit integer fill needs them). */
   scalars: Float64Array;
-  /** The arrays whose handles the run returns, in output order. */
+  /** The arrays whose handles the run returns, in output order: the roots, then kept values. */
   outputs: Array[];
-  /** The node of each instruction, for error messages and the evaluation probe. */
+  /** The step of each instruction. */
+  steps: Step[];
+  /** The nodes of the program, in execution order. */
   nodes: Node[];
 }
 
-/** Builds the program computing every lazy array in `roots` (those with handles are inputs). */
-export function buildProgram(roots: Array[], op: string): Program | null {
-  const slotOf = new Map<Array, number>();
-  const inputs: number[] = [];
+function checkPending(a: Array, op: string): Node {
+  if (a.disposed) throw new DisposedError(`${op}: array of shape ${fmtShape(a.shape)} ${a.dtype} was disposed`);
+  const node = a.node;
+  if (!node) throw new InternalError(`${op}: lazy array without a node (this is a bug)`);
+  if (node.prim.opcode === null) {
+    throw new TransformError(
+      `${op}: cannot read the value of an array mapped by vmap (shape ${fmtShape(a.shape)}): inside vmap a mapped value has no single value`,
+    );
+  }
+  return node;
+}
+
+/** The nodes computing the lazy `roots`, inputs first, and the computed arrays they read. */
+export function pendingNodes(roots: Array[], op: string): { order: Node[]; inputs: Array[] } {
   const order: Node[] = [];
+  const inputs: Array[] = [];
+  const seenInput = new Set<Array>();
   const seen = new Set<Node>();
-
-  const slot = (a: Array): number => {
-    let s = slotOf.get(a);
-    if (s === undefined) slotOf.set(a, (s = slotOf.size));
-    return s;
-  };
-  const check = (a: Array) => {
-    if (a.handle) return;
-    if (a.disposed) throw new DisposedError(`${op}: array of shape ${fmtShape(a.shape)} ${a.dtype} was disposed`);
-    if (!a.node) throw new InternalError(`${op}: lazy array without a node (this is a bug)`);
-    if (a.node.prim.opcode === null) {
-      throw new TransformError(
-        `${op}: cannot read the value of an array mapped by vmap (shape ${fmtShape(a.shape)}): inside vmap a mapped value has no single value`,
-      );
-    }
-  };
-
-  // Iterative post-order DFS over nodes, stopping at arrays that already have data.
   const stack: [Node, number][] = [];
-  const pending = roots.filter((r) => !r.handle);
-  if (pending.length === 0) return null;
-  for (const r of pending) {
-    check(r);
-    if (seen.has(r.node!)) continue;
-    seen.add(r.node!);
-    stack.push([r.node!, 0]);
+  for (const r of roots) {
+    if (r.handle) continue;
+    const rootNode = checkPending(r, op);
+    if (seen.has(rootNode)) continue;
+    seen.add(rootNode);
+    stack.push([rootNode, 0]);
     while (stack.length) {
       const top = stack[stack.length - 1];
-      const [node, i] = top;
-      if (i < node.inputs.length) {
-        top[1]++;
-        const x = node.inputs[i];
+      const node = top[0];
+      if (top[1] < node.inputs.length) {
+        const x = node.inputs[top[1]++];
         if (x.handle) {
-          if (!slotOf.has(x)) inputs.push(x.handle, slot(x));
+          if (!seenInput.has(x)) seenInput.add(x), inputs.push(x);
           continue;
         }
-        check(x);
-        if (!seen.has(x.node!)) {
-          seen.add(x.node!);
-          stack.push([x.node!, 0]);
-        }
+        const n = checkPending(x, op);
+        if (!seen.has(n)) seen.add(n), stack.push([n, 0]);
       } else {
         stack.pop();
         order.push(node);
       }
     }
   }
+  return { order, inputs };
+}
 
-  const code: number[] = [0, inputs.length / 2, ...inputs, order.length];
-  const scalars: number[] = [];
+/**
+ * Which computed arrays of `order` keep their buffers after the run, besides the roots: those
+ * read by a recorded node outside the program (a pending consumer that a later eval will run),
+ * and those an earlier evaluation already computed and freed (a value needed a second time is
+ * kept the second time, so it is never computed a third).
+ */
+function keptValues(order: Node[]): Set<Array> {
+  const readsInside = new Map<Array, number>();
   for (const node of order) {
-    if (node.outputs.length !== 1) throw new InternalError(`${node.prim.name}: multi-output nodes are not supported yet`);
-    const out = node.outputs[0];
+    for (const x of node.inputs.length > 1 ? new Set(node.inputs) : node.inputs) {
+      if (!x.handle) readsInside.set(x, (readsInside.get(x) ?? 0) + 1);
+    }
+  }
+  const kept = new Set<Array>();
+  for (const node of order) {
+    for (const y of node.outputs) {
+      if (y.freedOnce || y.consumers > (readsInside.get(y) ?? 0)) kept.add(y);
+    }
+  }
+  return kept;
+}
+
+/** Builds the program computing every lazy array in `roots` (those with data are inputs). */
+export function buildProgram(roots: Array[], op: string): Program | null {
+  const { order, inputs } = pendingNodes(roots, op);
+  if (order.length === 0) return null;
+  const pending = [...new Set(roots.filter((r) => !r.handle))];
+  const isRoot = new Set(pending);
+  const kept = [...keptValues(order)].filter((a) => !isRoot.has(a) && !a.disposed);
+
+  const slotOf = new Map<Array, number>();
+  inputs.forEach((x, i) => slotOf.set(x, i));
+  let numSlots = inputs.length;
+  const code: number[] = [PROGRAM_VERSION, 0, inputs.length, 0, 0];
+  const scalars: (number | bigint)[] = [];
+  const steps: Step[] = [];
+  const transferred = new Map<string, number>(); // `${slot}@${device}` -> slot
+  const transfer = opcode("transfer");
+
+  const outSpec = (a: Array) => {
+    slotOf.set(a, numSlots);
+    code.push(numSlots++, dtypeCode(a.dtype), a.shape.length, ...a.shape);
+  };
+  // The slot of x as seen on device `dev`: inputs on another device go through a transfer.
+  const slotOn = (x: Array, dev: number): number => {
+    const s = slotOf.get(x)!;
+    if (nativeDevice(x.device, op) === dev) return s;
+    const key = `${s}@${dev}`;
+    let t = transferred.get(key);
+    if (t === undefined) {
+      code.push(transfer, dev, 1, s, 1, numSlots, dtypeCode(x.dtype), x.shape.length, ...x.shape, 0, 0, 0);
+      transferred.set(key, (t = numSlots++));
+      steps.push({ name: "transfer", inputs: [{ shape: x.shape, dtype: x.dtype }] });
+    }
+    return t;
+  };
+
+  for (const node of order) {
     const enc = node.prim.encode(node.params, node.inputs);
-    code.push(node.prim.opcode!, dtypeCode(out.dtype), out.shape.length, ...out.shape, node.inputs.length);
-    for (const x of node.inputs) code.push(slot(x));
-    code.push(slot(out));
+    const dev = nativeDevice(node.device, node.prim.name);
+    const ins = node.prim.opcode === transfer ? node.inputs.map((x) => slotOf.get(x)!) : node.inputs.map((x) => slotOn(x, dev));
+    code.push(node.prim.opcode!, dev, ins.length, ...ins, node.outputs.length);
+    for (const y of node.outputs) outSpec(y);
     const ints = enc.ints ?? [];
     code.push(ints.length, ...ints);
     const sc = enc.scalars ?? [];
     code.push(sc.length, scalars.length);
     scalars.push(...sc);
+    steps.push({ name: node.prim.name, inputs: node.inputs });
   }
-  const outputs = [...new Set(pending)];
-  code.push(outputs.length, ...outputs.map(slot));
-  code[0] = slotOf.size;
-  return { code: Int32Array.from(code), scalars: Float64Array.from(scalars), outputs, nodes: order };
+  const outputs = [...pending, ...kept];
+  code.push(outputs.length, ...outputs.map((a) => slotOf.get(a)!));
+  code[1] = numSlots;
+  code[3] = scalars.length;
+  code[4] = steps.length;
+
+  const words = new Float64Array(scalars.length);
+  const bits = new BigInt64Array(words.buffer);
+  scalars.forEach((v, i) => (typeof v === "bigint" ? (bits[i] = BigInt.asIntN(64, v)) : (words[i] = v)));
+  return {
+    body: Int32Array.from(code),
+    inputs: Int32Array.from(inputs, (x) => x.handle),
+    scalars: words,
+    outputs,
+    steps,
+    nodes: order,
+  };
 }

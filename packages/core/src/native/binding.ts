@@ -14,22 +14,31 @@ export interface MemoryStats {
   liveBuffers: number;
   handles: number;
   limit: number;
+  /** Decoded bodies kept for replay (keepBody). */
+  bodies: number;
 }
 
 export interface NativeBinding {
-  /** Copies host bytes into a new contiguous array; returns its handle. */
-  fromData(bytes: ArrayBufferView, dtype: number, shape: number[]): number;
+  /** Copies host bytes into a new contiguous array on a device (default 0, the cpu); returns its handle. */
+  fromData(bytes: ArrayBufferView, dtype: number, shape: number[], device?: number): number;
   /** Copies an array (made contiguous) into dst, whose byte length must match. */
   read(handle: number, dst: ArrayBufferView): void;
   free(handle: number): void;
   /** Frees `handle` when `owner` is garbage-collected (from inside the collector). */
   track(owner: object, handle: number): void;
-  /** Runs one program (see eval/program.ts); returns the output handles. */
-  run(program: Int32Array, scalars: Float64Array): Int32Array;
-  runAsync(program: Int32Array, scalars: Float64Array): Promise<Int32Array>;
+  /** Decodes and runs one program (see eval/program.ts) with its bindings; returns the output handles. */
+  run(body: Int32Array, inputs: Int32Array, scalars: Float64Array): Int32Array;
+  runAsync(body: Int32Array, inputs: Int32Array, scalars: Float64Array): Promise<Int32Array>;
+  /** Decodes a body once and keeps it; runBody replays it with new bindings. */
+  keepBody(body: Int32Array): number;
+  runBody(id: number, inputs: Int32Array, scalars: Float64Array): Int32Array;
+  releaseBody(id: number): void;
+  /** The names of the addon's backends; a program's device field indexes this list. */
+  devices(): string[];
   opTable(): string[];
-  describe(handle: number): { shape: number[]; strides: number[]; offset: number; storage: number };
-  memoryStats(): MemoryStats;
+  describe(handle: number): { shape: number[]; strides: number[]; offset: number; storage: number; device: number };
+  /** The figures of one device's allocator (default 0, the cpu). */
+  memoryStats(device?: number): MemoryStats;
   resetPeakMemory(): void;
   clearCache(): void;
   setMemoryLimit(bytes: number): number;
@@ -38,15 +47,18 @@ export interface NativeBinding {
 
 function load(): NativeBinding {
   const here = dirname(fileURLToPath(import.meta.url));
-  // dist/native/binding.js -> the workspace's native/build; TESSERA_ADDON overrides (GPU machines).
+  // From dist/native/binding.js: TESSERA_ADDON overrides (GPU machines); then the workspace's
+  // native/build (built once by the root install); then the package's own native/build, which its
+  // install script (scripts/install.mjs) builds where @tessera/core is installed from a tarball.
   const candidates = [
     process.env.TESSERA_ADDON,
     resolve(here, "../../../../native/build/Release/tessera.node"),
+    resolve(here, "../../native/build/Release/tessera.node"),
   ].filter((p): p is string => !!p);
   const path = candidates.find((p) => existsSync(p));
   if (!path) {
     throw new Error(
-      `tessera: native addon not found (looked in ${candidates.join(", ")}); run \`pnpm install\` or \`pnpm run build:native\``,
+      `tessera: native addon not found (looked in ${candidates.join(", ")}); in the workspace run \`pnpm install\` or \`pnpm run build:native\`; in a project that installed @tessera/core, \`npm rebuild @tessera/core\``,
     );
   }
   return createRequire(import.meta.url)(path) as NativeBinding;

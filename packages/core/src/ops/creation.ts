@@ -11,6 +11,7 @@ import { checkArray, checkDType, checkShape, isScalar } from "./util.js";
 import { astype, expandDims } from "./shape.js";
 import { lessEqual, where, equal, add, logicalNot } from "./elementwise.js";
 import { isPlainObject } from "../tree.js";
+import { currentDevice, nativeDevice, onDevice, type DeviceOptions } from "../device.js";
 
 type Data = NestedList | ArrayBufferView | Array;
 
@@ -64,7 +65,17 @@ function encode(values: ArrayLike<Scalar>, dtype: DType): ArrayBufferView {
  * mx.array(new Int32Array([1, 2, 3])); // int32
  * mx.array([true, false]);             // bool
  */
-export function array(data: Data, dtype?: DType): Array {
+export function array(data: Data, dtype?: DType, options: DeviceOptions = {}): Array {
+  return onDevice("array", options.device, () => arrayOn(data, dtype));
+}
+
+/** Copies host bytes to a new array on the current device. */
+function upload(bytes: ArrayBufferView, shape: number[], dtype: DType): Array {
+  const device = currentDevice();
+  return fromHandle(shape, dtype, native.fromData(bytes, dtypeCode(dtype), shape, nativeDevice(device, "array")), device);
+}
+
+function arrayOn(data: Data, dtype?: DType): Array {
   if (dtype !== undefined) dtype = checkDType("array", dtype);
   if (isArray(data)) return dtype ? astype(data, dtype) : data;
   if (ArrayBuffer.isView(data)) {
@@ -72,10 +83,10 @@ export function array(data: Data, dtype?: DType): Array {
     if (!own) throw new TypeError(`array: unsupported TypedArray ${data.constructor.name}`);
     const n = (data as unknown as ArrayLike<number>).length;
     if (!dtype || dtype === own) {
-      return fromHandle([n], own, native.fromData(data, dtypeCode(own), [n]));
+      return upload(data, [n], own);
     }
     const values = data as unknown as ArrayLike<Scalar>;
-    return fromHandle([n], dtype, native.fromData(encode(values, dtype), dtypeCode(dtype), [n]));
+    return upload(encode(values, dtype), [n], dtype);
   }
   if (!isScalar(data) && !globalThis.Array.isArray(data)) {
     throw new TypeError(`array: data must be a number, boolean, nested lists, a TypedArray or an Array; got ${data === null ? "null" : typeof data}`);
@@ -87,17 +98,22 @@ export function array(data: Data, dtype?: DType): Array {
     else if (flat.length > 0 && flat.every((v) => typeof v === "bigint")) t = "int64";
     else t = "float32";
   }
-  return fromHandle(shape, t, native.fromData(encode(flat, t), dtypeCode(t), shape));
+  return upload(encode(flat, t), shape, t);
 }
 
-function fillValue(op: string, value: unknown): number {
-  if (typeof value === "number") return value;
+function fillValue(op: string, value: unknown): number | bigint {
+  if (typeof value === "number" || typeof value === "bigint") return value;
   if (typeof value === "boolean") return Number(value);
-  if (typeof value === "bigint") return Number(value);
   throw new TypeError(`${op}: value must be a number or boolean; got ${typeof value}`);
 }
 
-/** An array of `shape` filled with `value` (an Array value is broadcast). */
+/**
+ * An array of `shape` filled with `value` (an Array value is broadcast). A number fills float32
+ * and a boolean bool, unless a dtype is given.
+ * @example
+ * mx.full([2], 7).tolist();                   // [7, 7]
+ * mx.full([2, 2], mx.array([1, 2])).tolist(); // [[1, 2], [1, 2]]
+ */
 export function full(shape: number[] | number, value: Scalar | Array, dtype?: DType): Array {
   return fill("full", shape, value, dtype);
 }
@@ -111,16 +127,25 @@ function fill(op: string, shape: number[] | number, value: Scalar | Array, dtype
   return lax.full(s, fillValue(op, value), t);
 }
 
+/**
+ * An array of `shape` (a list, or a number for 1-D) filled with zeros; float32 unless a dtype is given.
+ * @example
+ * mx.zeros([2, 3]).shape;          // [2, 3]
+ * mx.zeros(4, mx.int32).tolist();  // [0, 0, 0, 0]
+ */
 export function zeros(shape: number[] | number, dtype: DType = "float32"): Array {
   return fill("zeros", shape, 0, dtype);
 }
+/** An array of `shape` filled with ones; float32 unless a dtype is given. */
 export function ones(shape: number[] | number, dtype: DType = "float32"): Array {
   return fill("ones", shape, 1, dtype);
 }
+/** Zeros of x's shape, in x's dtype unless one is given. */
 export function zerosLike(x: Array, dtype?: DType): Array {
   checkArray("zerosLike", x);
   return full(x.shape, 0, dtype ?? x.dtype);
 }
+/** Ones of x's shape, in x's dtype unless one is given. */
 export function onesLike(x: Array, dtype?: DType): Array {
   checkArray("onesLike", x);
   return full(x.shape, 1, dtype ?? x.dtype);
@@ -168,6 +193,7 @@ export function eye(n: number, m?: number, k = 0, dtype: DType = "float32"): Arr
   const rows = add(expandDims(arange(n), 1), k);
   return astype(equal(rows, expandDims(arange(cols), 0)), dtype);
 }
+/** The n x n identity matrix. */
 export function identity(n: number, dtype: DType = "float32"): Array {
   checkMatrixArgs("identity", n, undefined, 0);
   return eye(n, n, 0, dtype);

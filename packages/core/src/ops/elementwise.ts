@@ -5,7 +5,7 @@
 import { Array, isArray, type ArrayLike } from "../array.js";
 import { isFloating, isInteger, toFloating, type DType } from "../dtype.js";
 import { DTypeError } from "../errors.js";
-import { bind1, type PrimitiveDef } from "../primitive.js";
+import { bind, bind1, type PrimitiveDef } from "../primitive.js";
 import * as P from "../primitives/index.js";
 import * as lax from "../lax.js";
 import { asArray, broadcastShapes, checkOperand, prepare, resultType } from "./util.js";
@@ -57,69 +57,139 @@ function logical(name: string, def: PrimitiveDef<any>): Binary {
   };
 }
 
+/**
+ * a + b elementwise. Like every binary op, it broadcasts its operands and promotes their dtypes;
+ * JS numbers are weak (`x.add(1)` keeps x's dtype) and are accepted for either operand.
+ * @example
+ * mx.add(mx.array([1, 2, 3]), 10).tolist();      // [11, 12, 13]
+ * mx.add(mx.ones([2, 1]), mx.arange(3)).shape;   // [2, 3]
+ */
 export const add = binary("add", P.add);
+/** a - b elementwise (broadcasting and promoting, as {@link add}). */
 export const sub = binary("sub", P.sub);
+/** Another name of {@link sub}. */
 export const subtract = sub;
+/** a * b elementwise (broadcasting and promoting, as {@link add}). */
 export const mul = binary("mul", P.mul);
+/** Another name of {@link mul}. */
 export const multiply = mul;
 /** True division: integer operands give float32, as in NumPy and MLX. */
 export const div = binary("div", P.div, true);
+/** Another name of {@link div}. */
 export const divide = div;
+/** floor(a / b) elementwise; integers round toward negative infinity too (NumPy's rule). */
 export const floorDivide = binary("floorDivide", P.floorDivide);
+/** a - b * floorDivide(a, b): the remainder takes the sign of b, as NumPy's `%`. */
 export const remainder = binary("remainder", P.remainder);
+/** a raised to the power b, elementwise. */
 export const pow = binary("pow", P.pow);
+/** Another name of {@link pow}. */
 export const power = pow;
+/** The larger of a and b, elementwise (NaN if either is NaN). */
 export const maximum = binary("maximum", P.maximum);
+/** The smaller of a and b, elementwise (NaN if either is NaN). */
 export const minimum = binary("minimum", P.minimum);
+/** The angle of the point (b, a): arctan(a / b) in the quadrant of the signs of a and b (in floating point). */
 export const arctan2 = binary("arctan2", P.arctan2, true);
+/** log(exp(a) + exp(b)), computed without overflow (in floating point). */
 export const logaddexp = binary("logaddexp", P.logaddexp, true);
 
+/**
+ * a == b elementwise, as a bool array; the operands are broadcast and promoted first. notEqual,
+ * less, lessEqual, greater and greaterEqual work the same way.
+ * @example
+ * mx.equal(mx.array([1, 2, 3]), 2).tolist(); // [false, true, false]
+ */
 export const equal = binary("equal", P.equal);
+/** a != b elementwise, as a bool array. */
 export const notEqual = binary("notEqual", P.notEqual);
+/** a < b elementwise, as a bool array. */
 export const less = binary("less", P.less);
+/** a <= b elementwise, as a bool array. */
 export const lessEqual = binary("lessEqual", P.lessEqual);
+/** a > b elementwise, as a bool array. */
 export const greater = binary("greater", P.greater);
+/** a >= b elementwise, as a bool array. */
 export const greaterEqual = binary("greaterEqual", P.greaterEqual);
+/** a AND b elementwise, with both operands converted to bool. */
 export const logicalAnd = logical("logicalAnd", P.logicalAnd);
+/** a OR b elementwise, with both operands converted to bool. */
 export const logicalOr = logical("logicalOr", P.logicalOr);
+/** Bitwise AND of integer or bool operands. */
 export const bitwiseAnd = integerBinary("bitwiseAnd", P.bitwiseAnd, true);
+/** Bitwise OR of integer or bool operands. */
 export const bitwiseOr = integerBinary("bitwiseOr", P.bitwiseOr, true);
+/** Bitwise XOR of integer or bool operands. */
 export const bitwiseXor = integerBinary("bitwiseXor", P.bitwiseXor, true);
+/** a shifted left by b bits (integer operands). */
 export const leftShift = integerBinary("leftShift", P.leftShift, false);
+/** a shifted right by b bits (integer operands; arithmetic for signed types). */
 export const rightShift = integerBinary("rightShift", P.rightShift, false);
 
+/** -x elementwise, in x's dtype (not defined for bool). */
 export const neg = sameUnary("neg", P.neg, false);
+/** Another name of {@link neg}. */
 export const negative = neg;
+/** |x| elementwise, in x's dtype (a bool array is returned as it is). */
 export const abs = (x: ArrayLike): Array => {
   const [a] = prepare("abs", [x]);
   return a.dtype === "bool" ? a : bind1(P.abs, [a], {});
 };
+/** -1, 0 or 1 by the sign of x, in x's dtype (a bool array is returned as it is). */
 export const sign = (x: ArrayLike): Array => {
   const [a] = prepare("sign", [x]);
   return a.dtype === "bool" ? a : bind1(P.sign, [a], {});
 };
+/** The square root, elementwise (in floating point, as {@link exp}). */
 export const sqrt = floatUnary("sqrt", P.sqrt);
+/** 1 / sqrt(x), elementwise (in floating point). */
 export const rsqrt = floatUnary("rsqrt", P.rsqrt);
+/**
+ * e^x elementwise. Like every transcendental op (sqrt, log, sin, tanh, sigmoid, erf, ...), it
+ * computes in floating point: integer and bool inputs give float32, float inputs keep their dtype.
+ * @example
+ * mx.exp(mx.array([0, 1])).tolist(); // [1, 2.7182817459106445] (float32)
+ */
 export const exp = floatUnary("exp", P.exp);
+/** exp(x) - 1, accurate for x near 0 (in floating point). */
 export const expm1 = floatUnary("expm1", P.expm1);
+/** The natural logarithm, elementwise (in floating point). */
 export const log = floatUnary("log", P.log);
+/** log(1 + x), accurate for x near 0 (in floating point). */
 export const log1p = floatUnary("log1p", P.log1p);
+/** The base-2 logarithm, elementwise (in floating point). */
 export const log2 = floatUnary("log2", P.log2);
+/** The base-10 logarithm, elementwise (in floating point). */
 export const log10 = floatUnary("log10", P.log10);
+/** The sine of x (radians), elementwise (in floating point). */
 export const sin = floatUnary("sin", P.sin);
+/** The cosine of x (radians), elementwise (in floating point). */
 export const cos = floatUnary("cos", P.cos);
+/** The tangent of x (radians), elementwise (in floating point). */
 export const tan = floatUnary("tan", P.tan);
+/** The inverse sine, in radians (in floating point). */
 export const arcsin = floatUnary("arcsin", P.arcsin);
+/** The inverse cosine, in radians (in floating point). */
 export const arccos = floatUnary("arccos", P.arccos);
+/** The inverse tangent, in radians (in floating point). */
 export const arctan = floatUnary("arctan", P.arctan);
+/** The hyperbolic sine, elementwise (in floating point). */
 export const sinh = floatUnary("sinh", P.sinh);
+/** The hyperbolic cosine, elementwise (in floating point). */
 export const cosh = floatUnary("cosh", P.cosh);
+/** The hyperbolic tangent, elementwise (in floating point). */
 export const tanh = floatUnary("tanh", P.tanh);
+/** The inverse hyperbolic sine (in floating point). */
 export const arcsinh = floatUnary("arcsinh", P.arcsinh);
+/** The inverse hyperbolic cosine (in floating point). */
 export const arccosh = floatUnary("arccosh", P.arccosh);
+/** The inverse hyperbolic tangent (in floating point). */
 export const arctanh = floatUnary("arctanh", P.arctanh);
+/** The logistic function 1 / (1 + exp(-x)), elementwise (in floating point). */
 export const sigmoid = floatUnary("sigmoid", P.sigmoid);
+/** The error function, elementwise (in floating point). */
 export const erf = floatUnary("erf", P.erf);
+/** The inverse of {@link erf}, defined on (-1, 1) (in floating point). */
 export const erfinv = floatUnary("erfinv", P.erfinv);
 
 /** floor, ceil and round leave integer arrays as they are. */
@@ -129,17 +199,22 @@ function rounding(name: string, def: PrimitiveDef<any>): Unary {
     return isFloating(a.dtype) ? bind1(def, [a], {}) : a;
   };
 }
+/** The largest integer not above x, elementwise (integer arrays are returned as they are). */
 export const floor = rounding("floor", P.floor);
+/** The smallest integer not below x, elementwise (integer arrays are returned as they are). */
 export const ceil = rounding("ceil", P.ceil);
 /** Rounds half to even, as NumPy. */
 export const round = rounding("round", P.round);
 
+/** x * x elementwise, in x's dtype. */
 export const square = (x: ArrayLike): Array => {
   const [a] = prepare("square", [x]);
   return lax.mul(a, a);
 };
+/** 1 / x elementwise (integers give float32, as {@link div}). */
 export const reciprocal = (x: ArrayLike): Array => div(1, x);
 
+/** NOT x elementwise, with x converted to bool. */
 export const logicalNot = (x: ArrayLike): Array => {
   const [a] = prepare("logicalNot", [x], "bool");
   return bind1(P.logicalNot, [a], {});
@@ -151,11 +226,19 @@ function floatTest(name: string, def: PrimitiveDef<any>): Unary {
     return isFloating(a.dtype) ? bind1(def, [a], {}) : lax.broadcastTo(lax.full([], 0, "bool"), a.shape);
   };
 }
+/** True where x is NaN (never for integer and bool arrays). */
 export const isnan = floatTest("isnan", P.isnan);
+/** True where x is +inf or -inf (never for integer and bool arrays). */
 export const isinf = floatTest("isinf", P.isinf);
+/** True where x is neither NaN nor infinite. */
 export const isfinite = (x: ArrayLike): Array => logicalNot(logicalOr(isnan(x), isinf(x)));
 
-/** Chooses a where cond is true, b elsewhere (cond is converted to bool). */
+/**
+ * Chooses a where cond is true, b elsewhere (cond is converted to bool); the three operands are
+ * broadcast together, a and b promoted.
+ * @example
+ * mx.where(mx.array([true, false]), mx.array([1, 2]), 0).tolist(); // [1, 0]
+ */
 export function where(cond: ArrayLike, a: ArrayLike, b: ArrayLike): Array {
   checkOperand("where", cond, 1);
   checkOperand("where", a, 2);
@@ -190,6 +273,21 @@ export function nanToNum(x: ArrayLike, options: { nan?: number; posinf?: number;
   let y = where(isnan(a), nan, a);
   y = where(logicalAnd(isinf(y), greater(y, 0)), posinf, y);
   return where(logicalAnd(isinf(y), less(y, 0)), neginf, y);
+}
+
+/**
+ * `[floorDivide(a, b), remainder(a, b)]`, computed together.
+ * @example
+ * const [q, r] = mx.divmod(mx.array([7, -7]), 2); // q = [3, -4], r = [1, 1]
+ */
+export function divmod(a: ArrayLike, b: ArrayLike): [Array, Array] {
+  checkOperand("divmod", a, 1);
+  checkOperand("divmod", b, 2);
+  const t = resultType([a, b]);
+  if (t === "bool") throw new DTypeError("divmod: not defined for bool operands");
+  const [x, y] = prepare("divmod", [a, b], t);
+  const [q, r] = bind(P.divmod, [x, y], {});
+  return [q, r];
 }
 
 /** The identity, with a zero derivative. */

@@ -29,6 +29,11 @@ export function slice(start: number | null = null, stop: number | null = null, s
   return new Slice(start ?? null, stop ?? null, step ?? null);
 }
 
+/**
+ * One entry of an index spec: an integer (negative counts from the end), `mx.slice(...)`, `null`
+ * (a new axis of size 1) or `"..."` (every axis not otherwise named). Integer `Array` entries
+ * (advanced indexing, a gather) are in the type but throw for now: they are not implemented yet.
+ */
 export type IndexEntry = number | Slice | null | "..." | Array;
 
 /** Python's slice.indices: start, step and length of a slice over an axis of size n. */
@@ -51,7 +56,15 @@ function resolve(s: Slice, n: number): [number, number, number] {
   return [len > 0 ? start : 0, step, len];
 }
 
-/** NumPy basic indexing of x. */
+/**
+ * NumPy basic indexing of x (`x.index(...spec)` as a method): integers drop their axis, slices keep
+ * it, `null` adds one, `"..."` stands for the rest. The result is a view.
+ * @example
+ * const x = mx.arange(12).reshape([3, 4]);
+ * mx.index(x, 1).tolist();                       // [4, 5, 6, 7]  NumPy's x[1]
+ * x.index(mx.slice(null, null, 2), -1).tolist(); // [3, 11]       NumPy's x[::2, -1]
+ * x.index("...", null).shape;                    // [3, 4, 1]     NumPy's x[..., None]
+ */
 export function index(x: Array, ...spec: IndexEntry[]): Array {
   checkArray("index", x);
   const ellipses = spec.filter((s) => s === "...").length;

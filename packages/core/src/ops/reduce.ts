@@ -6,7 +6,9 @@ import * as lax from "../lax.js";
 import { checkArray, normalizeAxes, normalizeAxis } from "./util.js";
 import { stopGradient, where, isinf, sqrt, square } from "./elementwise.js";
 
+/** Options of the reductions. */
 export interface ReduceOptions {
+  /** Keep each reduced axis as an axis of size 1, so the result broadcasts against the input (default false). */
   keepdims?: boolean;
 }
 type Axis = number | number[] | null | undefined;
@@ -28,12 +30,25 @@ function reduction(name: string, prim: (x: Array, axes: number[]) => Array, dtyp
 }
 const sumType = (t: DType): DType => (t === "bool" ? "int32" : t);
 
-/** Sum over axes (all by default); bool sums to int32. */
+/**
+ * Sum over axes (all by default); bool sums to int32. Every reduction takes the axis (a number, a
+ * list, or nothing for all axes; negative counts from the end) and `{ keepdims }`.
+ * @example
+ * const x = mx.array([[1, 2], [3, 4]]);
+ * mx.sum(x).item();                            // 10
+ * mx.sum(x, 0).tolist();                       // [4, 6]
+ * x.sum(1, { keepdims: true }).tolist();       // [[3], [7]]
+ */
 export const sum = reduction("sum", lax.reduceSum, sumType);
+/** Product over axes (all by default); bool multiplies as int32. */
 export const prod = reduction("prod", lax.reduceProd, sumType);
+/** Maximum over axes (all by default); an empty axis throws. */
 export const max = reduction("max", lax.reduceMax, (t) => t, true);
+/** Minimum over axes (all by default); an empty axis throws. */
 export const min = reduction("min", lax.reduceMin, (t) => t, true);
+/** Whether every element over the axes is true (nonzero), as bool. */
 export const all = reduction("all", lax.reduceMin, () => "bool");
+/** Whether any element over the axes is true (nonzero), as bool. */
 export const any = reduction("any", lax.reduceMax, () => "bool");
 
 function count(shape: number[], axes: number[]): number {
@@ -49,7 +64,9 @@ export function mean(x: Array, axis?: Axis, options: ReduceOptions = {}): Array 
   return lax.div(s, lax.constLike(s, count(x.shape, axes)));
 }
 
+/** Options of var and std. */
 export interface VarOptions extends ReduceOptions {
+  /** Delta degrees of freedom: the sum of squares is divided by N - ddof (default 0). */
   ddof?: number;
 }
 /** Variance over axes, divided by N - ddof. */
@@ -67,6 +84,7 @@ function varianceOf(name: string, x: Array, axis: Axis, options: VarOptions): Ar
 }
 export { variance as var };
 
+/** Standard deviation over axes: the square root of the variance (`mx.var`). */
 export function std(x: Array, axis?: Axis, options: VarOptions = {}): Array {
   return sqrt(varianceOf("std", x, axis, options));
 }
@@ -75,6 +93,7 @@ export function std(x: Array, axis?: Axis, options: VarOptions = {}): Array {
 export function argmax(x: Array, axis?: number | null, options: ReduceOptions = {}): Array {
   return argReduce("argmax", lax.argmax, x, axis, options);
 }
+/** Index of the first minimum along an axis (of the flattened array when axis is omitted); uint32. */
 export function argmin(x: Array, axis?: number | null, options: ReduceOptions = {}): Array {
   return argReduce("argmin", lax.argmin, x, axis, options);
 }

@@ -4,8 +4,23 @@ import { promoteTypes, type DType } from "../dtype.js";
 import { ShapeError, fmtShape } from "../errors.js";
 import * as lax from "../lax.js";
 import { checkArray, checkDType, checkShape, fmtValue, normalizeAxes, normalizeAxis, normalizeResultAxis } from "./util.js";
+import { bind1 } from "../primitive.js";
+import * as P from "../primitives/index.js";
+import { currentDevice, deviceName, onDevice, type DeviceOptions } from "../device.js";
 
 /** A copy of x converted to dtype (x itself when the dtype already matches). */
+/**
+ * A copy of x, on `device` when one is given (the way arrays move between devices).
+ * @example
+ * const y = mx.copy(x, { device: mx.cpu });
+ */
+export function copy(x: Array, options: DeviceOptions = {}): Array {
+  checkArray("copy", x);
+  return onDevice("copy", options.device, () =>
+    bind1(deviceName(currentDevice()) === deviceName(x.device) ? P.copy : P.transfer, [x], {}),
+  );
+}
+
 export function astype(x: Array, dtype: DType): Array {
   checkArray("astype", x);
   return lax.cast(x, checkDType("astype", dtype));
@@ -62,6 +77,7 @@ export function transpose(x: Array, axes?: number[]): Array {
   return lax.transpose(x, norm);
 }
 
+/** x with axes axis1 and axis2 exchanged. A view. */
 export function swapaxes(x: Array, axis1: number, axis2: number): Array {
   checkArray("swapaxes", x);
   const a = normalizeAxis("swapaxes", axis1, x.ndim, x.shape);
@@ -71,6 +87,7 @@ export function swapaxes(x: Array, axis1: number, axis2: number): Array {
   return lax.transpose(x, perm);
 }
 
+/** x with axis `source` moved to position `destination`, the others keeping their order. A view. */
 export function moveaxis(x: Array, source: number, destination: number): Array {
   checkArray("moveaxis", x);
   const a = normalizeAxis("moveaxis", source, x.ndim, x.shape);
@@ -239,6 +256,7 @@ export function repeat(x: Array, repeats: number, axis?: number): Array {
   return lax.reshape(wide, s.map((d, i) => (i === ax ? d * repeats : d)));
 }
 
+/** Options of {@link pad}. */
 export interface PadOptions {
   /** "constant" (fill with `value`, default) or "edge" (repeat the edge values). */
   mode?: "constant" | "edge";

@@ -49,7 +49,7 @@ export function resultType(xs: ArrayLike[]): DType {
 /** An operand as an Array of the given dtype (scalars become 0-d fills). */
 export function asArray(x: ArrayLike, dtype: DType): Array {
   if (isArray(x)) return lax.cast(x, dtype);
-  return lax.full([], Number(x), dtype);
+  return lax.full([], typeof x === "bigint" ? x : Number(x), dtype);
 }
 
 /** The shape operands of these shapes broadcast to (NumPy rules). */

@@ -17,7 +17,11 @@ export function batchToFront(x: Array, dim: number | null, size: number): Array 
 export function elementwiseVmap<P>(def: () => PrimitiveDef<P>) {
   return (args: Array[], dims: (number | null)[], params: P, size: number): [Array[], (number | null)[]] => {
     const d0 = dims[0];
-    if (d0 !== null && dims.every((d) => d === d0)) return [bind(def(), args, params), [d0]];
-    return [bind(def(), args.map((x, i) => batchToFront(x, dims[i], size)), params), [0]];
+    if (d0 !== null && dims.every((d) => d === d0)) {
+      const outs = bind(def(), args, params);
+      return [outs, outs.map(() => d0)];
+    }
+    const outs = bind(def(), args.map((x, i) => batchToFront(x, dims[i], size)), params);
+    return [outs, outs.map(() => 0)];
   };
 }

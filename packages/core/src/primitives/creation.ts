@@ -6,13 +6,27 @@ import { opcode } from "../native/ops.js";
 export interface FullParams {
   shape: number[];
   dtype: DType;
-  value: number;
+  /** A BigInt keeps 64-bit integer values exact. */
+  value: number | bigint;
 }
+
+/** A fill value as the program carries it: 64-bit integer fills as exact (saturated) integers. */
+function fillWord(value: number | bigint, dtype: DType): number | bigint {
+  if (dtype !== "int64" && dtype !== "uint64") return Number(value);
+  const [lo, hi] = dtype === "int64" ? [-(2n ** 63n), 2n ** 63n - 1n] : [0n, 2n ** 64n - 1n];
+  let v: bigint;
+  if (typeof value === "bigint") v = value;
+  else if (Number.isNaN(value)) v = 0n;
+  else if (!Number.isFinite(value)) v = value > 0 ? hi : lo;
+  else v = BigInt(Math.trunc(value));
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
 export const full: PrimitiveDef<FullParams> = defPrimitive({
   name: "full",
   opcode: opcode("full"),
   abstractEval: (_x, { shape, dtype }) => [{ shape, dtype }],
-  encode: ({ value }) => ({ scalars: [value] }),
+  encode: ({ value, dtype }) => ({ scalars: [fillWord(value, dtype)] }),
   jvp: zeroTangent,
   vjp: noGradient,
   vmap: noInputs,

@@ -8,7 +8,7 @@ import { isFloating, type DType } from "../dtype.js";
 import {
   defPrimitive, noGradient, zeroTangent, noParams, type PrimitiveDef, type Tangent, bind, bind1,
 } from "../primitive.js";
-import { opcode, type OpName } from "../native/ops.js";
+import { opcode } from "../native/ops.js";
 import * as lax from "../lax.js";
 import { elementwiseVmap } from "./batching.js";
 
@@ -20,7 +20,7 @@ const c = (like: Array, v: number) => lax.constLike(like, v);
  * A differentiable unary primitive from its derivative f'(x) (which may use the output y):
  * jvp is t * f'(x), vjp is ct * f'(x).
  */
-function unary(name: OpName, deriv: ((x: Array, y: Array) => Array) | null): PrimitiveDef {
+function unary(name: string, deriv: ((x: Array, y: Array) => Array) | null): PrimitiveDef {
   const def: PrimitiveDef = defPrimitive({
     name,
     opcode: opcode(name),
@@ -33,7 +33,7 @@ function unary(name: OpName, deriv: ((x: Array, y: Array) => Array) | null): Pri
   return def;
 }
 
-function predicate(name: OpName): PrimitiveDef {
+function predicate(name: string): PrimitiveDef {
   const def: PrimitiveDef = defPrimitive({
     name, opcode: opcode(name), abstractEval: boolOut, encode: noParams,
     jvp: zeroTangent, vjp: noGradient, vmap: elementwiseVmap(() => def),
@@ -84,7 +84,7 @@ type Partials = (a: Array, b: Array, out: Array) => [Array | 1 | null, Array | 1
  * A binary primitive from its partial derivatives (1 means the identity, null a zero):
  * jvp is da * ta + db * tb, vjp is [ct * da, ct * db].
  */
-function binary(name: OpName, partials: Partials | null, abstractEval = same): PrimitiveDef {
+function binary(name: string, partials: Partials | null, abstractEval = same): PrimitiveDef {
   const scale = (t: Array, d: Array | 1 | null): Tangent => (d === null ? null : d === 1 ? t : lax.mul(t, d));
   const def: PrimitiveDef = defPrimitive({
     name,
@@ -140,8 +140,24 @@ export const floorDivide = binary("floorDivide", null);
 // d/da log(e^a + e^b) = e^(a - out)
 export const logaddexp = binary("logaddexp", (a, b, out) => [lax.exp(lax.sub(a, out)), lax.exp(lax.sub(b, out))]);
 
-const nonDiff = (name: OpName) => binary(name, null);
-const compare = (name: OpName) => binary(name, null, boolOut);
+/** divmod(a, b) = [floorDivide(a, b), remainder(a, b)] in one pass: a node with two outputs. */
+export const divmod: PrimitiveDef = defPrimitive({
+  name: "divmod",
+  opcode: opcode("divmod"),
+  abstractEval: ([a]) => [a, a],
+  encode: noParams,
+  // The quotient is piecewise constant; the remainder is a - q b, so d = da - q db.
+  jvp: ([a], [ta, tb], _p, [q]) => {
+    if (!ta && !tb) return [null, null];
+    const parts = [ta, tb ? lax.neg(lax.mul(tb, q)) : null].filter((t): t is Array => !!t);
+    return [null, parts.length === 2 ? lax.add(parts[0], parts[1]) : parts[0]];
+  },
+  vjp: (_primals, [, ctr], _p, [q]) => (ctr ? [ctr, lax.neg(lax.mul(ctr, q))] : [null, null]),
+  vmap: elementwiseVmap(() => divmod),
+});
+
+const nonDiff = (name: string) => binary(name, null);
+const compare = (name: string) => binary(name, null, boolOut);
 export const logicalAnd = nonDiff("logicalAnd");
 export const logicalOr = nonDiff("logicalOr");
 export const bitwiseAnd = nonDiff("bitwiseAnd");

@@ -7,6 +7,32 @@ import { defPrimitive, noParams, type PrimitiveDef, bind1 } from "../primitive.j
 import { opcode } from "../native/ops.js";
 import * as lax from "../lax.js";
 import { batchToFront } from "./batching.js";
+import { onDevice } from "../device.js";
+
+/** A copy on the same device (a new buffer, contiguous). */
+export const copy: PrimitiveDef = defPrimitive({
+  name: "copy",
+  opcode: opcode("copy"),
+  abstractEval: ([x]) => [x],
+  encode: noParams,
+  jvp: (_p, [t]) => [t],
+  vjp: (_p, [ct]) => [ct],
+  vmap: ([x], [d]) => [[bind1(copy, [x], {})], [d]],
+});
+
+/**
+ * The value copied to the node's device from its input's. Rules run where the values live:
+ * the cotangent goes back to the input's device.
+ */
+export const transfer: PrimitiveDef = defPrimitive({
+  name: "transfer",
+  opcode: opcode("transfer"),
+  abstractEval: ([x]) => [x],
+  encode: noParams,
+  jvp: (_p, [t]) => [t],
+  vjp: ([x], [ct]) => [onDevice("transfer", x.device, () => bind1(transfer, [ct!], {}))],
+  vmap: ([x], [d]) => [[bind1(transfer, [x], {})], [d]],
+});
 
 export interface ShapeParams {
   shape: number[];

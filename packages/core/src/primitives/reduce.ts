@@ -4,7 +4,7 @@
  */
 import type { Array, Aval } from "../array.js";
 import { defPrimitive, noGradient, zeroTangent, type PrimitiveDef, bind1 } from "../primitive.js";
-import { opcode, type OpName } from "../native/ops.js";
+import { opcode } from "../native/ops.js";
 import * as lax from "../lax.js";
 import { batchToFront } from "./batching.js";
 
@@ -20,7 +20,7 @@ export function expandReduced(y: Array, inShape: number[], axes: number[]): Arra
   return lax.broadcastTo(lax.reshape(y, kept), inShape);
 }
 
-function reduction(name: OpName, jvp: PrimitiveDef<AxesParams>["jvp"], vjp: PrimitiveDef<AxesParams>["vjp"]) {
+function reduction(name: string, jvp: PrimitiveDef<AxesParams>["jvp"], vjp: PrimitiveDef<AxesParams>["vjp"]) {
   const def: PrimitiveDef<AxesParams> = defPrimitive({
     name,
     opcode: opcode(name),
@@ -77,7 +77,7 @@ export const reduceMin = reduction("reduceMin", extremeJvp, extremeVjp);
 export interface AxisParams {
   axis: number;
 }
-function argReduction(name: OpName) {
+function argReduction(name: string) {
   const def: PrimitiveDef<AxisParams> = defPrimitive({
     name,
     opcode: opcode(name),
