@@ -57,14 +57,19 @@ describe("customFunction", () => {
     expectValues(grad((v: A) => mx.sum(f(v)))(x), [3], xs.map(Math.cos));
   });
 
-  it("several inputs and outputs: the rule sees every cotangent", () => {
+  it("several inputs and outputs: the rule is called once with every cotangent", () => {
     // f(a, b) = [a b, a + b] with a vjp that scales the true one by 10
-    const f = customFunction((a: A, b: A) => [mx.mul(a, b), mx.add(a, b)]).vjp(([a, b], [c0, c1]) => [
+    let calls = 0;
+    const f = customFunction((a: A, b: A) => [mx.mul(a, b), mx.add(a, b)]).vjp(([a, b], [c0, c1]) => (calls++, [
       mx.mul(mx.add(mx.mul(c0, b), c1), 10),
       mx.mul(mx.add(mx.mul(c0, a), c1), 10),
-    ]);
+    ]));
     const a = f64([1, 2]), b = f64([3, 4]);
     const [outs, [ga, gb]] = vjp(f, [a, b], [f64([1, 1]), f64([2, 2])]);
+    expect(calls).toBe(1);
+    // both outputs come from one node
+    expect(outs[0].node).not.toBeNull();
+    expect(outs[0].node).toBe(outs[1].node);
     expectValues(outs[0], [2], [3, 8]);
     expectValues(outs[1], [2], [4, 6]);
     expectValues(ga, [2], [50, 60]);

@@ -1,8 +1,9 @@
 /**
  * @file customFunction (user-supplied vjp/jvp/vmap rules) and checkpoint (recompute instead of
- * keep). Both wrap each output of a traced function in a node of their own primitive, whose
- * inputs are the function's inputs followed by the raw output; natively it is the identity of the
- * raw output, and its rules either call the user's or fall through to the raw output's graph.
+ * keep). Both wrap the outputs of a traced function in one node of their own primitive, whose
+ * inputs are the function's inputs (then any values it closed over) followed by its raw outputs;
+ * natively the node is the identity of the raw outputs, and its rules either call the user's
+ * (once for all outputs) or fall through to the raw outputs' graph.
  */
 import * as mx from "@tessera/core";
 import { TransformError, type Array } from "@tessera/core";
@@ -12,16 +13,15 @@ import { vjp as vjpTransform } from "./vjp.js";
 
 const { bind } = mx.internal;
 type PrimitiveDef<P> = mx.internal.PrimitiveDef<P>;
+type Tangent = mx.internal.Tangent;
 
 const IDENTITY = mx.internal.P.identity.opcode;
 
 interface CustomParams {
-  /** Which output this node is. */
-  k: number;
-  /** How many leading inputs are the function's arguments (the rest: captured values, then the raw output). */
+  /** How many leading inputs are the function's arguments. */
   nIn: number;
-  /** All raw outputs of the traced function. */
-  raws: Array[];
+  /** How many trailing inputs are its raw outputs (the node has that many outputs). */
+  nOut: number;
 }
 
 type VjpFn = (primals: Array[], cotangents: Array[], outputs: Array[]) => Array[];
@@ -29,41 +29,61 @@ type JvpFn = (primals: Array[], tangents: Array[]) => Array[];
 type VmapFn = (inputs: Array[], axes: (number | null)[]) => [Array[], (number | null)[]];
 
 interface Rules {
-  vjp?: (primals: Array[], cts: mx.internal.Tangent[], p: CustomParams) => (Array | null)[];
+  /** Cotangents of the arguments and captured values (the inputs before the raw outputs). */
+  vjp?: (deps: Array[], cts: Array[], raws: Array[], p: CustomParams) => Tangent[];
   jvp?: JvpFn;
   vmap?: VmapFn;
+}
+
+const rawOutputs = (inputs: Array[], p: CustomParams) => inputs.slice(inputs.length - p.nOut);
+
+/** Checks what a user rule returned: a JS array of `count` Arrays (null allowed where `nullable`). */
+function checkRule(name: string, what: string, res: unknown, count: number, nullable = false): (Array | null)[] {
+  if (!globalThis.Array.isArray(res) || res.length !== count) {
+    throw new TransformError(`${name}: the ${what} rule must return a JS array of ${count}; got ${globalThis.Array.isArray(res) ? `${res.length} entries` : typeof res}`);
+  }
+  res.forEach((r, i) => {
+    if (!(mx.isArray(r) || (nullable && r === null))) throw new TransformError(`${name}: the ${what} rule returned ${r === null ? "null" : typeof r} at ${i}; expected an Array`);
+  });
+  return res;
 }
 
 function customDef(name: string, rules: Rules): PrimitiveDef<CustomParams> {
   return {
     name,
     opcode: IDENTITY,
-    abstractEval: (ins) => [ins[ins.length - 1]],
+    abstractEval: (ins, p) => ins.slice(ins.length - p.nOut),
     encode: () => ({}),
     jvp: (primals, tangents, p) => {
-      if (!rules.jvp) return [tangents[tangents.length - 1]]; // derived: the raw output's tangent
+      if (!rules.jvp) return tangents.slice(tangents.length - p.nOut); // derived: the raw outputs' tangents
       const ins = primals.slice(0, p.nIn);
       const ts = ins.map((x, i) => tangents[i] ?? mx.zerosLike(x));
-      return [rules.jvp(ins, ts)[p.k] ?? null];
+      return checkRule(name, "jvp", rules.jvp(ins, ts), p.nOut);
     },
     vjp: (primals, cts, p) => {
-      const rest = primals.length - 1;
-      if (!rules.vjp) return [...new globalThis.Array(rest).fill(null), cts[0]]; // derived: through the raw graph
-      return [...rules.vjp(primals, cts, p), null];
+      const nDeps = primals.length - p.nOut;
+      if (!rules.vjp) return [...new globalThis.Array<null>(nDeps).fill(null), ...cts]; // derived: through the raw graph
+      const outs = rawOutputs(primals, p);
+      const full = cts.map((c, k) => c ?? mx.zerosLike(outs[k]));
+      return [...rules.vjp(primals.slice(0, nDeps), full, outs, p), ...new globalThis.Array<null>(p.nOut).fill(null)];
     },
     vmap: (args, dims, p) => {
-      if (!rules.vmap) return [[args[args.length - 1]], [dims[dims.length - 1]]];
-      const ins = args.slice(0, p.nIn);
-      const [outs, axes] = rules.vmap(ins, dims.slice(0, p.nIn));
-      return [[outs[p.k]], [axes[p.k] ?? null]];
+      if (!rules.vmap) return [rawOutputs(args, p), dims.slice(dims.length - p.nOut)];
+      const [outs, axes] = rules.vmap(args.slice(0, p.nIn), dims.slice(0, p.nIn));
+      checkRule(name, "vmap", outs, p.nOut);
+      return [outs, outs.map((_, k) => axes?.[k] ?? null)];
     },
   };
 }
 
 function wrapOutputs(def: PrimitiveDef<CustomParams>, deps: Array[], nIn: number, raws: Array[]): Array[] {
-  return raws.map((r, k) => bind(def, [...deps, r], { k, nIn, raws })[0]);
+  return bind(def, [...deps, ...raws], { nIn, nOut: raws.length });
 }
 
+/**
+ * What {@link customFunction} returns: a function called like `fn`, with methods that set its
+ * rules. Each method returns the function itself, so they chain.
+ */
 export interface CustomFunction<F extends (...args: Array[]) => Array | Array[]> {
   (...args: Parameters<F>): ReturnType<F>;
   /** Sets the vjp: (primals, cotangents, outputs) => one cotangent per primal. */
@@ -91,16 +111,9 @@ export function customFunction<F extends (...args: Array[]) => Array | Array[]>(
     return (globalThis.Array.isArray(result) ? outs : outs[0]) as ReturnType<F>;
   }) as unknown as CustomFunction<F>;
   f.vjp = (rule) => {
-    // One node per output: pass zeros for the other outputs' cotangents (the rule is linear in them).
-    rules.vjp = (primals, cts, p) => {
-      const ins = primals.slice(0, p.nIn);
-      const all = p.raws.map((o, j) => (j === p.k ? cts[0]! : mx.zerosLike(o)));
-      const res = rule(ins, all, p.raws);
-      if (!globalThis.Array.isArray(res) || res.length !== ins.length) {
-        throw new TransformError(`customFunction: the vjp rule must return one cotangent per primal (${ins.length})`);
-      }
-      return res;
-    };
+    // Called once with every output's cotangent (zeros where an output got none).
+    rules.vjp = (deps, cts, outs, p) =>
+      checkRule(def.name, "vjp", rule(deps.slice(0, p.nIn), cts, outs), p.nIn, true);
     return f;
   };
   f.jvp = (rule) => ((rules.jvp = rule), f);
@@ -137,11 +150,7 @@ export function checkpoint<F extends (...args: Array[]) => Array | Array[]>(fn: 
     const captured = [...new Set(order.flatMap((n) => n.inputs).filter((x) => !active.has(x) && x.node !== null))];
     const sources = [...leaves, ...captured];
     const def = customDef(`checkpoint(${fn.name || "fn"})`, {
-      vjp: (primals, cts, p) => {
-        const xs = primals.slice(0, sources.length);
-        const [, grads] = vjpTransform((...ys: Array[]) => replay([p.raws[p.k]], sources, ys)[0], xs, [cts[0]!]);
-        return grads;
-      },
+      vjp: (deps, cts) => vjpTransform((...ys: Array[]) => replay(raws, sources, ys), deps, cts)[1],
     });
     const outs = wrapOutputs(def, [...ins, ...captured], ins.length, raws);
     return globalThis.Array.isArray(result) ? outs : outs[0];
