@@ -3,7 +3,7 @@ export { traceState, enterTrace, exitTrace, evalStats } from "./eval/eval.js";
 export { buildProgram, PROGRAM_VERSION, type Program } from "./eval/program.js";
 export { printGraph } from "./eval/print.js";
 export { onDevice, currentDevice, deviceName, nativeDevice } from "./device.js";
-export { bind, bind1, registry, noGradient, zeroTangent, noInputs, type PrimitiveDef, type Tangent } from "./primitive.js";
+export { bind, bind1, withRuleLog, registry, noGradient, zeroTangent, noInputs, type PrimitiveDef, type Tangent } from "./primitive.js";
 export * as lax from "./lax.js";
 export * as P from "./primitives/index.js";
 export { native } from "./native/binding.js";

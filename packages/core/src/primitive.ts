@@ -68,7 +68,43 @@ export function bind<P>(def: PrimitiveDef<P>, inputs: Array[], params: P): Array
   const node: Node = { prim: def, inputs, params, outputs: [], device: currentDevice() };
   node.outputs = avals.map((a) => new Array(a.shape, a.dtype, node));
   for (const x of inputs.length > 1 ? new Set(inputs) : inputs) x.consumers++;
+  ruleLog?.push(node);
   return node.outputs;
+}
+
+/** The nodes recorded while a transform applies rules (see withRuleLog). */
+let ruleLog: Node[] | null = null;
+
+/**
+ * Runs a transform's walk, then releases the nodes its rules recorded that its results do not
+ * use (a vjp rule builds cotangents for inputs nobody differentiates, say): they stop counting
+ * as consumers of their inputs, so evaluation does not keep values only garbage would read
+ * (docs/evaluation.md). The nodes still used join the enclosing transform's log, if any.
+ */
+export function withRuleLog<T>(walk: () => T, results: (r: T) => (Array | null)[]): T {
+  const outer = ruleLog;
+  const log: Node[] = [];
+  ruleLog = log;
+  let r: T;
+  try {
+    r = walk();
+  } finally {
+    ruleLog = outer;
+  }
+  const inLog = new Set(log);
+  const used = new Set<Node>();
+  const stack: Node[] = [];
+  const visit = (a: Array | null) => {
+    const n = a?.node;
+    if (n && inLog.has(n) && !used.has(n)) used.add(n), stack.push(n);
+  };
+  results(r).forEach(visit);
+  while (stack.length) stack.pop()!.inputs.forEach(visit);
+  for (const n of log) {
+    if (used.has(n)) outer?.push(n);
+    else for (const x of n.inputs.length > 1 ? new Set(n.inputs) : n.inputs) x.consumers--;
+  }
+  return r;
 }
 
 export function bind1<P>(def: PrimitiveDef<P>, inputs: Array[], params: P): Array {

@@ -6,11 +6,16 @@ import * as mx from "@tessera/core";
 import { TransformError, type Array } from "@tessera/core";
 import { dependentNodes } from "./walk.js";
 import { checkArrayList, fmt, leavesFor, outputList, tracing } from "./trace.js";
+import type { ArraysFor, OutputList, Outputs } from "./types.js";
 
-const { lax } = mx.internal;
+const { lax, withRuleLog } = mx.internal;
 
 /** Tangents of `outputs` given tangents of `sources` (null where zero). */
 export function forward(outputs: Array[], sources: Array[], tangents: (Array | null)[]): (Array | null)[] {
+  return withRuleLog(() => walkForward(outputs, sources, tangents), (ts) => ts);
+}
+
+function walkForward(outputs: Array[], sources: Array[], tangents: (Array | null)[]): (Array | null)[] {
   const { order } = dependentNodes(outputs, sources);
   const tan = new Map<Array, Array>();
   sources.forEach((s, i) => {
@@ -31,10 +36,18 @@ export function forward(outputs: Array[], sources: Array[], tangents: (Array | n
 
 /**
  * `[outputs, jvps]`: fn's outputs at `primals`, and their directional derivatives along `tangents`.
+ *
+ * Typed from `primals` and fn: fn takes one Array per primal, `tangents` has one entry per primal,
+ * and the outputs and jvps one per output ({@link OutputList}; tuples when the lists are literals).
  * @example
  * const [[y], [dy]] = jvp((x) => x.square(), [x], [mx.onesLike(x)]); // dy = 2x
  */
-export function jvp(fn: (...xs: Array[]) => Array | Array[], primals: Array[], tangents: Array[]): [Array[], Array[]] {
+export function jvp<const P extends readonly Array[], R extends Outputs>(
+  fn: (...primals: ArraysFor<P>) => R,
+  primals: P,
+  tangents: NoInfer<Readonly<ArraysFor<P>>>,
+): [OutputList<R>, OutputList<R>];
+export function jvp(fn: (...xs: Array[]) => Array | Array[], primals: Array[], tangents: unknown): [Array[], Array[]] {
   const ps = checkArrayList("jvp", "primals", primals);
   const ts = checkArrayList("jvp", "tangents", tangents);
   if (ps.length !== ts.length) throw new TransformError(`jvp: ${ps.length} primals but ${ts.length} tangents were given`);

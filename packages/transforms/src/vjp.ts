@@ -7,14 +7,19 @@ import * as mx from "@tessera/core";
 import { TransformError, type Array } from "@tessera/core";
 import { dependentNodes } from "./walk.js";
 import { checkArrayList, fmt, leavesFor, outputList, tracing } from "./trace.js";
+import type { ArraysFor, OutputList, Outputs } from "./types.js";
 
-const { lax } = mx.internal;
+const { lax, withRuleLog } = mx.internal;
 
 /**
  * Cotangents of `sources` given cotangents of `outputs` (null entries are zero). Returns null for
  * a source that nothing reaches.
  */
 export function backward(outputs: Array[], cotangents: (Array | null)[], sources: Array[]): (Array | null)[] {
+  return withRuleLog(() => walkBackward(outputs, cotangents, sources), (cts) => cts);
+}
+
+function walkBackward(outputs: Array[], cotangents: (Array | null)[], sources: Array[]): (Array | null)[] {
   const { order, active } = dependentNodes(outputs, sources);
   const ct = new Map<Array, Array>();
   const accumulate = (x: Array, g: Array | null) => {
@@ -37,10 +42,18 @@ export function backward(outputs: Array[], cotangents: (Array | null)[], sources
 /**
  * `[outputs, vjps]`: fn's outputs at `primals`, and the cotangents of the primals given the
  * outputs' `cotangents`.
+ *
+ * Typed from `primals` and fn: fn takes one Array per primal, `cotangents` has one entry per
+ * output ({@link OutputList}), and the vjps one per primal (tuples when the lists are literals).
  * @example
  * const [[y], [dx]] = vjp((x) => x.sin(), [x], [mx.onesLike(x)]); // dx = cos(x)
  */
-export function vjp(fn: (...xs: Array[]) => Array | Array[], primals: Array[], cotangents: Array[]): [Array[], Array[]] {
+export function vjp<const P extends readonly Array[], R extends Outputs>(
+  fn: (...primals: ArraysFor<P>) => R,
+  primals: P,
+  cotangents: NoInfer<Readonly<OutputList<R>>>,
+): [OutputList<R>, ArraysFor<P>];
+export function vjp(fn: (...xs: Array[]) => Array | Array[], primals: Array[], cotangents: unknown): [Array[], Array[]] {
   const ps = checkArrayList("vjp", "primals", primals);
   const cts = checkArrayList("vjp", "cotangents", cotangents);
   return tracing(() => {

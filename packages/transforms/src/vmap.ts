@@ -7,10 +7,15 @@ import { TransformError, isArray, type Array } from "@tessera/core";
 import { allNodes } from "./walk.js";
 import { fmt, tracing, withLeaves } from "./trace.js";
 
-const { lax, P, bind } = mx.internal;
+const { lax, P, bind, withRuleLog } = mx.internal;
 
+/**
+ * Batch axes for vmap: a number (negative counts from the end), `null` (not mapped), or a JS array
+ * or plain object of them matching the structure of the arguments or outputs.
+ */
 export type Axes = number | null | Axes[] | { [key: string]: Axes };
 
+/** Options of {@link vmap}. */
 export interface VmapOptions {
   /** Batch axis of each argument: a number, null (not mapped), or one entry (a tree) per argument. Default 0. */
   inAxes?: Axes;
@@ -51,14 +56,18 @@ function moveOut(x: Array, dim: number | null, to: number | null, size: number, 
 
 /**
  * Vectorizes fn over a batch axis of its arguments.
+ *
+ * Typed from fn: the returned function takes fn's parameters and returns fn's return type (the
+ * batch axis changes shapes, which are not part of the type). Unannotated parameters are Arrays.
  * @example
  * const perExample = vmap((x) => x.sum(), { inAxes: 0 });
  * perExample(mx.ones([3, 4])).tolist(); // [4, 4, 4]
  */
-export function vmap(fn: (...args: any[]) => any, options: VmapOptions = {}) {
+export function vmap<P extends readonly unknown[] = Array[], R = Array>(fn: (...args: P) => R, options?: VmapOptions): (...args: P) => R;
+export function vmap(fn: (...args: unknown[]) => unknown, options: VmapOptions = {}) {
   if (typeof fn !== "function") throw new TransformError(`vmap: fn must be a function; got ${typeof fn}`);
   const { inAxes = 0, outAxes = 0 } = options;
-  return (...args: any[]): any => {
+  return (...args: unknown[]): unknown => {
     if (globalThis.Array.isArray(inAxes) && inAxes.length !== args.length) {
       throw new TransformError(`vmap: inAxes has ${inAxes.length} entries but fn was called with ${args.length} arguments`);
     }
@@ -90,28 +99,32 @@ export function vmap(fn: (...args: any[]) => any, options: VmapOptions = {}) {
     });
     if (size === -1) throw new TransformError("vmap: at least one argument must be mapped (inAxes are all null)");
 
-    const out = tracing(() => fn(...tracedArgs));
-    const outPairs = mx.treeFlatten(out);
-    outPairs.forEach(([path, o]) => {
-      if (!isArray(o)) throw new TransformError(`vmap: fn must return Arrays; found ${typeof o}${path ? ` at "${path}"` : ""}`);
-    });
-    const outs = outPairs.map(([, o]) => o as Array);
+    // The traced graph is garbage once rebuilt: the rule log releases its nodes (docs/evaluation.md).
+    const [outPairs, results] = withRuleLog(() => {
+      const out = tracing(() => fn(...tracedArgs));
+      const outPairs = mx.treeFlatten(out);
+      outPairs.forEach(([path, o]) => {
+        if (!isArray(o)) throw new TransformError(`vmap: fn must return Arrays; found ${typeof o}${path ? ` at "${path}"` : ""}`);
+      });
+      const outs = outPairs.map(([, o]) => o as Array);
 
-    // Rebuild the traced graph with batch axes, inputs before users.
-    const value = new Map<Array, [Array, number | null]>();
-    for (const [ph, v] of batched) value.set(ph, v);
-    const get = (x: Array): [Array, number | null] => value.get(x) ?? [x, null];
-    for (const node of allNodes(outs, new Set(batched.keys()))) {
-      const ins = node.inputs.map(get);
-      if (ins.every(([, d]) => d === null)) continue; // does not depend on a mapped value
-      const [ys, dims] = node.prim.vmap(ins.map(([x]) => x), ins.map(([, d]) => d), node.params, size);
-      node.outputs.forEach((y, k) => value.set(y, [ys[k], dims[k]]));
-    }
-    const perOut = leafAxes("vmap", outAxes, out, "outAxes");
-    const results = outs.map((o, i) => {
-      const [y, d] = get(o);
-      return moveOut(y, d, perOut[i], size, i);
-    });
+      // Rebuild the traced graph with batch axes, inputs before users.
+      const value = new Map<Array, [Array, number | null]>();
+      for (const [ph, v] of batched) value.set(ph, v);
+      const get = (x: Array): [Array, number | null] => value.get(x) ?? [x, null];
+      for (const node of allNodes(outs, new Set(batched.keys()))) {
+        const ins = node.inputs.map(get);
+        if (ins.every(([, d]) => d === null)) continue; // does not depend on a mapped value
+        const [ys, dims] = node.prim.vmap(ins.map(([x]) => x), ins.map(([, d]) => d), node.params, size);
+        node.outputs.forEach((y, k) => value.set(y, [ys[k], dims[k]]));
+      }
+      const perOut = leafAxes("vmap", outAxes, out, "outAxes");
+      const results = outs.map((o, i) => {
+        const [y, d] = get(o);
+        return moveOut(y, d, perOut[i], size, i);
+      });
+      return [outPairs, results] as const;
+    }, ([, rs]) => rs);
     return withLeaves(outPairs, results);
   };
 }

@@ -31,9 +31,17 @@ export function matmul(a: Array, b: Array): Array {
   }
   const t = promoteTypes(a.dtype, b.dtype);
   const m = a2.shape[a2.ndim - 2], n = b2.shape[b2.ndim - 1];
-  const x = lax.broadcastTo(lax.cast(a2, t), [...batch, m, k]);
-  const y = lax.broadcastTo(lax.cast(b2, t), [...batch, k, n]);
-  let out = lax.matmul(x, y);
+  let out: Array;
+  if (b2.ndim === 2 && a2.ndim > 2) {
+    // An unbatched right operand (a weight): fold the batch axes into M, so the product and
+    // both of its gradients are single GEMMs instead of one per batch entry and a reduction.
+    const rows = lax.reshape(lax.cast(a2, t), [batch.reduce((p, d) => p * d, 1) * m, k]);
+    out = lax.reshape(lax.matmul(rows, lax.cast(b2, t)), [...batch, m, n]);
+  } else {
+    const x = lax.broadcastTo(lax.cast(a2, t), [...batch, m, k]);
+    const y = lax.broadcastTo(lax.cast(b2, t), [...batch, k, n]);
+    out = lax.matmul(x, y);
+  }
   if (a.ndim === 1 || b.ndim === 1) {
     const shape = [...batch];
     if (a.ndim !== 1) shape.push(m);

@@ -19,5 +19,21 @@ export const matmul: PrimitiveDef = defPrimitive({
   },
   // dA = C B^T, dB = A^T C
   vjp: ([a, b], [ct]) => [lax.matmul(ct!, swapLast(b)), lax.matmul(swapLast(a), ct!)],
-  vmap: ([a, b], dims, _p, size) => [[lax.matmul(batchToFront(a, dims[0], size), batchToFront(b, dims[1], size))], [0]],
+  vmap: ([a, b], [da, db], _p, size) => {
+    // One operand unbatched and both 2-D per example: fold the batch into the other operand's
+    // rows (or columns), so the batched product stays a single GEMM.
+    if (db === null && a.ndim === 3 && b.ndim === 2) {
+      const af = batchToFront(a, da, size); // [size, M, K]
+      const [m, k] = af.shape.slice(1);
+      const out = lax.matmul(lax.reshape(af, [size * m, k]), b);
+      return [[lax.reshape(out, [size, m, b.shape[1]])], [0]];
+    }
+    if (da === null && b.ndim === 3 && a.ndim === 2) {
+      const bf = lax.moveaxis(b, db!, 1); // [K, size, N]
+      const [k, , n] = bf.shape;
+      const out = lax.matmul(a, lax.reshape(bf, [k, size * n]));
+      return [[lax.reshape(out, [a.shape[0], size, n])], [1]];
+    }
+    return [[lax.matmul(batchToFront(a, da, size), batchToFront(b, db, size))], [0]];
+  },
 });
