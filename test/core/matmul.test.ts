@@ -120,3 +120,46 @@ describe("matmul", () => {
     expect(() => mx.matmul(mx.zeros([3]), mx.zeros([4]))).toThrow(TypeError);
   });
 });
+
+describe("an unbatched operand folds into one GEMM", () => {
+  const { evalStats } = mx.internal;
+  it("[B, T, D] @ [D, E]: the product and the weight's gradient are one GEMM each, with no batch reduction", async () => {
+    const { grad } = await import("@tessera/transforms");
+    const next = rng(91);
+    const x = randomOperand([3, 5, 4], "float64", next), w = randomOperand([4, 6], "float64", next);
+    const xa = buildArray(x, "float64"), wa = buildArray(w, "float64");
+    expectProduct(mx.matmul(xa, wa), matmulRef(x, w), "float64", "[3,5,4] @ [4,6]");
+    const g = grad((v: mx.Array) => mx.sum(mx.matmul(xa, v)))(wa);
+    evalStats.reset();
+    mx.eval(g);
+    expect(evalStats.ops.get("matmul")).toBe(1);
+    expect(evalStats.ops.get("reduceSum") ?? 0).toBeLessThanOrEqual(1); // the ones of sum's cotangent, not a batch reduction
+    // d/dW sum(x W) = sum over rows of x, repeated across the columns
+    const rowSum = [0, 1, 2, 3].map((d) => x.data.filter((_, i) => i % 4 === d).reduce((a, b) => a + b, 0));
+    const got = g.tolist() as number[][];
+    got.forEach((row, d) => row.forEach((v) => expect(v).toBeCloseTo(rowSum[d], 12)));
+  });
+
+  it("vmap over the rows' batch with an unmapped weight runs one GEMM", async () => {
+    const { vmap } = await import("@tessera/transforms");
+    const next = rng(92);
+    const x = randomOperand([4, 3, 5], "float64", next), w = randomOperand([5, 2], "float64", next);
+    const xa = buildArray(x, "float64"), wa = buildArray(w, "float64");
+    for (const [inAxes, xs] of [[0, xa], [2, mx.transpose(xa, [1, 2, 0])]] as const) {
+      const y = vmap((r: mx.Array) => mx.matmul(r, wa), { inAxes })(xs);
+      evalStats.reset();
+      mx.eval(y);
+      expect(evalStats.ops.get("matmul")).toBe(1);
+      expectProduct(y, matmulRef(x, w), "float64", `vmap inAxes ${inAxes}`);
+    }
+    // unmapped left operand: the batch folds into the columns
+    const cols = mx.transpose(xa.index(0), [1, 0]); // [5, 3]: three mapped columns
+    const yw = vmap((v: mx.Array) => mx.matmul(wa.T, v.reshape([5, 1])), { inAxes: 1, outAxes: 0 })(cols);
+    evalStats.reset();
+    mx.eval(yw);
+    expect(evalStats.ops.get("matmul")).toBe(1);
+    const stacked = mx.stack([0, 1, 2].map((j) => mx.matmul(wa.T, cols.index(mx.slice(), mx.slice(j, j + 1)))));
+    expect(yw.shape).toEqual([3, 2, 1]);
+    expect(yw.tolist()).toEqual(stacked.tolist());
+  });
+});

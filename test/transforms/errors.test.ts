@@ -25,26 +25,35 @@ const GRAD: Case[] = [
   ["integer output", () => grad((v: A) => mx.sum(mx.astype(v, "int32")))(x3()), TransformError,
     /^grad: fn must return a scalar float array; got shape \[\] int32$/],
   ["bool output", () => grad((v: A) => mx.all(mx.greater(v, 0)))(x3()), TransformError, /got shape \[\] bool/],
+  // @ts-expect-error the types reject this too: fn must return an Array, and takes no arguments
   ["output that is not an Array", () => grad(() => 3)(x3()), TransformError, /^grad: fn must return an Array .*; got number$/],
+  // @ts-expect-error the types reject this too: fn takes no arguments
   ["aux form whose first element is not an Array", () => valueAndGrad(() => [null, x3()])(x3()), TransformError,
     /^valueAndGrad: fn must return an Array .*; got null$/],
+  // @ts-expect-error the types reject this too: argnums out of range
   ["argnums out of range", () => grad(add, { argnums: 2 })(x3(), x3()), TransformError,
     /^grad: argnums 2 is out of range for a call with 2 arguments$/],
+  // @ts-expect-error the types reject this too: argnums out of range
   ["negative argnums out of range", () => grad(add, { argnums: [0, -3] })(x3(), x3()), TransformError,
     /argnums -3 is out of range for a call with 2 arguments/],
+  // @ts-expect-error the types reject this too: argnums must be an integer index
   ["argnums not an integer", () => grad(add, { argnums: 0.5 })(x3(), x3()), TransformError, /argnums entries must be integers; got 0.5/],
   ["empty argnums", () => grad(add, { argnums: [] })(x3(), x3()), TransformError, /argnums must be a number or a non-empty list/],
   ["a string leaf", () => grad((p: any) => sumSq(p.w))({ w: x3(), name: "layer" }), TransformError,
     /^grad: argument 0 must be an Array or a tree of Arrays; found string at "name"$/],
+  // @ts-expect-error the types reject this too: argnums out of range; fn takes one argument
   ["a null leaf in a list", () => grad((p: any) => sumSq(p[0]), { argnums: [1] })(x3(), [x3(), null]), TransformError,
     /argument 1 must be an Array or a tree of Arrays; found null at "1"/],
+  // @ts-expect-error the types reject this too: a string is not an Array
   ["a string argument", () => grad(sumSq)("x"), TransformError, /argument 0 must be an Array or a tree of Arrays; found string/],
   ["fn not a function", () => grad(3 as any), TransformError, /^grad: fn must be a function; got number$/],
 ];
 
 const VJP_JVP: Case[] = [
+  // @ts-expect-error the types reject this too: one cotangent per output
   ["vjp: too many cotangents", () => vjp((v) => mx.sin(v), [x3()], [x3(), x3()]), TransformError,
     /^vjp: fn returned 1 outputs but 2 cotangents were given$/],
+  // @ts-expect-error the types reject this too: one cotangent per output
   ["vjp: too few cotangents", () => vjp((v) => [mx.sin(v), mx.cos(v)], [x3()], [x3()]), TransformError,
     /fn returned 2 outputs but 1 cotangents were given/],
   ["vjp: cotangent of the wrong shape", () => vjp((v) => mx.sin(v), [x3()], [mx.ones([2], "float64")]), TransformError,
@@ -52,6 +61,7 @@ const VJP_JVP: Case[] = [
   ["vjp: primals not a list", () => vjp((v) => v, x3() as any, [x3()]), TransformError, /^vjp: primals must be a JS array of Arrays; got object$/],
   ["vjp: a primal that is not an Array", () => vjp((v) => v, [1 as any], [x3()]), TransformError, /^vjp: primals\[0\] must be an Array; got number$/],
   ["vjp: fn returns a non-Array", () => vjp(() => 1 as any, [x3()], [x3()]), TransformError, /^vjp: fn must return an Array or a JS array of Arrays; output 0 is number$/],
+  // @ts-expect-error the types reject this too: one tangent per primal
   ["jvp: more tangents than primals", () => jvp((v) => mx.sin(v), [x3()], [x3(), x3()]), TransformError,
     /^jvp: 1 primals but 2 tangents were given$/],
   ["jvp: tangent of the wrong shape", () => jvp((v) => mx.sin(v), [x3()], [mx.ones([3, 1], "float64")]), TransformError,
@@ -89,6 +99,7 @@ const VMAP: Case[] = [
     /outAxes for output 1 is null/],
   ["outAxes out of range", () => vmap((v: A) => mx.sin(v), { outAxes: 2 })(x34()), TransformError,
     /^vmap: outAxes 2 is out of range for output 0 with 2 dimensions$/],
+  // @ts-expect-error the types reject this too: fn takes no arguments
   ["fn returning a non-Array", () => vmap(() => 3)(x3()), TransformError, /^vmap: fn must return Arrays; found number$/],
 ];
 

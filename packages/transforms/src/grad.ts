@@ -3,15 +3,18 @@ import * as mx from "@tessera/core";
 import { TransformError, isArray, type Array } from "@tessera/core";
 import { backward } from "./vjp.js";
 import { fmt, leavesFor, tracing, withLeaves } from "./trace.js";
+import type { Argnums, ArgnumsFor, GradsOf, LossArray, LossOutput } from "./types.js";
 
-export interface GradOptions {
+/** Options of {@link grad} and {@link valueAndGrad}. */
+export interface GradOptions<A extends Argnums = Argnums> {
   /** Which positional arguments to differentiate: a number (default 0) or a list. */
-  argnums?: number | number[];
+  argnums?: A;
 }
 
-type Fn = (...args: any[]) => unknown;
+/** The implementation's view of a user function (the public signatures are the typed overloads). */
+type Fn = (...args: unknown[]) => unknown;
 
-function normalizeArgnums(op: string, argnums: number | number[] | undefined, nargs: number): number[] {
+function normalizeArgnums(op: string, argnums: Argnums | undefined, nargs: number): number[] {
   const list = argnums === undefined ? [0] : typeof argnums === "number" ? [argnums] : argnums;
   if (!globalThis.Array.isArray(list) || list.length === 0) throw new TransformError(`${op}: argnums must be a number or a non-empty list of numbers`);
   return list.map((a) => {
@@ -37,9 +40,18 @@ function argLeaves(op: string, arg: unknown, index: number): [string, Array][] {
  * `(...args) => [value, grads]`. If fn returns a JS array, its first element is the loss and
  * `value` is the whole array (auxiliary outputs). `grads` has the shape of the differentiated
  * argument (a JS array of them when argnums is a list).
+ *
+ * Typed from fn: the returned function takes fn's parameters, `value` has fn's return type, and
+ * `grads` the type of the differentiated parameter ({@link GradsOf}: a tuple for a list of
+ * argnums, an Array for a JS number). Unannotated parameters of fn are Arrays.
  * @example
  * const [loss, g] = valueAndGrad((w, x) => mx.sum(mx.matmul(x, w).square()))(w, x);
+ * const [[l, aux], [gw, gb]] = valueAndGrad((w: mx.Array, b: mx.Array) => [loss(w, b), acc], { argnums: [0, 1] })(w, b);
  */
+export function valueAndGrad<P extends readonly unknown[] = Array[], R extends LossOutput | LossArray<R> = Array, const A extends 0 | ArgnumsFor<P, A> = 0>(
+  fn: (...args: P) => R,
+  options?: GradOptions<A>,
+): (...args: P) => [R, GradsOf<P, A>];
 export function valueAndGrad(fn: Fn, options: GradOptions = {}) {
   return makeValueAndGrad("valueAndGrad", fn, options);
 }
@@ -47,7 +59,7 @@ export function valueAndGrad(fn: Fn, options: GradOptions = {}) {
 /** valueAndGrad, with errors naming `op` (the transform the user called). */
 function makeValueAndGrad(op: string, fn: Fn, options: GradOptions) {
   if (typeof fn !== "function") throw new TransformError(`${op}: fn must be a function; got ${typeof fn}`);
-  return (...args: unknown[]): [any, any] =>
+  return (...args: unknown[]): [unknown, unknown] =>
     tracing(() => {
       const nums = normalizeArgnums(op, options.argnums, args.length);
       const newArgs = [...args];
@@ -80,11 +92,19 @@ function makeValueAndGrad(op: string, fn: Fn, options: GradOptions) {
 
 /**
  * The gradient of a scalar-valued fn with respect to argument `argnums` (default 0).
+ *
+ * Typed from fn: the returned function takes fn's parameters and returns the type of the
+ * differentiated parameter ({@link GradsOf}: the same tree type for a tree, an Array for a JS
+ * number, a tuple for a list of argnums). Unannotated parameters of fn are Arrays.
  * @example
  * const df = grad((x) => x.square().sum());
  * df(mx.array([1, 2])).tolist(); // [2, 4]
  */
+export function grad<P extends readonly unknown[] = Array[], R extends LossOutput | LossArray<R> = Array, const A extends 0 | ArgnumsFor<P, A> = 0>(
+  fn: (...args: P) => R,
+  options?: GradOptions<A>,
+): (...args: P) => GradsOf<P, A>;
 export function grad(fn: Fn, options: GradOptions = {}) {
   const vg = makeValueAndGrad("grad", fn, options);
-  return (...args: unknown[]): any => vg(...args)[1];
+  return (...args: unknown[]): unknown => vg(...args)[1];
 }

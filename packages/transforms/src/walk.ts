@@ -1,4 +1,4 @@
-/** @file Generic graph walks shared by every transform; nothing here knows any primitive. */
+/** @file Generic graph walks shared by every transform; nothing here knows a particular primitive. */
 import type { Array, Node } from "@tessera/core";
 
 /**
