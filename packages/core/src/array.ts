@@ -13,14 +13,19 @@ import { evaluate, releaseHandle } from "./eval/eval.js";
 
 /** Shape and dtype: what is known about an array before it is computed. */
 export interface Aval {
+  /** The size of each axis. */
   shape: number[];
+  /** The element type. */
   dtype: DType;
 }
 
 /** How a lazy array is computed: a primitive applied to inputs (siblings share one node). */
 export interface Node {
+  /** The primitive that computes the outputs. */
   prim: PrimitiveDef<any>;
+  /** The arrays it reads. */
   inputs: Array[];
+  /** The primitive's parameters (axes, shapes, scalars). */
   params: any;
   /** All outputs of the node, in order (length 1 for single-output primitives). */
   outputs: Array[];
@@ -157,6 +162,7 @@ export class Array {
     this.dispose();
   }
 
+  /** The values as text, `array([1, 2], dtype=float32)`; computes the array. */
   toString(): string {
     if (this.disposed) return `array(<disposed>, shape=${fmtShape(this.shape)}, dtype=${this.dtype})`;
     return `array(${JSON.stringify(this.tolist(), (_k, v) => (typeof v === "bigint" ? v.toString() : v))}, dtype=${this.dtype})`;

@@ -7,7 +7,9 @@ import { native } from "./native/binding.js";
 
 /** A device: a backend of the addon (`mx.cpu`, `mx.gpu`). */
 export interface Device {
+  /** The kind of backend. */
   readonly type: "cpu" | "gpu";
+  /** Which device of that kind (0 for the first). */
   readonly index: number;
 }
 

@@ -58,6 +58,7 @@ export { evalTrees as eval };
 
 /**
  * Internals for @tessera/transforms and tests: the primitive layer and the evaluation probe.
- * Not part of the public contract.
+ * Not part of the public contract (left out of the generated reference).
+ * @internal
  */
 export * as internal from "./internal.js";

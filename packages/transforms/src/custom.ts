@@ -37,13 +37,17 @@ interface Rules {
 
 const rawOutputs = (inputs: Array[], p: CustomParams) => inputs.slice(inputs.length - p.nOut);
 
+const PER: Record<string, string> = { vjp: "cotangent per primal", jvp: "tangent per output", vmap: "output per output" };
+
 /** Checks what a user rule returned: a JS array of `count` Arrays (null allowed where `nullable`). */
-function checkRule(name: string, what: string, res: unknown, count: number, nullable = false): (Array | null)[] {
+function checkRule(what: "vjp" | "jvp" | "vmap", res: unknown, count: number, nullable = false): (Array | null)[] {
   if (!globalThis.Array.isArray(res) || res.length !== count) {
-    throw new TransformError(`${name}: the ${what} rule must return a JS array of ${count}; got ${globalThis.Array.isArray(res) ? `${res.length} entries` : typeof res}`);
+    throw new TransformError(`customFunction: the ${what} rule must return one ${PER[what]} (${count})`);
   }
   res.forEach((r, i) => {
-    if (!(mx.isArray(r) || (nullable && r === null))) throw new TransformError(`${name}: the ${what} rule returned ${r === null ? "null" : typeof r} at ${i}; expected an Array`);
+    if (!(mx.isArray(r) || (nullable && r === null))) {
+      throw new TransformError(`customFunction: the ${what} rule returned ${r === null ? "null" : typeof r} at position ${i}; expected an Array`);
+    }
   });
   return res;
 }
@@ -58,7 +62,7 @@ function customDef(name: string, rules: Rules): PrimitiveDef<CustomParams> {
       if (!rules.jvp) return tangents.slice(tangents.length - p.nOut); // derived: the raw outputs' tangents
       const ins = primals.slice(0, p.nIn);
       const ts = ins.map((x, i) => tangents[i] ?? mx.zerosLike(x));
-      return checkRule(name, "jvp", rules.jvp(ins, ts), p.nOut);
+      return checkRule("jvp", rules.jvp(ins, ts), p.nOut);
     },
     vjp: (primals, cts, p) => {
       const nDeps = primals.length - p.nOut;
@@ -70,7 +74,7 @@ function customDef(name: string, rules: Rules): PrimitiveDef<CustomParams> {
     vmap: (args, dims, p) => {
       if (!rules.vmap) return [rawOutputs(args, p), dims.slice(dims.length - p.nOut)];
       const [outs, axes] = rules.vmap(args.slice(0, p.nIn), dims.slice(0, p.nIn));
-      checkRule(name, "vmap", outs, p.nOut);
+      checkRule("vmap", outs, p.nOut);
       return [outs, outs.map((_, k) => axes?.[k] ?? null)];
     },
   };
@@ -113,7 +117,7 @@ export function customFunction<F extends (...args: Array[]) => Array | Array[]>(
   f.vjp = (rule) => {
     // Called once with every output's cotangent (zeros where an output got none).
     rules.vjp = (deps, cts, outs, p) =>
-      checkRule(def.name, "vjp", rule(deps.slice(0, p.nIn), cts, outs), p.nIn, true);
+      checkRule("vjp", rule(deps.slice(0, p.nIn), cts, outs), p.nIn, true);
     return f;
   };
   f.jvp = (rule) => ((rules.jvp = rule), f);

@@ -10,8 +10,11 @@ import { checkArray } from "./util.js";
 /** A slice spec, NumPy's `start:stop:step`; any part may be null. */
 export class Slice {
   constructor(
+    /** The first index (null: the start of the axis, or its end for a negative step). */
     readonly start: number | null = null,
+    /** The index to stop before (null: past the last element in the step's direction). */
     readonly stop: number | null = null,
+    /** The stride (null: 1); negative walks backwards. */
     readonly step: number | null = null,
   ) {}
 }

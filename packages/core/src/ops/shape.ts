@@ -8,7 +8,6 @@ import { bind1 } from "../primitive.js";
 import * as P from "../primitives/index.js";
 import { currentDevice, deviceName, onDevice, type DeviceOptions } from "../device.js";
 
-/** A copy of x converted to dtype (x itself when the dtype already matches). */
 /**
  * A copy of x, on `device` when one is given (the way arrays move between devices).
  * @example
@@ -21,6 +20,7 @@ export function copy(x: Array, options: DeviceOptions = {}): Array {
   );
 }
 
+/** A copy of x converted to dtype (x itself when the dtype already matches). */
 export function astype(x: Array, dtype: DType): Array {
   checkArray("astype", x);
   return lax.cast(x, checkDType("astype", dtype));

@@ -1,4 +1,6 @@
 /**
+ * Helpers for testing the gradients of your own functions.
+ * @module @tessera/transforms/testing
  * @file Helpers for users' own gradient tests: checkGrads compares vjp and jvp with central finite
  * differences in float64; arrayArb is a fast-check arbitrary of arrays.
  */
@@ -8,10 +10,13 @@ import fc from "fast-check";
 import { jvp } from "../jvp.js";
 import { vjp } from "../vjp.js";
 
+/** Options of {@link checkGrads}. */
 export interface CheckGradsOptions {
   /** Finite-difference step (default 1e-6). */
   eps?: number;
+  /** Absolute tolerance (default 1e-6). */
   atol?: number;
+  /** Relative tolerance (default 1e-5). */
   rtol?: number;
   /** Seed of the random directions (default 0). */
   seed?: number;
@@ -77,11 +82,15 @@ export function checkGrads(fn: (...xs: Array[]) => Array | Array[], inputs: Arra
   }
 }
 
+/** Options of {@link arrayArb}. */
 export interface ArrayArbOptions {
   /** A fixed shape; omitted, shapes of up to 3 axes of sizes 1 to 4 are drawn. */
   shape?: number[];
+  /** The dtype of the arrays (default float32). */
   dtype?: DType;
+  /** The smallest value drawn (default -10). */
   min?: number;
+  /** The largest value drawn (default 10). */
   max?: number;
 }
 
