@@ -83,7 +83,8 @@ describe("a value is computed once", () => {
     const handles = native.memoryStats().handles;
     for (let i = 0; i < 3000; i++) step();
     settle();
-    expect(native.memoryStats().handles).toBeLessThanOrEqual(handles);
+    // +2 per step before (6,000 here); a few may still wait for the collector under load.
+    expect(native.memoryStats().handles).toBeLessThanOrEqual(handles + 4);
     expect(running.node).toBeNull();
     // running = 0.1 q sum_k 0.9^k over 3,100 steps = q (1 - 0.9^3100)
     const r = running.toTypedArray() as Float32Array, q = p.toTypedArray() as Float32Array;

@@ -165,3 +165,16 @@ jvp((p: A) => p, [1], [w]);
 const [, [, tooMany]] = vjp((v: A) => v, [w], [w]);
 
 void [notOne, notArray, auxNotArray, tooMany];
+
+// ---- Array methods are typed from the ops' own signatures ----
+{
+  const v = mx.array([1, 2]);
+  const m: mx.Array = v.add(1).sin().sum(0, { keepdims: true }).var().reshape([1]).T;
+  const [dq, dr]: [mx.Array, mx.Array] = v.divmod(2);
+  const parts: mx.Array[] = v.split(2);
+  // @ts-expect-error not a method of Array
+  v.notAMethod();
+  // @ts-expect-error a string is not an operand
+  v.add("a");
+  void m, void dq, void dr, void parts;
+}

@@ -1,5 +1,6 @@
-// @file Elementwise kernels: one functor per op, instantiated for the dtypes the op allows, run
-// over strided operands with fast paths for contiguous and scalar-broadcast rows.
+// @file Elementwise kernels: a functor per elementwise op of ops.def (its kernel expression there),
+// instantiated for the dtypes the op allows, run over strided operands with fast paths for
+// contiguous and scalar-broadcast rows.
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -58,74 +59,26 @@ double erfinv_d(double y) {
   return x;
 }
 
-// ---- unary functors: `ok<T>` says which dtypes the op is defined on ----
-#define FLOAT_UNARY(NAME, EXPR)                                   \
-  struct NAME {                                                   \
-    template <class T> static constexpr bool ok = is_float_v<T>; \
-    template <class C> static C f(C x) { return EXPR; }           \
-  };
-FLOAT_UNARY(SqrtF, std::sqrt(x))
-FLOAT_UNARY(RsqrtF, C(1) / std::sqrt(x))
-FLOAT_UNARY(ExpF, std::exp(x))
-FLOAT_UNARY(Expm1F, std::expm1(x))
-FLOAT_UNARY(LogF, std::log(x))
-FLOAT_UNARY(Log1pF, std::log1p(x))
-FLOAT_UNARY(Log2F, std::log2(x))
-FLOAT_UNARY(Log10F, std::log10(x))
-FLOAT_UNARY(SinF, std::sin(x))
-FLOAT_UNARY(CosF, std::cos(x))
-FLOAT_UNARY(TanF, std::tan(x))
-FLOAT_UNARY(ArcsinF, std::asin(x))
-FLOAT_UNARY(ArccosF, std::acos(x))
-FLOAT_UNARY(ArctanF, std::atan(x))
-FLOAT_UNARY(SinhF, std::sinh(x))
-FLOAT_UNARY(CoshF, std::cosh(x))
-FLOAT_UNARY(TanhF, std::tanh(x))
-FLOAT_UNARY(ArcsinhF, std::asinh(x))
-FLOAT_UNARY(ArccoshF, std::acosh(x))
-FLOAT_UNARY(ArctanhF, std::atanh(x))
-FLOAT_UNARY(SigmoidF, x >= C(0) ? C(1) / (C(1) + std::exp(-x)) : std::exp(x) / (C(1) + std::exp(x)))
-FLOAT_UNARY(ErfF, std::erf(x))
-FLOAT_UNARY(ErfinvF, C(erfinv_d(static_cast<double>(x))))
-FLOAT_UNARY(FloorF, std::floor(x))
-FLOAT_UNARY(CeilF, std::ceil(x))
-FLOAT_UNARY(RoundF, std::nearbyint(x))  // half to even, as NumPy
-#undef FLOAT_UNARY
+// ---- which dtypes an op is defined on (ops.def names these) ----
+template <class T> constexpr bool kAny = true;
+template <class T> constexpr bool kBool = std::is_same_v<T, bool>;
+template <class T> constexpr bool kNotBool = !std::is_same_v<T, bool>;
+template <class T> constexpr bool kFloat = is_float_v<T>;
+template <class T> constexpr bool kIntegral = std::is_integral_v<T>;  // bool included
+template <class T> constexpr bool kInt = is_int_v<T>;
 
-struct NegF {
-  template <class T> static constexpr bool ok = !std::is_same_v<T, bool>;
-  template <class C> static C f(C x) { return C(-x); }
-};
-struct AbsF {
-  template <class T> static constexpr bool ok = !std::is_same_v<T, bool>;
-  template <class C> static C f(C x) {
-    if constexpr (std::is_unsigned_v<C>) return x;
-    else return x < C(0) ? C(-x) : (x == C(0) ? C(0) : x);
-  }
-};
-struct SignF {
-  template <class T> static constexpr bool ok = !std::is_same_v<T, bool>;
-  template <class C> static C f(C x) {
-    if constexpr (std::is_floating_point_v<C>) if (std::isnan(x)) return x;
-    return C((x > C(0)) - (x < C(0)));
-  }
-};
-struct LogicalNotF {
-  template <class T> static constexpr bool ok = std::is_same_v<T, bool>;
-  template <class C> static C f(C x) { return !x; }
-};
-
-// ---- predicates (bool out) ----
-struct IsNanF {
-  template <class T> static constexpr bool ok = is_float_v<T>;
-  template <class C> static bool f(C x) { return std::isnan(x); }
-};
-struct IsInfF {
-  template <class T> static constexpr bool ok = is_float_v<T>;
-  template <class C> static bool f(C x) { return std::isinf(x); }
-};
-
-// ---- binary functors ----
+// ---- the scalar helpers that ops.def's kernel expressions call ----
+template <class C> C abs_of(C x) {
+  if constexpr (std::is_unsigned_v<C>) return x;
+  else return x < C(0) ? C(-x) : (x == C(0) ? C(0) : x);
+}
+template <class C> C sign_of(C x) {
+  if constexpr (std::is_floating_point_v<C>) if (std::isnan(x)) return x;
+  return C((x > C(0)) - (x < C(0)));
+}
+template <class C> C sigmoid_of(C x) {
+  return x >= C(0) ? C(1) / (C(1) + std::exp(-x)) : std::exp(x) / (C(1) + std::exp(x));
+}
 template <class C> C ipow(C base, C exp) {
   if constexpr (std::is_signed_v<C>) {
     if (exp < 0) return base == 1 ? 1 : (base == -1 ? (exp % 2 ? -1 : 1) : 0);
@@ -182,64 +135,77 @@ template <class C> void float_divmod(C a, C b, C& div, C& mod) {
     div = std::copysign(C(0), a / b);
   }
 }
-
-#define BINARY(NAME, OK, ...)                         \
-  struct NAME {                                       \
-    template <class T> static constexpr bool ok = OK; \
-    template <class C> static C f(C a, C b) { __VA_ARGS__ } \
-  };
-constexpr bool kAny = true;
-BINARY(AddF, kAny, if constexpr (std::is_same_v<C, bool>) return a || b; else return C(a + b);)
-BINARY(SubF, (!std::is_same_v<T, bool>), return C(a - b);)
-BINARY(MulF, kAny, if constexpr (std::is_same_v<C, bool>) return a && b; else return C(a * b);)
-BINARY(DivF, (!std::is_same_v<T, bool>),
-       if constexpr (std::is_integral_v<C>) return int_floor_div(a, b); else return a / b;)
-BINARY(PowF, (!std::is_same_v<T, bool>),
-       if constexpr (std::is_integral_v<C>) return ipow(a, b); else return std::pow(a, b);)
-BINARY(MaximumF, kAny,
-       if constexpr (std::is_floating_point_v<C>) { if (std::isnan(a) || std::isnan(b)) return a + b; }
-       return a > b ? a : b;)
-BINARY(MinimumF, kAny,
-       if constexpr (std::is_floating_point_v<C>) { if (std::isnan(a) || std::isnan(b)) return a + b; }
-       return a < b ? a : b;)
-BINARY(Arctan2F, is_float_v<T>, return std::atan2(a, b);)
-BINARY(RemainderF, (!std::is_same_v<T, bool>),
-       if constexpr (std::is_integral_v<C>) return int_mod(a, b);
-       else { C d, m; float_divmod(a, b, d, m); return m; })
-BINARY(FloorDivideF, (!std::is_same_v<T, bool>),
-       if constexpr (std::is_integral_v<C>) return int_floor_div(a, b);
-       else { C d, m; float_divmod(a, b, d, m); return d; })
-BINARY(LogAddExpF, is_float_v<T>,
-       if (std::isnan(a) || std::isnan(b)) return a + b;
-       C m = a > b ? a : b;
-       if (std::isinf(m)) return m;  // both -inf -> -inf; any +inf -> +inf
-       return m + std::log1p(std::exp(-std::abs(a - b)));)
-BINARY(LogicalAndF, (std::is_same_v<T, bool>), return a && b;)
-BINARY(LogicalOrF, (std::is_same_v<T, bool>), return a || b;)
-BINARY(BitwiseAndF, std::is_integral_v<T>, return C(a & b);)
-BINARY(BitwiseOrF, std::is_integral_v<T>, return C(a | b);)
-BINARY(BitwiseXorF, std::is_integral_v<T>, return C(a ^ b);)
+template <class C> C add_of(C a, C b) {
+  if constexpr (std::is_same_v<C, bool>) return a || b;
+  else return C(a + b);
+}
+template <class C> C mul_of(C a, C b) {
+  if constexpr (std::is_same_v<C, bool>) return a && b;
+  else return C(a * b);
+}
+template <class C> C div_of(C a, C b) {
+  if constexpr (std::is_integral_v<C>) return int_floor_div(a, b);
+  else return a / b;
+}
+template <class C> C pow_of(C a, C b) {
+  if constexpr (std::is_integral_v<C>) return ipow(a, b);
+  else return std::pow(a, b);
+}
+template <class C> C max_of(C a, C b) {
+  if constexpr (std::is_floating_point_v<C>) if (std::isnan(a) || std::isnan(b)) return a + b;
+  return a > b ? a : b;
+}
+template <class C> C min_of(C a, C b) {
+  if constexpr (std::is_floating_point_v<C>) if (std::isnan(a) || std::isnan(b)) return a + b;
+  return a < b ? a : b;
+}
+template <class C> C remainder_of(C a, C b) {
+  if constexpr (std::is_integral_v<C>) return int_mod(a, b);
+  else { C d, m; float_divmod(a, b, d, m); return m; }
+}
+template <class C> C floor_divide_of(C a, C b) {
+  if constexpr (std::is_integral_v<C>) return int_floor_div(a, b);
+  else { C d, m; float_divmod(a, b, d, m); return d; }
+}
+template <class C> C logaddexp_of(C a, C b) {
+  if (std::isnan(a) || std::isnan(b)) return a + b;
+  C m = a > b ? a : b;
+  if (std::isinf(m)) return m;  // both -inf -> -inf; any +inf -> +inf
+  return m + std::log1p(std::exp(-std::abs(a - b)));
+}
 // Shifts by >= the bit width give 0 (or -1 for negative right shifts) instead of C++'s UB.
-BINARY(LeftShiftF, is_int_v<T>,
-       if (b < C(0) || b >= C(sizeof(C) * 8)) return C(0);
-       return C(static_cast<std::make_unsigned_t<C>>(a) << b);)
-BINARY(RightShiftF, is_int_v<T>,
-       if (b < C(0) || b >= C(sizeof(C) * 8)) return C(a < C(0) ? C(-1) : C(0));
-       return C(a >> b);)
-#undef BINARY
+template <class C> C shift_left(C a, C b) {
+  if (b < C(0) || b >= C(sizeof(C) * 8)) return C(0);
+  return C(static_cast<std::make_unsigned_t<C>>(a) << b);
+}
+template <class C> C shift_right(C a, C b) {
+  if (b < C(0) || b >= C(sizeof(C) * 8)) return C(a < C(0) ? C(-1) : C(0));
+  return C(a >> b);
+}
 
-#define COMPARE(NAME, EXPR)                              \
-  struct NAME {                                          \
-    template <class T> static constexpr bool ok = true;  \
-    template <class C> static bool f(C a, C b) { return EXPR; } \
+// ---- one functor per elementwise op of ops.def: NameF::f and the dtypes it allows ----
+#define OP(name, str, kind)
+#define UNARY(NAME, STR, OK, EXPR)                                \
+  struct NAME##F {                                                \
+    template <class T> static constexpr bool ok = OK;             \
+    template <class C> static C f(C x) { return EXPR; }           \
   };
-COMPARE(EqualF, a == b)
-COMPARE(NotEqualF, a != b)
-COMPARE(LessF, a < b)
-COMPARE(LessEqualF, a <= b)
-COMPARE(GreaterF, a > b)
-COMPARE(GreaterEqualF, a >= b)
-#undef COMPARE
+#define PREDICATE(NAME, STR, OK, EXPR)                            \
+  struct NAME##F {                                                \
+    template <class T> static constexpr bool ok = OK;             \
+    template <class C> static bool f(C x) { return EXPR; }        \
+  };
+#define BINARY(NAME, STR, OK, EXPR)                               \
+  struct NAME##F {                                                \
+    template <class T> static constexpr bool ok = OK;             \
+    template <class C> static C f(C a, C b) { return EXPR; }      \
+  };
+#define COMPARE(NAME, STR, EXPR)                                  \
+  struct NAME##F {                                                \
+    template <class T> static constexpr bool ok = true;           \
+    template <class C> static bool f(C a, C b) { return EXPR; }   \
+  };
+#include "../ops.def"
 
 // float32 rows with a vectorized kernel (vmath.h); other ops and types use the scalar functor.
 template <class Fn> constexpr bool (*kSimdF32)(const float*, float*, int64_t) = nullptr;
@@ -379,22 +345,12 @@ void divmod(const Inputs& in, const Outputs& outs) {
 
 void elementwise(const Instr& instr, const Inputs& in, ArrayDesc& out) {
   switch (instr.op) {
-#define U(OP, FN) case Op::OP: return unary<FN>(instr, in, out);
-    U(Neg, NegF) U(Abs, AbsF) U(Sign, SignF) U(Sqrt, SqrtF) U(Rsqrt, RsqrtF) U(Exp, ExpF) U(Expm1, Expm1F)
-    U(Log, LogF) U(Log1p, Log1pF) U(Log2, Log2F) U(Log10, Log10F) U(Sin, SinF) U(Cos, CosF) U(Tan, TanF)
-    U(Arcsin, ArcsinF) U(Arccos, ArccosF) U(Arctan, ArctanF) U(Sinh, SinhF) U(Cosh, CoshF) U(Tanh, TanhF)
-    U(Arcsinh, ArcsinhF) U(Arccosh, ArccoshF) U(Arctanh, ArctanhF) U(Sigmoid, SigmoidF) U(Erf, ErfF)
-    U(Erfinv, ErfinvF) U(Floor, FloorF) U(Ceil, CeilF) U(Round, RoundF) U(LogicalNot, LogicalNotF)
-    U(IsNan, IsNanF) U(IsInf, IsInfF)
-#undef U
-#define B(OP, FN) case Op::OP: return binary<FN>(instr, in, out);
-    B(Add, AddF) B(Sub, SubF) B(Mul, MulF) B(Div, DivF) B(Pow, PowF) B(Maximum, MaximumF) B(Minimum, MinimumF)
-    B(Arctan2, Arctan2F) B(Remainder, RemainderF) B(FloorDivide, FloorDivideF) B(LogAddExp, LogAddExpF)
-    B(LogicalAnd, LogicalAndF) B(LogicalOr, LogicalOrF) B(BitwiseAnd, BitwiseAndF) B(BitwiseOr, BitwiseOrF)
-    B(BitwiseXor, BitwiseXorF) B(LeftShift, LeftShiftF) B(RightShift, RightShiftF) B(Equal, EqualF)
-    B(NotEqual, NotEqualF) B(Less, LessF) B(LessEqual, LessEqualF) B(Greater, GreaterF)
-    B(GreaterEqual, GreaterEqualF)
-#undef B
+#define OP(name, str, kind)
+#define UNARY(NAME, STR, OK, EXPR) case Op::NAME: return unary<NAME##F>(instr, in, out);
+#define PREDICATE(NAME, STR, OK, EXPR) case Op::NAME: return unary<NAME##F>(instr, in, out);
+#define BINARY(NAME, STR, OK, EXPR) case Op::NAME: return binary<NAME##F>(instr, in, out);
+#define COMPARE(NAME, STR, EXPR) case Op::NAME: return binary<NAME##F>(instr, in, out);
+#include "../ops.def"
     case Op::Where: return where(in, out);
     case Op::Cast: return cast(in, out);
     default: throw std::runtime_error("not an elementwise op (this is a bug)");

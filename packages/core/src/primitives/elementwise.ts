@@ -12,6 +12,15 @@ import { opcode } from "../native/ops.js";
 import * as lax from "../lax.js";
 import { elementwiseVmap } from "./batching.js";
 
+/**
+ * An elementwise primitive as rules and ops use it: calling it records the primitive on its
+ * operands (so lax re-exports these and needs no list of its own), and `def` is the definition.
+ */
+export type UnaryOp = ((x: Array) => Array) & { readonly def: PrimitiveDef };
+export type BinaryOp = ((a: Array, b: Array) => Array) & { readonly def: PrimitiveDef };
+const callable = <F>(def: PrimitiveDef): F & { readonly def: PrimitiveDef } =>
+  Object.assign((...xs: Array[]) => bind1(def, xs, {}), { def }) as unknown as F & { readonly def: PrimitiveDef };
+
 const same = ([x]: Aval[]): Aval[] => [x];
 const boolOut = ([x]: Aval[]): Aval[] => [{ shape: x.shape, dtype: "bool" }];
 const c = (like: Array, v: number) => lax.constLike(like, v);
@@ -20,7 +29,7 @@ const c = (like: Array, v: number) => lax.constLike(like, v);
  * A differentiable unary primitive from its derivative f'(x) (which may use the output y):
  * jvp is t * f'(x), vjp is ct * f'(x).
  */
-function unary(name: string, deriv: ((x: Array, y: Array) => Array) | null): PrimitiveDef {
+function unary(name: string, deriv: ((x: Array, y: Array) => Array) | null): UnaryOp {
   const def: PrimitiveDef = defPrimitive({
     name,
     opcode: opcode(name),
@@ -30,15 +39,15 @@ function unary(name: string, deriv: ((x: Array, y: Array) => Array) | null): Pri
     vjp: deriv ? ([x], [ct], _p, [y]) => [lax.mul(ct!, deriv(x, y))] : noGradient,
     vmap: elementwiseVmap(() => def),
   });
-  return def;
+  return callable<(x: Array) => Array>(def);
 }
 
-function predicate(name: string): PrimitiveDef {
+function predicate(name: string): UnaryOp {
   const def: PrimitiveDef = defPrimitive({
     name, opcode: opcode(name), abstractEval: boolOut, encode: noParams,
     jvp: zeroTangent, vjp: noGradient, vmap: elementwiseVmap(() => def),
   });
-  return def;
+  return callable<(x: Array) => Array>(def);
 }
 
 const sq = (x: Array) => lax.mul(x, x);
@@ -84,7 +93,7 @@ type Partials = (a: Array, b: Array, out: Array) => [Array | 1 | null, Array | 1
  * A binary primitive from its partial derivatives (1 means the identity, null a zero):
  * jvp is da * ta + db * tb, vjp is [ct * da, ct * db].
  */
-function binary(name: string, partials: Partials | null, abstractEval = same): PrimitiveDef {
+function binary(name: string, partials: Partials | null, abstractEval = same): BinaryOp {
   const scale = (t: Array, d: Array | 1 | null): Tangent => (d === null ? null : d === 1 ? t : lax.mul(t, d));
   const def: PrimitiveDef = defPrimitive({
     name,
@@ -106,7 +115,7 @@ function binary(name: string, partials: Partials | null, abstractEval = same): P
       : noGradient,
     vmap: elementwiseVmap(() => def),
   });
-  return def;
+  return callable<(a: Array, b: Array) => Array>(def);
 }
 
 // Ties of maximum/minimum split the gradient evenly between the operands.
