@@ -7,7 +7,7 @@ import { fmtShape } from "../errors.js";
 import { fromHandle } from "../eval/eval.js";
 import { native } from "../native/binding.js";
 import * as lax from "../lax.js";
-import { checkArray, checkDType, checkShape, isScalar } from "./util.js";
+import { checkArray, checkDType, checkShape, isScalar, withDevice } from "./util.js";
 import { astype, expandDims } from "./shape.js";
 import { lessEqual, where, equal, add, logicalNot } from "./elementwise.js";
 import { isPlainObject } from "../tree.js";
@@ -114,8 +114,8 @@ function fillValue(op: string, value: unknown): number | bigint {
  * mx.full([2], 7).tolist();                   // [7, 7]
  * mx.full([2, 2], mx.array([1, 2])).tolist(); // [[1, 2], [1, 2]]
  */
-export function full(shape: number[] | number, value: Scalar | Array, dtype?: DType): Array {
-  return fill("full", shape, value, dtype);
+export function full(shape: number[] | number, value: Scalar | Array, dtype?: DType, options: DeviceOptions = {}): Array {
+  return withDevice("full", options, () => fill("full", shape, value, dtype));
 }
 function fill(op: string, shape: number[] | number, value: Scalar | Array, dtype?: DType): Array {
   const s = checkShape(op, shape);
@@ -133,22 +133,26 @@ function fill(op: string, shape: number[] | number, value: Scalar | Array, dtype
  * mx.zeros([2, 3]).shape;          // [2, 3]
  * mx.zeros(4, mx.int32).tolist();  // [0, 0, 0, 0]
  */
-export function zeros(shape: number[] | number, dtype: DType = "float32"): Array {
-  return fill("zeros", shape, 0, dtype);
+export function zeros(shape: number[] | number, dtype: DType = "float32", options: DeviceOptions = {}): Array {
+  return withDevice("zeros", options, () => fill("zeros", shape, 0, dtype));
 }
 /** An array of `shape` filled with ones; float32 unless a dtype is given. */
-export function ones(shape: number[] | number, dtype: DType = "float32"): Array {
-  return fill("ones", shape, 1, dtype);
+export function ones(shape: number[] | number, dtype: DType = "float32", options: DeviceOptions = {}): Array {
+  return withDevice("ones", options, () => fill("ones", shape, 1, dtype));
 }
 /** Zeros of x's shape, in x's dtype unless one is given. */
-export function zerosLike(x: Array, dtype?: DType): Array {
-  checkArray("zerosLike", x);
-  return full(x.shape, 0, dtype ?? x.dtype);
+export function zerosLike(x: Array, dtype?: DType, options: DeviceOptions = {}): Array {
+  return withDevice("zerosLike", options, () => {
+    checkArray("zerosLike", x);
+    return full(x.shape, 0, dtype ?? x.dtype);
+  });
 }
 /** Ones of x's shape, in x's dtype unless one is given. */
-export function onesLike(x: Array, dtype?: DType): Array {
-  checkArray("onesLike", x);
-  return full(x.shape, 1, dtype ?? x.dtype);
+export function onesLike(x: Array, dtype?: DType, options: DeviceOptions = {}): Array {
+  return withDevice("onesLike", options, () => {
+    checkArray("onesLike", x);
+    return full(x.shape, 1, dtype ?? x.dtype);
+  });
 }
 
 /**
@@ -158,8 +162,22 @@ export function onesLike(x: Array, dtype?: DType): Array {
  * mx.arange(5).tolist();        // [0, 1, 2, 3, 4]
  * mx.arange(0, 1, 0.25).tolist(); // [0, 0.25, 0.5, 0.75]
  */
-export function arange(start: number, stop?: number | DType, step?: number | DType, dtype?: DType): Array {
-  const args = [start, stop, step, dtype];
+export function arange(
+  start: number,
+  stop?: number | DType | DeviceOptions,
+  step?: number | DType | DeviceOptions,
+  dtype?: DType | DeviceOptions,
+  options?: DeviceOptions,
+): Array {
+  const args: unknown[] = [start, stop, step, dtype, options];
+  // An options object ends the arguments, as a dtype may.
+  let end = args.length;
+  while (end > 0 && args[end - 1] === undefined) end--;
+  const opts = end > 0 && isPlainObject(args[end - 1]) ? (args[--end] as DeviceOptions) : {};
+  return withDevice("arange", opts, () => rangeOf(args.slice(0, end)));
+}
+function rangeOf(args: unknown[]): Array {
+  if (args.some(isPlainObject)) throw new TypeError("arange: the options object must be the last argument");
   const dt = args.find((a) => typeof a === "string") as DType | undefined;
   const nums = args.filter((a) => a !== undefined && a !== null && typeof a !== "string") as number[];
   for (const n of nums) if (typeof n !== "number" || !Number.isFinite(n)) throw new TypeError(`arange: start, stop and step must be finite numbers; got ${String(n)}`);
@@ -171,10 +189,12 @@ export function arange(start: number, stop?: number | DType, step?: number | DTy
 }
 
 /** `num` evenly spaced values from start to stop inclusive. */
-export function linspace(start: number, stop: number, num = 50, dtype: DType = "float32"): Array {
-  if (!Number.isInteger(num) || num < 0) throw new RangeError(`linspace: num must be a non-negative integer; got ${num}`);
-  const step = num > 1 ? (stop - start) / (num - 1) : 0;
-  return lax.arange(start, step, num, checkDType("linspace", dtype));
+export function linspace(start: number, stop: number, num = 50, dtype: DType = "float32", options: DeviceOptions = {}): Array {
+  return withDevice("linspace", options, () => {
+    if (!Number.isInteger(num) || num < 0) throw new RangeError(`linspace: num must be a non-negative integer; got ${num}`);
+    const step = num > 1 ? (stop - start) / (num - 1) : 0;
+    return lax.arange(start, step, num, checkDType("linspace", dtype));
+  });
 }
 
 function checkMatrixArgs(op: string, n: unknown, m: unknown, k: unknown): void {
@@ -187,22 +207,28 @@ function checkMatrixArgs(op: string, n: unknown, m: unknown, k: unknown): void {
 }
 
 /** Ones on the k-th diagonal of an n x m matrix. */
-export function eye(n: number, m?: number, k = 0, dtype: DType = "float32"): Array {
-  checkMatrixArgs("eye", n, m, k);
-  const cols = m ?? n;
-  const rows = add(expandDims(arange(n), 1), k);
-  return astype(equal(rows, expandDims(arange(cols), 0)), dtype);
+export function eye(n: number, m?: number, k = 0, dtype: DType = "float32", options: DeviceOptions = {}): Array {
+  return withDevice("eye", options, () => {
+    checkMatrixArgs("eye", n, m, k);
+    const cols = m ?? n;
+    const rows = add(expandDims(arange(n), 1), k);
+    return astype(equal(rows, expandDims(arange(cols), 0)), dtype);
+  });
 }
 /** The n x n identity matrix. */
-export function identity(n: number, dtype: DType = "float32"): Array {
-  checkMatrixArgs("identity", n, undefined, 0);
-  return eye(n, n, 0, dtype);
+export function identity(n: number, dtype: DType = "float32", options: DeviceOptions = {}): Array {
+  return withDevice("identity", options, () => {
+    checkMatrixArgs("identity", n, undefined, 0);
+    return eye(n, n, 0, dtype);
+  });
 }
 /** Ones at and below the k-th diagonal of an n x m matrix. */
-export function tri(n: number, m?: number, k = 0, dtype: DType = "float32"): Array {
-  checkMatrixArgs("tri", n, m, k);
-  const cols = m ?? n;
-  return astype(lessEqual(expandDims(arange(cols), 0), add(expandDims(arange(n), 1), k)), dtype);
+export function tri(n: number, m?: number, k = 0, dtype: DType = "float32", options: DeviceOptions = {}): Array {
+  return withDevice("tri", options, () => {
+    checkMatrixArgs("tri", n, m, k);
+    const cols = m ?? n;
+    return astype(lessEqual(expandDims(arange(cols), 0), add(expandDims(arange(n), 1), k)), dtype);
+  });
 }
 function triMask(op: string, x: Array, k: number): Array {
   checkArray(op, x);
@@ -210,23 +236,27 @@ function triMask(op: string, x: Array, k: number): Array {
   return astype(tri(x.shape[x.ndim - 2], x.shape[x.ndim - 1], k), "bool");
 }
 /** The lower triangle of the last two axes (at and below diagonal k), zeros elsewhere. */
-export function tril(x: Array, k = 0): Array {
-  return where(triMask("tril", x, k), x, 0);
+export function tril(x: Array, k = 0, options: DeviceOptions = {}): Array {
+  return withDevice("tril", options, () => where(triMask("tril", x, k), x, 0));
 }
 /** The upper triangle of the last two axes (at and above diagonal k), zeros elsewhere. */
-export function triu(x: Array, k = 0): Array {
-  return where(logicalNot(triMask("triu", x, k - 1)), x, 0);
+export function triu(x: Array, k = 0, options: DeviceOptions = {}): Array {
+  return withDevice("triu", options, () => where(logicalNot(triMask("triu", x, k - 1)), x, 0));
 }
 
 /** Coordinate grids from 1-D arrays; `indexing` "xy" (default, Cartesian) or "ij" (matrix). */
-export function meshgrid(...args: (Array | { indexing?: "xy" | "ij" })[]): Array[] {
+export function meshgrid(...args: (Array | ({ indexing?: "xy" | "ij" } & DeviceOptions))[]): Array[] {
   let indexing: "xy" | "ij" = "xy";
+  let options: DeviceOptions = {};
   const last = args[args.length - 1];
   if (isPlainObject(last)) {
+    options = last as DeviceOptions;
     indexing = (last as { indexing?: "xy" | "ij" }).indexing ?? "xy";
     args = args.slice(0, -1);
   }
-  const xs = args as Array[];
+  return withDevice("meshgrid", options, () => grids(args as Array[], indexing));
+}
+function grids(xs: Array[], indexing: "xy" | "ij"): Array[] {
   xs.forEach((x, i) => checkArray("meshgrid", x, i + 1));
   const n = xs.length;
   const shape = xs.map((x) => x.size);

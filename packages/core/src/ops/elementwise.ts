@@ -8,38 +8,39 @@ import { DTypeError } from "../errors.js";
 import { bind, bind1, type PrimitiveDef } from "../primitive.js";
 import * as P from "../primitives/index.js";
 import * as lax from "../lax.js";
-import { asArray, broadcastShapes, checkOperand, prepare, resultType } from "./util.js";
+import { asArray, broadcastShapes, checkOperand, prepare, resultType, withDevice } from "./util.js";
+import type { DeviceOptions } from "../device.js";
 
-type Unary = (x: ArrayLike) => Array;
-type Binary = (a: ArrayLike, b: ArrayLike) => Array;
+type Unary = (x: ArrayLike, options?: DeviceOptions) => Array;
+type Binary = (a: ArrayLike, b: ArrayLike, options?: DeviceOptions) => Array;
 
 /** A unary op computed in floating point (integers and bools become float32). */
-function floatUnary(name: string, def: PrimitiveDef<any>): Unary {
-  return (x) => {
+function floatUnary(name: string, op: P.UnaryOp): Unary {
+  return (x, options = {}) => withDevice(name, options, () => {
     const [a] = prepare(name, [x], toFloating(resultType([x])));
-    return bind1(def, [a], {});
-  };
+    return op(a);
+  });
 }
 /** A unary op that keeps its operand's dtype. */
-function sameUnary(name: string, def: PrimitiveDef<any>, allowBool = true): Unary {
-  return (x) => {
+function sameUnary(name: string, op: P.UnaryOp, allowBool = true): Unary {
+  return (x, options = {}) => withDevice(name, options, () => {
     const [a] = prepare(name, [x]);
     if (!allowBool && a.dtype === "bool") throw new DTypeError(`${name}: not defined for bool arrays`);
-    return bind1(def, [a], {});
-  };
+    return op(a);
+  });
 }
 /** A binary op on the promoted type (optionally forced to floating point). */
-function binary(name: string, def: PrimitiveDef<any>, floating = false): Binary {
-  return (a, b) => {
+function binary(name: string, op: P.BinaryOp, floating = false): Binary {
+  return (a, b, options = {}) => withDevice(name, options, () => {
     checkOperand(name, a, 1);
     checkOperand(name, b, 2);
     const t = resultType([a, b]);
     const [x, y] = prepare(name, [a, b], floating ? toFloating(t) : t);
-    return bind1(def, [x, y], {});
-  };
+    return op(x, y);
+  });
 }
-function integerBinary(name: string, def: PrimitiveDef<any>, allowBool: boolean): Binary {
-  return (a, b) => {
+function integerBinary(name: string, op: P.BinaryOp, allowBool: boolean): Binary {
+  return (a, b, options = {}) => withDevice(name, options, () => {
     checkOperand(name, a, 1);
     checkOperand(name, b, 2);
     const t = resultType([a, b]);
@@ -47,14 +48,14 @@ function integerBinary(name: string, def: PrimitiveDef<any>, allowBool: boolean)
       throw new DTypeError(`${name}: expected integer${allowBool ? " or bool" : ""} operands; got ${t}`);
     }
     const [x, y] = prepare(name, [a, b], t);
-    return bind1(def, [x, y], {});
-  };
+    return op(x, y);
+  });
 }
-function logical(name: string, def: PrimitiveDef<any>): Binary {
-  return (a, b) => {
+function logical(name: string, op: P.BinaryOp): Binary {
+  return (a, b, options = {}) => withDevice(name, options, () => {
     const [x, y] = prepare(name, [a, b], "bool");
-    return bind1(def, [x, y], {});
-  };
+    return op(x, y);
+  });
 }
 
 /**
@@ -131,15 +132,15 @@ export const neg = sameUnary("neg", P.neg, false);
 /** Another name of {@link neg}. */
 export const negative = neg;
 /** |x| elementwise, in x's dtype (a bool array is returned as it is). */
-export const abs = (x: ArrayLike): Array => {
+export const abs = (x: ArrayLike, options: DeviceOptions = {}): Array => withDevice("abs", options, () => {
   const [a] = prepare("abs", [x]);
-  return a.dtype === "bool" ? a : bind1(P.abs, [a], {});
-};
+  return a.dtype === "bool" ? a : P.abs(a);
+});
 /** -1, 0 or 1 by the sign of x, in x's dtype (a bool array is returned as it is). */
-export const sign = (x: ArrayLike): Array => {
+export const sign = (x: ArrayLike, options: DeviceOptions = {}): Array => withDevice("sign", options, () => {
   const [a] = prepare("sign", [x]);
-  return a.dtype === "bool" ? a : bind1(P.sign, [a], {});
-};
+  return a.dtype === "bool" ? a : P.sign(a);
+});
 /** The square root, elementwise (in floating point, as {@link exp}). */
 export const sqrt = floatUnary("sqrt", P.sqrt);
 /** 1 / sqrt(x), elementwise (in floating point). */
@@ -193,11 +194,11 @@ export const erf = floatUnary("erf", P.erf);
 export const erfinv = floatUnary("erfinv", P.erfinv);
 
 /** floor, ceil and round leave integer arrays as they are. */
-function rounding(name: string, def: PrimitiveDef<any>): Unary {
-  return (x) => {
+function rounding(name: string, op: P.UnaryOp): Unary {
+  return (x, options = {}) => withDevice(name, options, () => {
     const [a] = prepare(name, [x]);
-    return isFloating(a.dtype) ? bind1(def, [a], {}) : a;
-  };
+    return isFloating(a.dtype) ? op(a) : a;
+  });
 }
 /** The largest integer not above x, elementwise (integer arrays are returned as they are). */
 export const floor = rounding("floor", P.floor);
@@ -207,31 +208,32 @@ export const ceil = rounding("ceil", P.ceil);
 export const round = rounding("round", P.round);
 
 /** x * x elementwise, in x's dtype. */
-export const square = (x: ArrayLike): Array => {
+export const square = (x: ArrayLike, options: DeviceOptions = {}): Array => withDevice("square", options, () => {
   const [a] = prepare("square", [x]);
   return lax.mul(a, a);
-};
+});
 /** 1 / x elementwise (integers give float32, as {@link div}). */
-export const reciprocal = (x: ArrayLike): Array => div(1, x);
+export const reciprocal = (x: ArrayLike, options: DeviceOptions = {}): Array => withDevice("reciprocal", options, () => div(1, x));
 
 /** NOT x elementwise, with x converted to bool. */
-export const logicalNot = (x: ArrayLike): Array => {
+export const logicalNot = (x: ArrayLike, options: DeviceOptions = {}): Array => withDevice("logicalNot", options, () => {
   const [a] = prepare("logicalNot", [x], "bool");
-  return bind1(P.logicalNot, [a], {});
-};
+  return P.logicalNot(a);
+});
 
-function floatTest(name: string, def: PrimitiveDef<any>): Unary {
-  return (x) => {
+function floatTest(name: string, op: P.UnaryOp): Unary {
+  return (x, options = {}) => withDevice(name, options, () => {
     const [a] = prepare(name, [x]);
-    return isFloating(a.dtype) ? bind1(def, [a], {}) : lax.broadcastTo(lax.full([], 0, "bool"), a.shape);
-  };
+    return isFloating(a.dtype) ? op(a) : lax.broadcastTo(lax.full([], 0, "bool"), a.shape);
+  });
 }
 /** True where x is NaN (never for integer and bool arrays). */
 export const isnan = floatTest("isnan", P.isnan);
 /** True where x is +inf or -inf (never for integer and bool arrays). */
 export const isinf = floatTest("isinf", P.isinf);
 /** True where x is neither NaN nor infinite. */
-export const isfinite = (x: ArrayLike): Array => logicalNot(logicalOr(isnan(x), isinf(x)));
+export const isfinite = (x: ArrayLike, options: DeviceOptions = {}): Array =>
+  withDevice("isfinite", options, () => logicalNot(logicalOr(isnan(x), isinf(x))));
 
 /**
  * Chooses a where cond is true, b elsewhere (cond is converted to bool); the three operands are
@@ -239,40 +241,46 @@ export const isfinite = (x: ArrayLike): Array => logicalNot(logicalOr(isnan(x), 
  * @example
  * mx.where(mx.array([true, false]), mx.array([1, 2]), 0).tolist(); // [1, 0]
  */
-export function where(cond: ArrayLike, a: ArrayLike, b: ArrayLike): Array {
-  checkOperand("where", cond, 1);
-  checkOperand("where", a, 2);
-  checkOperand("where", b, 3);
-  const t = resultType([a, b]);
-  const xs = [asArray(cond, "bool"), asArray(a, t), asArray(b, t)];
-  const shape = broadcastShapes("where", xs.map((v) => v.shape));
-  return bind1(P.where, xs.map((v) => lax.broadcastTo(v, shape)), {});
+export function where(cond: ArrayLike, a: ArrayLike, b: ArrayLike, options: DeviceOptions = {}): Array {
+  return withDevice("where", options, () => {
+    checkOperand("where", cond, 1);
+    checkOperand("where", a, 2);
+    checkOperand("where", b, 3);
+    const t = resultType([a, b]);
+    const xs = [asArray(cond, "bool"), asArray(a, t), asArray(b, t)];
+    const shape = broadcastShapes("where", xs.map((v) => v.shape));
+    return bind1(P.where, xs.map((v) => lax.broadcastTo(v, shape)), {});
+  });
 }
 
 /** Limits values to [min, max]; either bound may be null. */
-export function clip(x: ArrayLike, min: ArrayLike | null, max: ArrayLike | null): Array {
-  checkOperand("clip", x, 1);
-  if (min !== null) checkOperand("clip", min, 2);
-  if (max !== null) checkOperand("clip", max, 3);
-  if (min === null && max === null) throw new TypeError("clip: at least one of min and max must be given");
-  let y: Array = isArray(x) ? x : prepare("clip", [x])[0];
-  if (min !== null) y = maximum(y, min);
-  if (max !== null) y = minimum(y, max);
-  return y;
+export function clip(x: ArrayLike, min: ArrayLike | null, max: ArrayLike | null, options: DeviceOptions = {}): Array {
+  return withDevice("clip", options, () => {
+    checkOperand("clip", x, 1);
+    if (min !== null) checkOperand("clip", min, 2);
+    if (max !== null) checkOperand("clip", max, 3);
+    if (min === null && max === null) throw new TypeError("clip: at least one of min and max must be given");
+    let y: Array = isArray(x) ? x : prepare("clip", [x])[0];
+    if (min !== null) y = maximum(y, min);
+    if (max !== null) y = minimum(y, max);
+    return y;
+  });
 }
 
 const FINITE_MAX: Partial<Record<DType, number>> = {
   float16: 65504, bfloat16: 3.3895313892515355e38, float32: 3.4028234663852886e38, float64: Number.MAX_VALUE,
 };
 /** Replaces NaN with `nan` (0) and infinities with `posinf`/`neginf` (the dtype's extremes). */
-export function nanToNum(x: ArrayLike, options: { nan?: number; posinf?: number; neginf?: number } = {}): Array {
-  const [a] = prepare("nanToNum", [x]);
-  if (!isFloating(a.dtype)) return a;
-  const big = FINITE_MAX[a.dtype]!;
-  const { nan = 0, posinf = big, neginf = -big } = options;
-  let y = where(isnan(a), nan, a);
-  y = where(logicalAnd(isinf(y), greater(y, 0)), posinf, y);
-  return where(logicalAnd(isinf(y), less(y, 0)), neginf, y);
+export function nanToNum(x: ArrayLike, options: { nan?: number; posinf?: number; neginf?: number } & DeviceOptions = {}): Array {
+  return withDevice("nanToNum", options, () => {
+    const [a] = prepare("nanToNum", [x]);
+    if (!isFloating(a.dtype)) return a;
+    const big = FINITE_MAX[a.dtype]!;
+    const { nan = 0, posinf = big, neginf = -big } = options;
+    let y = where(isnan(a), nan, a);
+    y = where(logicalAnd(isinf(y), greater(y, 0)), posinf, y);
+    return where(logicalAnd(isinf(y), less(y, 0)), neginf, y);
+  });
 }
 
 /**
@@ -280,18 +288,22 @@ export function nanToNum(x: ArrayLike, options: { nan?: number; posinf?: number;
  * @example
  * const [q, r] = mx.divmod(mx.array([7, -7]), 2); // q = [3, -4], r = [1, 1]
  */
-export function divmod(a: ArrayLike, b: ArrayLike): [Array, Array] {
-  checkOperand("divmod", a, 1);
-  checkOperand("divmod", b, 2);
-  const t = resultType([a, b]);
-  if (t === "bool") throw new DTypeError("divmod: not defined for bool operands");
-  const [x, y] = prepare("divmod", [a, b], t);
-  const [q, r] = bind(P.divmod, [x, y], {});
-  return [q, r];
+export function divmod(a: ArrayLike, b: ArrayLike, options: DeviceOptions = {}): [Array, Array] {
+  return withDevice("divmod", options, () => {
+    checkOperand("divmod", a, 1);
+    checkOperand("divmod", b, 2);
+    const t = resultType([a, b]);
+    if (t === "bool") throw new DTypeError("divmod: not defined for bool operands");
+    const [x, y] = prepare("divmod", [a, b], t);
+    const [q, r] = bind(P.divmod, [x, y], {});
+    return [q, r];
+  });
 }
 
 /** The identity, with a zero derivative. */
-export function stopGradient(x: ArrayLike): Array {
-  const [a] = prepare("stopGradient", [x]);
-  return bind1(P.stopGradient, [a], {});
+export function stopGradient(x: ArrayLike, options: DeviceOptions = {}): Array {
+  return withDevice("stopGradient", options, () => {
+    const [a] = prepare("stopGradient", [x]);
+    return bind1(P.stopGradient, [a], {});
+  });
 }

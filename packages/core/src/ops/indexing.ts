@@ -5,7 +5,9 @@
 import { Array, isArray } from "../array.js";
 import { fmtShape } from "../errors.js";
 import * as lax from "../lax.js";
-import { checkArray } from "./util.js";
+import { checkArray, withDevice } from "./util.js";
+import { isPlainObject } from "../tree.js";
+import type { DeviceOptions } from "../device.js";
 
 /** A slice spec, NumPy's `start:stop:step`; any part may be null. */
 export class Slice {
@@ -68,7 +70,13 @@ function resolve(s: Slice, n: number): [number, number, number] {
  * x.index(mx.slice(null, null, 2), -1).tolist(); // [3, 11]       NumPy's x[::2, -1]
  * x.index("...", null).shape;                    // [3, 4, 1]     NumPy's x[..., None]
  */
-export function index(x: Array, ...spec: IndexEntry[]): Array {
+export function index(x: Array, ...spec: IndexEntry[] | [...IndexEntry[], DeviceOptions]): Array {
+  const last = spec[spec.length - 1];
+  const options = isPlainObject(last) ? (last as DeviceOptions) : {};
+  const entries = (isPlainObject(last) ? spec.slice(0, -1) : spec) as IndexEntry[];
+  return withDevice("index", options, () => indexOf(x, entries));
+}
+function indexOf(x: Array, spec: IndexEntry[]): Array {
   checkArray("index", x);
   const ellipses = spec.filter((s) => s === "...").length;
   if (ellipses > 1) throw new RangeError("index: an index can only have a single ellipsis ('...')");

@@ -3,7 +3,8 @@ import { Array } from "../array.js";
 import { promoteTypes } from "../dtype.js";
 import { ShapeError, fmtShape } from "../errors.js";
 import * as lax from "../lax.js";
-import { broadcastShapes, checkArray } from "./util.js";
+import { broadcastShapes, checkArray, withDevice } from "./util.js";
+import type { DeviceOptions } from "../device.js";
 
 /**
  * Matrix product of the last two axes, broadcasting the leading ones. A 1-D first operand is a
@@ -11,7 +12,10 @@ import { broadcastShapes, checkArray } from "./util.js";
  * @example
  * mx.matmul(mx.ones([4, 2, 3]), mx.ones([3, 5])).shape; // [4, 2, 5]
  */
-export function matmul(a: Array, b: Array): Array {
+export function matmul(a: Array, b: Array, options: DeviceOptions = {}): Array {
+  return withDevice("matmul", options, () => matmulOf(a, b));
+}
+function matmulOf(a: Array, b: Array): Array {
   checkArray("matmul", a, 1);
   checkArray("matmul", b, 2);
   if (a.ndim === 0 || b.ndim === 0) {

@@ -3,11 +3,12 @@ import { Array } from "../array.js";
 import { toFloating, type DType } from "../dtype.js";
 import { fmtShape } from "../errors.js";
 import * as lax from "../lax.js";
-import { checkArray, normalizeAxes, normalizeAxis } from "./util.js";
+import { checkArray, normalizeAxes, normalizeAxis, withDevice } from "./util.js";
+import type { DeviceOptions } from "../device.js";
 import { stopGradient, where, isinf, sqrt, square } from "./elementwise.js";
 
 /** Options of the reductions. */
-export interface ReduceOptions {
+export interface ReduceOptions extends DeviceOptions {
   /** Keep each reduced axis as an axis of size 1, so the result broadcasts against the input (default false). */
   keepdims?: boolean;
 }
@@ -18,7 +19,7 @@ function keep(y: Array, shape: number[], axes: number[], keepdims: boolean | und
 }
 
 function reduction(name: string, prim: (x: Array, axes: number[]) => Array, dtypeOf: (t: DType) => DType, nonEmpty = false) {
-  return (x: Array, axis?: Axis, options: ReduceOptions = {}): Array => {
+  return (x: Array, axis?: Axis, options: ReduceOptions = {}): Array => withDevice(name, options, () => {
     checkArray(name, x);
     const axes = normalizeAxes(name, axis, x.shape);
     if (nonEmpty && axes.some((a) => x.shape[a] === 0)) {
@@ -26,7 +27,7 @@ function reduction(name: string, prim: (x: Array, axes: number[]) => Array, dtyp
     }
     const y = axes.length === 0 ? lax.identity(lax.cast(x, dtypeOf(x.dtype))) : prim(lax.cast(x, dtypeOf(x.dtype)), axes);
     return keep(y, x.shape, axes, options.keepdims);
-  };
+  });
 }
 const sumType = (t: DType): DType => (t === "bool" ? "int32" : t);
 
@@ -57,11 +58,13 @@ function count(shape: number[], axes: number[]): number {
 
 /** Mean over axes; integers average in float32. */
 export function mean(x: Array, axis?: Axis, options: ReduceOptions = {}): Array {
-  checkArray("mean", x);
-  const axes = normalizeAxes("mean", axis, x.shape);
-  const t = toFloating(x.dtype);
-  const s = sum(lax.cast(x, t), axes, options);
-  return lax.div(s, lax.constLike(s, count(x.shape, axes)));
+  return withDevice("mean", options, () => {
+    checkArray("mean", x);
+    const axes = normalizeAxes("mean", axis, x.shape);
+    const t = toFloating(x.dtype);
+    const s = sum(lax.cast(x, t), axes, options);
+    return lax.div(s, lax.constLike(s, count(x.shape, axes)));
+  });
 }
 
 /** Options of var and std. */
@@ -71,7 +74,7 @@ export interface VarOptions extends ReduceOptions {
 }
 /** Variance over axes, divided by N - ddof. */
 export function variance(x: Array, axis?: Axis, options: VarOptions = {}): Array {
-  return varianceOf("var", x, axis, options);
+  return withDevice("var", options, () => varianceOf("var", x, axis, options));
 }
 function varianceOf(name: string, x: Array, axis: Axis, options: VarOptions): Array {
   checkArray(name, x);
@@ -86,16 +89,16 @@ export { variance as var };
 
 /** Standard deviation over axes: the square root of the variance (`mx.var`). */
 export function std(x: Array, axis?: Axis, options: VarOptions = {}): Array {
-  return sqrt(varianceOf("std", x, axis, options));
+  return withDevice("std", options, () => sqrt(varianceOf("std", x, axis, options)));
 }
 
 /** Index of the first maximum along an axis (of the flattened array when axis is omitted); uint32. */
 export function argmax(x: Array, axis?: number | null, options: ReduceOptions = {}): Array {
-  return argReduce("argmax", lax.argmax, x, axis, options);
+  return withDevice("argmax", options, () => argReduce("argmax", lax.argmax, x, axis, options));
 }
 /** Index of the first minimum along an axis (of the flattened array when axis is omitted); uint32. */
 export function argmin(x: Array, axis?: number | null, options: ReduceOptions = {}): Array {
-  return argReduce("argmin", lax.argmin, x, axis, options);
+  return withDevice("argmin", options, () => argReduce("argmin", lax.argmin, x, axis, options));
 }
 function argReduce(name: string, prim: (x: Array, axis: number) => Array, x: Array, axis: number | null | undefined, options: ReduceOptions): Array {
   checkArray(name, x);
@@ -111,6 +114,9 @@ function argReduce(name: string, prim: (x: Array, axis: number) => Array, x: Arr
 
 /** log(sum(exp(x))) over axes, computed stably (the max is subtracted first). */
 export function logsumexp(x: Array, axis?: Axis, options: ReduceOptions = {}): Array {
+  return withDevice("logsumexp", options, () => logsumexpOf(x, axis, options));
+}
+function logsumexpOf(x: Array, axis: Axis, options: ReduceOptions): Array {
   checkArray("logsumexp", x);
   const axes = normalizeAxes("logsumexp", axis, x.shape);
   const xf = lax.cast(x, toFloating(x.dtype));
@@ -124,21 +130,25 @@ export function logsumexp(x: Array, axis?: Axis, options: ReduceOptions = {}): A
 }
 
 /** exp(x) / sum(exp(x)) along an axis (the last by default). */
-export function softmax(x: Array, axis: number | number[] = -1): Array {
-  checkArray("softmax", x);
-  const axes = normalizeAxes("softmax", axis, x.shape);
-  const xf = lax.cast(x, toFloating(x.dtype));
-  if (xf.size === 0) return xf;
-  const m = lax.broadcastTo(stopGradient(max(xf, axes, { keepdims: true })), x.shape);
-  const e = lax.exp(lax.sub(xf, m));
-  return lax.div(e, lax.broadcastTo(sum(e, axes, { keepdims: true }), x.shape));
+export function softmax(x: Array, axis: number | number[] = -1, options: DeviceOptions = {}): Array {
+  return withDevice("softmax", options, () => {
+    checkArray("softmax", x);
+    const axes = normalizeAxes("softmax", axis, x.shape);
+    const xf = lax.cast(x, toFloating(x.dtype));
+    if (xf.size === 0) return xf;
+    const m = lax.broadcastTo(stopGradient(max(xf, axes, { keepdims: true })), x.shape);
+    const e = lax.exp(lax.sub(xf, m));
+    return lax.div(e, lax.broadcastTo(sum(e, axes, { keepdims: true }), x.shape));
+  });
 }
 
 /** x - logsumexp(x) along an axis (the last by default). */
-export function logSoftmax(x: Array, axis: number | number[] = -1): Array {
-  checkArray("logSoftmax", x);
-  const axes = normalizeAxes("logSoftmax", axis, x.shape);
-  const xf = lax.cast(x, toFloating(x.dtype));
-  return lax.sub(xf, lax.broadcastTo(logsumexp(xf, axes, { keepdims: true }), x.shape));
+export function logSoftmax(x: Array, axis: number | number[] = -1, options: DeviceOptions = {}): Array {
+  return withDevice("logSoftmax", options, () => {
+    checkArray("logSoftmax", x);
+    const axes = normalizeAxes("logSoftmax", axis, x.shape);
+    const xf = lax.cast(x, toFloating(x.dtype));
+    return lax.sub(xf, lax.broadcastTo(logsumexp(xf, axes, { keepdims: true }), x.shape));
+  });
 }
 

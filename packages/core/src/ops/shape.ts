@@ -3,7 +3,7 @@ import { Array, isArray } from "../array.js";
 import { promoteTypes, type DType } from "../dtype.js";
 import { ShapeError, fmtShape } from "../errors.js";
 import * as lax from "../lax.js";
-import { checkArray, checkDType, checkShape, fmtValue, normalizeAxes, normalizeAxis, normalizeResultAxis } from "./util.js";
+import { checkArray, checkDType, checkShape, fmtValue, normalizeAxes, normalizeAxis, normalizeResultAxis, withDevice } from "./util.js";
 import { bind1 } from "../primitive.js";
 import * as P from "../primitives/index.js";
 import { currentDevice, deviceName, onDevice, type DeviceOptions } from "../device.js";
@@ -21,9 +21,11 @@ export function copy(x: Array, options: DeviceOptions = {}): Array {
 }
 
 /** A copy of x converted to dtype (x itself when the dtype already matches). */
-export function astype(x: Array, dtype: DType): Array {
-  checkArray("astype", x);
-  return lax.cast(x, checkDType("astype", dtype));
+export function astype(x: Array, dtype: DType, options: DeviceOptions = {}): Array {
+  return withDevice("astype", options, () => {
+    checkArray("astype", x);
+    return lax.cast(x, checkDType("astype", dtype));
+  });
 }
 
 /**
@@ -31,7 +33,10 @@ export function astype(x: Array, dtype: DType): Array {
  * @example
  * mx.reshape(mx.arange(6), [2, -1]).shape; // [2, 3]
  */
-export function reshape(x: Array, shape: number[] | number): Array {
+export function reshape(x: Array, shape: number[] | number, options: DeviceOptions = {}): Array {
+  return withDevice("reshape", options, () => reshapeOf(x, shape));
+}
+function reshapeOf(x: Array, shape: number[] | number): Array {
   checkArray("reshape", x);
   const s = typeof shape === "number" ? [shape] : shape;
   if (!globalThis.Array.isArray(s) || !s.every((d) => Number.isInteger(d) && d >= -1)) {
@@ -53,7 +58,10 @@ export function reshape(x: Array, shape: number[] | number): Array {
 }
 
 /** Merges axes startAxis..endAxis (inclusive) into one. */
-export function flatten(x: Array, startAxis = 0, endAxis = -1): Array {
+export function flatten(x: Array, startAxis = 0, endAxis = -1, options: DeviceOptions = {}): Array {
+  return withDevice("flatten", options, () => flattenOf(x, startAxis, endAxis));
+}
+function flattenOf(x: Array, startAxis: number, endAxis: number): Array {
   checkArray("flatten", x);
   if (x.ndim === 0) return lax.reshape(x, [1]);
   const a = normalizeAxis("flatten", startAxis, x.ndim, x.shape);
@@ -64,7 +72,10 @@ export function flatten(x: Array, startAxis = 0, endAxis = -1): Array {
 }
 
 /** Permutes the axes (reverses them by default). A view, not a copy. */
-export function transpose(x: Array, axes?: number[]): Array {
+export function transpose(x: Array, axes?: number[], options: DeviceOptions = {}): Array {
+  return withDevice("transpose", options, () => transposeOf(x, axes));
+}
+function transposeOf(x: Array, axes: number[] | undefined): Array {
   checkArray("transpose", x);
   const perm = axes ?? [...globalThis.Array(x.ndim).keys()].reverse();
   if (!globalThis.Array.isArray(perm) || perm.length !== x.ndim) {
@@ -78,7 +89,10 @@ export function transpose(x: Array, axes?: number[]): Array {
 }
 
 /** x with axes axis1 and axis2 exchanged. A view. */
-export function swapaxes(x: Array, axis1: number, axis2: number): Array {
+export function swapaxes(x: Array, axis1: number, axis2: number, options: DeviceOptions = {}): Array {
+  return withDevice("swapaxes", options, () => swapaxesOf(x, axis1, axis2));
+}
+function swapaxesOf(x: Array, axis1: number, axis2: number): Array {
   checkArray("swapaxes", x);
   const a = normalizeAxis("swapaxes", axis1, x.ndim, x.shape);
   const b = normalizeAxis("swapaxes", axis2, x.ndim, x.shape);
@@ -88,7 +102,10 @@ export function swapaxes(x: Array, axis1: number, axis2: number): Array {
 }
 
 /** x with axis `source` moved to position `destination`, the others keeping their order. A view. */
-export function moveaxis(x: Array, source: number, destination: number): Array {
+export function moveaxis(x: Array, source: number, destination: number, options: DeviceOptions = {}): Array {
+  return withDevice("moveaxis", options, () => moveaxisOf(x, source, destination));
+}
+function moveaxisOf(x: Array, source: number, destination: number): Array {
   checkArray("moveaxis", x);
   const a = normalizeAxis("moveaxis", source, x.ndim, x.shape);
   const b = normalizeAxis("moveaxis", destination, x.ndim, x.shape);
@@ -96,7 +113,10 @@ export function moveaxis(x: Array, source: number, destination: number): Array {
 }
 
 /** Inserts size-1 axes at the given positions of the result. */
-export function expandDims(x: Array, axis: number | number[]): Array {
+export function expandDims(x: Array, axis: number | number[], options: DeviceOptions = {}): Array {
+  return withDevice("expandDims", options, () => expandDimsOf(x, axis));
+}
+function expandDimsOf(x: Array, axis: number | number[]): Array {
   checkArray("expandDims", x);
   const list = typeof axis === "number" ? [axis] : axis;
   const nd = x.ndim + list.length;
@@ -109,7 +129,10 @@ export function expandDims(x: Array, axis: number | number[]): Array {
 }
 
 /** Removes size-1 axes (all of them, or the given ones, which must have size 1). */
-export function squeeze(x: Array, axis?: number | number[]): Array {
+export function squeeze(x: Array, axis?: number | number[], options: DeviceOptions = {}): Array {
+  return withDevice("squeeze", options, () => squeezeOf(x, axis));
+}
+function squeezeOf(x: Array, axis: number | number[] | undefined): Array {
   checkArray("squeeze", x);
   let axes: number[];
   if (axis === undefined) axes = x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
@@ -123,7 +146,10 @@ export function squeeze(x: Array, axis?: number | number[]): Array {
 }
 
 /** x broadcast to `shape` (a view with stride 0 along the stretched axes). */
-export function broadcastTo(x: Array, shape: number[]): Array {
+export function broadcastTo(x: Array, shape: number[], options: DeviceOptions = {}): Array {
+  return withDevice("broadcastTo", options, () => broadcastToOf(x, shape));
+}
+function broadcastToOf(x: Array, shape: number[]): Array {
   checkArray("broadcastTo", x);
   const s = checkShape("broadcastTo", shape);
   const lead = s.length - x.ndim;
@@ -139,7 +165,10 @@ function checkList(op: string, xs: unknown): Array[] {
 }
 
 /** Joins arrays along an existing axis; the other axes must match. */
-export function concatenate(xs: Array[], axis = 0): Array {
+export function concatenate(xs: Array[], axis = 0, options: DeviceOptions = {}): Array {
+  return withDevice("concatenate", options, () => concatenateOf(xs, axis));
+}
+function concatenateOf(xs: Array[], axis: number): Array {
   const list = checkList("concatenate", xs);
   const nd = list[0].ndim;
   if (nd === 0) throw new RangeError("concatenate: zero-dimensional arrays cannot be concatenated");
@@ -155,7 +184,10 @@ export function concatenate(xs: Array[], axis = 0): Array {
 }
 
 /** Joins arrays of one shape along a new axis. */
-export function stack(xs: Array[], axis = 0): Array {
+export function stack(xs: Array[], axis = 0, options: DeviceOptions = {}): Array {
+  return withDevice("stack", options, () => stackOf(xs, axis));
+}
+function stackOf(xs: Array[], axis: number): Array {
   const list = checkList("stack", xs);
   for (const x of list) {
     if (x.ndim !== list[0].ndim || x.shape.some((d, i) => d !== list[0].shape[i])) {
@@ -178,7 +210,10 @@ export function sliceAxis(x: Array, axis: number, start: number, stop: number): 
  * @example
  * mx.split(mx.arange(6), 3).map((p) => p.tolist()); // [[0, 1], [2, 3], [4, 5]]
  */
-export function split(x: Array, indicesOrSections: number | number[], axis = 0): Array[] {
+export function split(x: Array, indicesOrSections: number | number[], axis = 0, options: DeviceOptions = {}): Array[] {
+  return withDevice("split", options, () => splitOf(x, indicesOrSections, axis));
+}
+function splitOf(x: Array, indicesOrSections: number | number[], axis: number): Array[] {
   checkArray("split", x);
   const ax = normalizeAxis("split", axis, x.ndim, x.shape);
   const n = x.shape[ax];
@@ -202,7 +237,10 @@ export function split(x: Array, indicesOrSections: number | number[], axis = 0):
 }
 
 /** Reverses the order of elements along the given axes (all by default). A view. */
-export function flip(x: Array, axis?: number | number[]): Array {
+export function flip(x: Array, axis?: number | number[], options: DeviceOptions = {}): Array {
+  return withDevice("flip", options, () => flipOf(x, axis));
+}
+function flipOf(x: Array, axis: number | number[] | undefined): Array {
   checkArray("flip", x);
   const axes = normalizeAxes("flip", axis, x.shape);
   return lax.slice(x, {
@@ -220,7 +258,10 @@ const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInt
  * @example
  * mx.tile(mx.array([1, 2]), [2, 2]).tolist(); // [[1, 2, 1, 2], [1, 2, 1, 2]]
  */
-export function tile(x: Array, reps: number | number[]): Array {
+export function tile(x: Array, reps: number | number[], options: DeviceOptions = {}): Array {
+  return withDevice("tile", options, () => tileOf(x, reps));
+}
+function tileOf(x: Array, reps: number | number[]): Array {
   checkArray("tile", x);
   const r = typeof reps === "number" ? [reps] : reps;
   if (!globalThis.Array.isArray(r) || !r.every(isInt)) {
@@ -241,7 +282,10 @@ export function tile(x: Array, reps: number | number[]): Array {
  * @example
  * mx.repeat(mx.array([1, 2]), 2).tolist(); // [1, 1, 2, 2]
  */
-export function repeat(x: Array, repeats: number, axis?: number): Array {
+export function repeat(x: Array, repeats: number, axis?: number, options: DeviceOptions = {}): Array {
+  return withDevice("repeat", options, () => repeatOf(x, repeats, axis));
+}
+function repeatOf(x: Array, repeats: number, axis: number | undefined): Array {
   checkArray("repeat", x);
   if (globalThis.Array.isArray(repeats) || isArray(repeats)) {
     throw new TypeError(`repeat: repeats must be one integer (per-element repeat counts are not supported); got ${fmtValue(repeats)} (shape ${fmtShape(x.shape)})`);
@@ -257,7 +301,7 @@ export function repeat(x: Array, repeats: number, axis?: number): Array {
 }
 
 /** Options of {@link pad}. */
-export interface PadOptions {
+export interface PadOptions extends DeviceOptions {
   /** "constant" (fill with `value`, default) or "edge" (repeat the edge values). */
   mode?: "constant" | "edge";
   /** The fill of mode "constant" (default 0), cast to x's dtype. */
@@ -293,6 +337,9 @@ function padWidths(x: Array, widths: unknown): [number, number][] {
  * mx.pad(mx.array([1, 2]), [2, 1], { mode: "edge" }).tolist(); // [1, 1, 1, 2, 2]
  */
 export function pad(x: Array, widths: number | [number, number] | [number, number][], options: PadOptions = {}): Array {
+  return withDevice("pad", options, () => padOf(x, widths, options));
+}
+function padOf(x: Array, widths: number | [number, number] | [number, number][], options: PadOptions): Array {
   checkArray("pad", x);
   const pairs = padWidths(x, widths);
   const { mode = "constant", value } = options ?? {};
@@ -328,7 +375,10 @@ export function pad(x: Array, widths: number | [number, number] | [number, numbe
  * @example
  * mx.roll(mx.array([1, 2, 3]), 1).tolist(); // [3, 1, 2]
  */
-export function roll(x: Array, shift: number | number[], axis?: number | number[]): Array {
+export function roll(x: Array, shift: number | number[], axis?: number | number[], options: DeviceOptions = {}): Array {
+  return withDevice("roll", options, () => rollOf(x, shift, axis));
+}
+function rollOf(x: Array, shift: number | number[], axis: number | number[] | undefined): Array {
   checkArray("roll", x);
   if (axis === undefined || axis === null) {
     if (!isInt(shift)) throw new TypeError(`roll: shift must be an integer when axis is omitted; got ${fmtValue(shift)} (shape ${fmtShape(x.shape)})`);

@@ -3,6 +3,15 @@ import { Array, isArray, type ArrayLike, type Scalar } from "../array.js";
 import { promoteTypes, promoteWithScalar, scalarDType, type DType } from "../dtype.js";
 import { DTypeError, ShapeError, fmtShape } from "../errors.js";
 import * as lax from "../lax.js";
+import { onDevice, type DeviceOptions } from "../device.js";
+
+/**
+ * Runs an op's body with the nodes it records placed on `options.device` (absent: unchanged, so
+ * the ops it calls inherit the scope); throws, naming `op`, if that device is not available.
+ */
+export function withDevice<T>(op: string, options: DeviceOptions | undefined, fn: () => T): T {
+  return onDevice(op, options?.device, fn);
+}
 
 export function isScalar(x: unknown): x is Scalar {
   return typeof x === "number" || typeof x === "boolean" || typeof x === "bigint";
