@@ -103,7 +103,7 @@ inline To convert(From v) {
     if constexpr (is_half_v<From>) return static_cast<float>(v) != 0.0f;
     else return v != From(0);
   } else if constexpr (is_half_v<From>) {
-    return static_cast<To>(static_cast<float>(v));
+    return convert<To>(static_cast<float>(v));  // saturating, like any float to integer
   } else if constexpr (is_float_v<From> && std::is_integral_v<To>) {
     // Out-of-range and NaN casts are undefined in C++; saturate like a hardware convert would not,
     // but deterministically: NaN -> 0, beyond range -> the extreme value.

@@ -260,6 +260,131 @@ static bool is_elementwise(Op op) {
   }
 }
 
+// Checks an instruction's operands against its outputs before any kernel touches a byte, so a
+// program built by hand (the internal binding takes any Int32Array) can fail but never read or
+// write outside a buffer. The kernels rely on exactly these facts.
+static void check_operands(const Instr& instr, const Inputs& ins) {
+  auto bad = [](const std::string& what) { return std::runtime_error("malformed instruction: " + what); };
+  auto expect_counts = [&](size_t nin, size_t nout) {
+    if (ins.size() != nin || instr.outs.size() != nout)
+      throw bad("expected " + std::to_string(nin) + " inputs and " + std::to_string(nout) + " outputs");
+  };
+  auto same_shape_as_out = [&](const ArrayDesc& x) {
+    if (x.shape != instr.shape) throw bad("operand shape differs from the output's");
+  };
+  auto dtype_is = [&](const ArrayDesc& x, DType t) {
+    if (x.dtype != t) throw bad(std::string("operand dtype ") + dtype_name(x.dtype) + ", expected " + dtype_name(t));
+  };
+  const int out_ndim = static_cast<int>(instr.shape.size());
+  switch (op_kind(instr.op)) {
+    case OpKind::source:
+      expect_counts(0, 1);
+      if (instr.num_scalars != (instr.op == Op::Arange ? 2 : 1)) throw bad("wrong number of scalars");
+      if (instr.op == Op::Arange && out_ndim != 1) throw bad("arange is 1-D");
+      return;
+    case OpKind::unary: case OpKind::binary:
+      expect_counts(op_kind(instr.op) == OpKind::unary ? 1 : 2, 1);
+      for (const ArrayDesc* x : ins) same_shape_as_out(*x), dtype_is(*x, instr.dtype);
+      return;
+    case OpKind::predicate: case OpKind::compare:
+      expect_counts(op_kind(instr.op) == OpKind::predicate ? 1 : 2, 1);
+      if (instr.dtype != DType::Bool) throw bad("a predicate's output is bool");
+      for (const ArrayDesc* x : ins) same_shape_as_out(*x), dtype_is(*x, ins[0]->dtype);
+      return;
+    case OpKind::ternary:
+      expect_counts(3, 1);
+      dtype_is(*ins[0], DType::Bool);
+      for (const ArrayDesc* x : ins) same_shape_as_out(*x);
+      dtype_is(*ins[1], instr.dtype), dtype_is(*ins[2], instr.dtype);
+      return;
+    case OpKind::reduce: {
+      expect_counts(1, 1);
+      const ArrayDesc& x = *ins[0];
+      dtype_is(x, instr.dtype);
+      Shape kept;
+      int64_t prev = -1;
+      for (int64_t a : instr.ints) {
+        if (a <= prev || a >= x.ndim()) throw bad("reduction axes must be sorted, unique and in range");
+        prev = a;
+      }
+      for (int d = 0; d < x.ndim(); ++d)
+        if (std::find(instr.ints.begin(), instr.ints.end(), d) == instr.ints.end()) kept.push_back(x.shape[d]);
+      if (kept != instr.shape) throw bad("reduction output shape");
+      return;
+    }
+    default: break;
+  }
+  switch (instr.op) {
+    case Op::Copy: case Op::Transfer:
+      expect_counts(1, 1);
+      same_shape_as_out(*ins[0]), dtype_is(*ins[0], instr.dtype);
+      return;
+    case Op::Cast:
+      expect_counts(1, 1);
+      same_shape_as_out(*ins[0]);
+      return;
+    case Op::Divmod:
+      expect_counts(2, 2);
+      for (const ArrayDesc* x : ins) same_shape_as_out(*x), dtype_is(*x, instr.dtype);
+      if (instr.outs[1].shape != instr.shape || instr.outs[1].dtype != instr.dtype) throw bad("divmod outputs differ");
+      return;
+    case Op::Argmax: case Op::Argmin: {
+      expect_counts(1, 1);
+      const ArrayDesc& x = *ins[0];
+      if (instr.ints.size() != 1 || instr.ints[0] < 0 || instr.ints[0] >= x.ndim()) throw bad("axis out of range");
+      Shape kept = x.shape;
+      kept.erase(kept.begin() + instr.ints[0]);
+      if (kept != instr.shape || instr.dtype != DType::U32) throw bad("arg-reduction output");
+      return;
+    }
+    case Op::Matmul: {
+      expect_counts(2, 1);
+      const ArrayDesc &a = *ins[0], &b = *ins[1];
+      int n = a.ndim();
+      if (n < 2 || b.ndim() != n || out_ndim != n) throw bad("matmul operands must have equal ranks of at least 2");
+      for (int d = 0; d < n - 2; ++d)
+        if (a.shape[d] != b.shape[d] || instr.shape[d] != a.shape[d]) throw bad("matmul batch shapes differ");
+      if (a.shape[n - 1] != b.shape[n - 2] || instr.shape[n - 2] != a.shape[n - 2] || instr.shape[n - 1] != b.shape[n - 1])
+        throw bad("matmul shapes do not match");
+      dtype_is(a, instr.dtype), dtype_is(b, instr.dtype);
+      return;
+    }
+    case Op::Concatenate: {
+      if (ins.empty() || instr.outs.size() != 1) throw bad("concatenate needs inputs and one output");
+      if (instr.ints.size() != 1 || instr.ints[0] < 0 || instr.ints[0] >= out_ndim) throw bad("axis out of range");
+      int64_t axis = instr.ints[0], total = 0;
+      for (const ArrayDesc* x : ins) {
+        dtype_is(*x, instr.dtype);
+        if (x->ndim() != out_ndim) throw bad("concatenate ranks differ");
+        for (int d = 0; d < out_ndim; ++d)
+          if (d != axis && x->shape[d] != instr.shape[d]) throw bad("concatenate shapes differ");
+        total += x->shape[axis];
+      }
+      if (total != instr.shape[axis]) throw bad("concatenate output size");
+      return;
+    }
+    case Op::SliceUpdate: {
+      expect_counts(2, 1);
+      const ArrayDesc &base = *ins[0], &update = *ins[1];
+      same_shape_as_out(base), dtype_is(base, instr.dtype), dtype_is(update, instr.dtype);
+      if (update.ndim() != out_ndim || static_cast<int>(instr.ints.size()) != 2 * out_ndim) throw bad("bad slice params");
+      for (int d = 0; d < out_ndim; ++d) {
+        int64_t start = instr.ints[2 * d], step = instr.ints[2 * d + 1], len = update.shape[d];
+        if (len > 0 && (start < 0 || start >= base.shape[d] || step == 0 || start + (len - 1) * step < 0 ||
+                        start + (len - 1) * step >= base.shape[d]))
+          throw bad("slice out of bounds");
+      }
+      return;
+    }
+    case Op::Identity:
+      return;  // checked where its outputs are bound
+    default:  // views: their geometry is checked where they are built
+      expect_counts(1, 1);
+      dtype_is(*ins[0], instr.dtype);
+      return;
+  }
+}
+
 void Executor::run_instr(const Program& p, const Instr& instr, std::vector<ArrayDesc>& slots, const double* scalars) {
   Backend& be = backend(instr.device);
   const Inputs ins = [&] {
@@ -267,6 +392,9 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
     for (int32_t s : instr.in) v.push_back(&slots[s]);
     return v;
   }();
+  for (const ArrayDesc* x : ins)
+    if (!x->storage) throw std::runtime_error("an input slot is empty (this is a bug)");
+  check_operands(instr, ins);
   for (const ArrayDesc* x : ins)
     if (x->device != instr.device && instr.op != Op::Transfer)
       throw std::runtime_error(std::string("an input is on device ") + backend(x->device).name() + " (this is a bug)");

@@ -48,30 +48,56 @@ export type NestedList = number | boolean | bigint | NestedList[];
  * const x = mx.array([[1, 2], [3, 4]]);
  * x.add(1).tolist(); // [[2, 3], [4, 5]]
  */
+/** Lets core create arrays; the public constructor refuses to (see makeArray). */
+const CREATE = Symbol("tessera.createArray");
+let writeHandle: (a: Array, handle: number) => void;
+
 export class Array {
-  /** The size of each axis (known before the array is computed). */
-  readonly shape: number[];
-  /** The element type (known before the array is computed). */
-  readonly dtype: DType;
+  #shape: readonly number[];
+  #dtype: DType;
+  #device: Device;
+  #handle: number;
   /** How to compute this array, until it is evaluated (then null, unless a transform keeps it). */
   node: Node | null;
-  /** Native handle of the computed data; 0 while lazy. */
-  handle = 0;
   /** @internal set by dispose(). */
   disposed = false;
-  /** The device that computes (or holds) the array. */
-  readonly device: Device;
   /** @internal How many recorded nodes read this array (the evaluation's keep policy uses it). */
   consumers = 0;
   /** @internal An evaluation computed this array and freed it again as an intermediate. */
   freedOnce = false;
 
-  constructor(shape: number[], dtype: DType, node: Node | null, handle = 0, device: Device = node?.device ?? cpu) {
-    this.shape = shape;
-    this.dtype = dtype;
+  /**
+   * Arrays are made by ops (`mx.array`, `mx.zeros`, ...), never by this constructor: an array
+   * around a handle it does not own would free another array's data.
+   */
+  constructor(token: symbol, shape: number[], dtype: DType, node: Node | null, handle: number, device: Device) {
+    if (token !== CREATE) throw new TypeError("Array: arrays are created by ops such as mx.array(data) or mx.zeros(shape); the constructor is internal");
+    this.#shape = Object.freeze(shape.slice());
+    this.#dtype = dtype;
     this.node = node;
-    this.handle = handle;
-    this.device = device;
+    this.#handle = handle;
+    this.#device = device;
+  }
+
+  static {
+    writeHandle = (a, handle) => void (a.#handle = handle);
+  }
+
+  /** The size of each axis (known before the array is computed; a frozen copy, never shared). */
+  get shape(): number[] {
+    return this.#shape as number[];
+  }
+  /** The element type (known before the array is computed). */
+  get dtype(): DType {
+    return this.#dtype;
+  }
+  /** The device that computes (or holds) the array. */
+  get device(): Device {
+    return this.#device;
+  }
+  /** Native handle of the computed data; 0 while lazy. */
+  get handle(): number {
+    return this.#handle;
   }
 
   /** The number of axes (`shape.length`). */
@@ -173,6 +199,16 @@ export class Array {
 }
 
 /** Whether x is a tessera Array (a type guard). */
+/** Creates an array (core only: ops, evaluation). */
+export function makeArray(shape: number[], dtype: DType, node: Node | null, handle = 0, device: Device = node?.device ?? cpu): Array {
+  return new Array(CREATE, shape, dtype, node, handle, device);
+}
+
+/** Sets an array's native handle (core only: evaluation and dispose). */
+export function setHandle(a: Array, handle: number): void {
+  writeHandle(a, handle);
+}
+
 export function isArray(x: unknown): x is Array {
   return x instanceof Array;
 }

@@ -2,7 +2,7 @@
  * @file The primitive definition type, the registry, and bind(): the one way a node is recorded.
  * Every rule is a required field; opting out is an explicit sentinel (noGradient, zeroTangent).
  */
-import { Array, type Aval, type Node } from "./array.js";
+import { makeArray, type Array, type Aval, type Node } from "./array.js";
 import { assert } from "./errors.js";
 import { currentDevice } from "./device.js";
 
@@ -66,7 +66,7 @@ export function bind<P>(def: PrimitiveDef<P>, inputs: Array[], params: P): Array
     params,
   );
   const node: Node = { prim: def, inputs, params, outputs: [], device: currentDevice() };
-  node.outputs = avals.map((a) => new Array(a.shape, a.dtype, node));
+  node.outputs = avals.map((a) => makeArray(a.shape, a.dtype, node));
   for (const x of inputs.length > 1 ? new Set(inputs) : inputs) x.consumers++;
   ruleLog?.push(node);
   return node.outputs;

@@ -2,7 +2,7 @@
  * @file eval and evalAsync: build one program, run it natively, hand the results to their
  * arrays, and detach them from the graph so intermediates can be collected.
  */
-import { Array as ArrayClass, type Array } from "../array.js";
+import { makeArray, setHandle, type Array } from "../array.js";
 import { cpu, type Device } from "../device.js";
 import { native } from "../native/binding.js";
 import { buildProgram, type Program } from "./program.js";
@@ -57,7 +57,7 @@ const track = (a: Array, handle: number) => native.track(a, handle);
 /** Frees an array's native data now (dispose). */
 export function releaseHandle(a: Array): void {
   native.free(a.handle);
-  a.handle = 0;
+  setHandle(a, 0);
 }
 
 function record(p: Program): void {
@@ -73,7 +73,7 @@ function adopt(p: Program, handles: Int32Array): void {
       native.free(handles[i]); // computed meanwhile (evalAsync raced a sync eval) or dropped
       return;
     }
-    a.handle = handles[i];
+    setHandle(a, handles[i]);
     track(a, a.handle);
   });
   for (const node of p.nodes) for (const y of node.outputs) if (!y.handle) y.freedOnce = true;
@@ -123,7 +123,7 @@ export async function evaluateAsync(arrays: Array[], op = "evalAsync"): Promise<
 
 /** Wraps a new native handle (from host data) in an Array the collector will free. */
 export function fromHandle(shape: number[], dtype: import("../dtype.js").DType, handle: number, device: Device = cpu): Array {
-  const a = new ArrayClass(shape, dtype, null, handle, device);
+  const a = makeArray(shape, dtype, null, handle, device);
   track(a, handle);
   return a;
 }
