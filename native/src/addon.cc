@@ -23,13 +23,44 @@ size_t active_bytes() {
   return n;
 }
 
+// What one JavaScript thread (the main thread or a Worker: each is a Node-API environment) owns.
+// Arrays belong to the thread that made them: a handle is usable only from the environment that
+// created it, and everything an environment still owns is freed when it ends (a Worker exits or
+// is terminated). The executor and the backends are shared, behind their own locks.
+struct EnvState {
+  // Every handle this environment owns, with a weak reference to its Array once tracked.
+  std::unordered_map<int32_t, napi_ref> handles;
+  size_t tracked_after_sweep = 0;
+  size_t active_after_sweep = 0;
+  int64_t reported_bytes = 0;
+};
+
+EnvState& state(napi_env env) { return *Napi::Env(env).GetInstanceData<EnvState>(); }
+
+void end_env(Napi::Env, EnvState* s) {
+  for (auto& entry : s->handles) executor().free(entry.first);  // the references die with the env
+  delete s;
+}
+
+int32_t own(napi_env env, ArrayDesc desc) {
+  int32_t h = executor().add(std::move(desc));
+  state(env).handles.emplace(h, nullptr);
+  return h;
+}
+
+// The descriptor of a handle this environment owns.
+ArrayDesc owned(napi_env env, int32_t h) {
+  if (!state(env).handles.count(h)) throw std::runtime_error("handle " + std::to_string(h) + " is not live in this thread");
+  return executor().get(h);
+}
+
 // Tells V8 how much native memory the arrays hold, so its collector runs when it matters.
-int64_t reported_bytes = 0;
 void report_memory(Napi::Env env) {
   int64_t now = static_cast<int64_t>(active_bytes());
-  if (now != reported_bytes) {
-    Napi::MemoryManagement::AdjustExternalMemory(env, now - reported_bytes);
-    reported_bytes = now;
+  EnvState& st = state(env);
+  if (now != st.reported_bytes) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, now - st.reported_bytes);
+    st.reported_bytes = now;
   }
 }
 
@@ -47,7 +78,12 @@ auto guarded(const Napi::CallbackInfo& info, F&& f) -> decltype(f()) {
 Shape shape_of(const Napi::Value& v) {
   Napi::Array a = v.As<Napi::Array>();
   Shape s(a.Length());
-  for (uint32_t i = 0; i < a.Length(); ++i) s[i] = a.Get(i).As<Napi::Number>().Int64Value();
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    double d = a.Get(i).As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d <= 2147483647.0) || d != static_cast<double>(static_cast<int64_t>(d)))
+      throw std::runtime_error("[fromData] a dimension must be an integer in [0, 2^31 - 1]");
+    s[i] = static_cast<int64_t>(d);
+  }
   return s;
 }
 
@@ -56,8 +92,11 @@ Napi::Value FromData(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::TypedArray src = info[0].As<Napi::TypedArray>();
     ArrayDesc d;
-    d.dtype = static_cast<DType>(info[1].As<Napi::Number>().Int32Value());
+    int32_t dt = info[1].As<Napi::Number>().Int32Value();
+    if (dt < 0 || dt >= kNumDTypes) throw std::runtime_error("[fromData] unknown dtype code");
+    d.dtype = static_cast<DType>(dt);
     d.shape = shape_of(info[2]);
+    checked_numel(d.shape, d.dtype);
     d.device = info[3].IsUndefined() ? 0 : info[3].As<Napi::Number>().Int32Value();
     d.strides = row_major_strides(d.shape);
     if (src.ByteLength() != d.nbytes()) throw std::runtime_error("[fromData] byte length does not match the shape");
@@ -65,7 +104,7 @@ Napi::Value FromData(const Napi::CallbackInfo& info) {
     d.storage = be.allocator().allocate(d.nbytes());
     const uint8_t* bytes = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
     be.write(d, bytes);
-    int32_t h = executor().add(std::move(d));
+    int32_t h = own(info.Env(), std::move(d));
     report_memory(info.Env());
     return Napi::Number::New(info.Env(), h);
   });
@@ -74,7 +113,7 @@ Napi::Value FromData(const Napi::CallbackInfo& info) {
 // read(handle, dst: ArrayBufferView): copies the array, made contiguous, into dst.
 Napi::Value Read(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    ArrayDesc d = executor().get(info[0].As<Napi::Number>().Int32Value());
+    ArrayDesc d = owned(info.Env(), info[0].As<Napi::Number>().Int32Value());
     Napi::TypedArray dst = info[1].As<Napi::TypedArray>();
     if (dst.ByteLength() != d.nbytes()) throw std::runtime_error("[read] destination has the wrong byte length");
     uint8_t* bytes = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
@@ -91,40 +130,36 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
 // loop never reaches. So the addon polls: when the number of tracked arrays or the active memory
 // has grown enough since the last sweep, it frees every handle whose object is gone. The sweep is
 // amortized O(1) per array, and needs no help from the user (no tidy, no yielding).
-std::unordered_map<int32_t, napi_ref> tracked;
-size_t tracked_after_sweep = 0;
-size_t active_after_sweep = 0;
-
-void untrack(napi_env env, int32_t handle) {
-  auto it = tracked.find(handle);
-  if (it == tracked.end()) return;
-  napi_delete_reference(env, it->second);
-  tracked.erase(it);
-}
-
 void sweep(napi_env env) {
+  EnvState& st = state(env);
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  for (auto it = tracked.begin(); it != tracked.end();) {
+  size_t tracked = 0;
+  for (auto it = st.handles.begin(); it != st.handles.end();) {
+    if (!it->second) {
+      ++it;
+      continue;
+    }
     napi_value v = nullptr;
     napi_get_reference_value(env, it->second, &v);
     if (v == nullptr) {
       executor().free(it->first);
       napi_delete_reference(env, it->second);
-      it = tracked.erase(it);
+      it = st.handles.erase(it);
     } else {
-      ++it;
+      ++tracked, ++it;
     }
   }
   napi_close_handle_scope(env, scope);
-  tracked_after_sweep = tracked.size();
-  active_after_sweep = active_bytes();
+  st.tracked_after_sweep = tracked;
+  st.active_after_sweep = active_bytes();
 }
 
 void maybe_sweep(napi_env env) {
+  EnvState& st = state(env);
   size_t active = active_bytes();
-  if (tracked.size() >= 2 * tracked_after_sweep + 1024 ||
-      active >= active_after_sweep + active_after_sweep / 2 + (size_t(16) << 20)) {
+  if (st.handles.size() >= 2 * st.tracked_after_sweep + 1024 ||
+      active >= st.active_after_sweep + st.active_after_sweep / 2 + (size_t(16) << 20)) {
     sweep(env);
     report_memory(env);
   }
@@ -132,25 +167,39 @@ void maybe_sweep(napi_env env) {
 
 // track(array, handle): frees the handle once the array object has been collected.
 Napi::Value Track(const Napi::CallbackInfo& info) {
-  napi_ref ref;
-  if (napi_create_reference(info.Env(), info[0], 0, &ref) != napi_ok) throw Napi::Error::New(info.Env(), "[track] napi_create_reference failed");
-  tracked[info[1].As<Napi::Number>().Int32Value()] = ref;
-  maybe_sweep(info.Env());  // run() and fromData() already reported the new array's memory
-  return info.Env().Undefined();
+  return guarded(info, [&]() -> Napi::Value {
+    int32_t h = info[1].As<Napi::Number>().Int32Value();
+    auto it = state(info.Env()).handles.find(h);
+    if (it == state(info.Env()).handles.end()) throw std::runtime_error("[track] handle " + std::to_string(h) + " is not live in this thread");
+    if (!info[0].IsObject()) throw std::runtime_error("[track] expected an object");
+    if (it->second) napi_delete_reference(info.Env(), it->second);
+    napi_ref ref;
+    if (napi_create_reference(info.Env(), info[0], 0, &ref) != napi_ok) throw std::runtime_error("[track] napi_create_reference failed");
+    it->second = ref;
+    maybe_sweep(info.Env());  // run() and fromData() already reported the new array's memory
+    return info.Env().Undefined();
+  });
 }
 
 Napi::Value Free(const Napi::CallbackInfo& info) {
-  int32_t h = info[0].As<Napi::Number>().Int32Value();
-  untrack(info.Env(), h);
-  executor().free(h);
-  report_memory(info.Env());
-  return info.Env().Undefined();
+  return guarded(info, [&]() -> Napi::Value {
+    int32_t h = info[0].As<Napi::Number>().Int32Value();
+    EnvState& st = state(info.Env());
+    auto it = st.handles.find(h);
+    if (it == st.handles.end()) return info.Env().Undefined();  // freed already (dispose, then the collector)
+    if (it->second) napi_delete_reference(info.Env(), it->second);
+    st.handles.erase(it);
+    executor().free(h);
+    report_memory(info.Env());
+    return info.Env().Undefined();
+  });
 }
 
 // The bindings of a run: (inputs: Int32Array of handles, scalars: Float64Array).
 BoundProgram bind_args(const Napi::CallbackInfo& info, std::shared_ptr<const Program> body) {
   Napi::Int32Array inputs = info[1].As<Napi::Int32Array>();
   Napi::Float64Array scalars = info[2].As<Napi::Float64Array>();
+  for (size_t i = 0; i < inputs.ElementLength(); ++i) owned(info.Env(), inputs[i]);
   return executor().bind(std::move(body), inputs.Data(), inputs.ElementLength(), scalars.Data(), scalars.ElementLength());
 }
 
@@ -161,7 +210,7 @@ std::shared_ptr<const Program> decode_arg(const Napi::Value& v) {
 
 Napi::Int32Array register_outputs(Napi::Env env, std::vector<ArrayDesc>& outs) {
   Napi::Int32Array handles = Napi::Int32Array::New(env, outs.size());
-  for (size_t i = 0; i < outs.size(); ++i) handles[i] = executor().add(std::move(outs[i]));
+  for (size_t i = 0; i < outs.size(); ++i) handles[i] = own(env, std::move(outs[i]));
   report_memory(env);
   return handles;
 }
@@ -214,10 +263,21 @@ class RunWorker : public Napi::AsyncWorker {
       SetError(e.what());
     }
   }
-  void OnOK() override { deferred_.Resolve(register_outputs(Env(), outs_)); }
+  // When the environment is being torn down (a Worker terminated during the run) no JavaScript
+  // can receive the result: the outputs are dropped, and end_env frees what was registered.
+  void OnOK() override {
+    try {
+      deferred_.Resolve(register_outputs(Env(), outs_));
+    } catch (...) {
+      outs_.clear();
+    }
+  }
   void OnError(const Napi::Error& e) override {
-    report_memory(Env());
-    deferred_.Reject(e.Value());
+    try {
+      report_memory(Env());
+      deferred_.Reject(e.Value());
+    } catch (...) {
+    }
   }
 
  private:
@@ -252,7 +312,7 @@ Napi::Value OpTable(const Napi::CallbackInfo& info) {
 // describe(handle) -> { shape, strides, offset, storage } (strides and the storage's identity, for view tests)
 Napi::Value Describe(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    ArrayDesc d = executor().get(info[0].As<Napi::Number>().Int32Value());
+    ArrayDesc d = owned(info.Env(), info[0].As<Napi::Number>().Int32Value());
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
     Napi::Array shape = Napi::Array::New(env), strides = Napi::Array::New(env);
@@ -307,6 +367,7 @@ Napi::Value NumThreads(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData<EnvState, end_env>(new EnvState());
   exports.Set("fromData", Napi::Function::New(env, FromData));
   exports.Set("read", Napi::Function::New(env, Read));
   exports.Set("free", Napi::Function::New(env, Free));

@@ -44,7 +44,7 @@ Backend& backend(int32_t device) {
   return *list[device];
 }
 
-static int64_t checked_numel(const Shape& shape, DType dtype) {
+int64_t checked_numel(const Shape& shape, DType dtype) {
   // Element counts and byte sizes must fit in int64 (and so in size_t): 2^62 bytes at most.
   const int64_t limit = int64_t(1) << 62;
   int64_t n = 1;

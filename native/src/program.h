@@ -80,6 +80,10 @@ struct Program {
   std::vector<bool> is_output;    // per slot
 };
 
+// The element count of an array of this shape and dtype; throws if a dimension is negative or
+// the count or byte size does not fit in int64 (2^62 bytes at most).
+int64_t checked_numel(const Shape& shape, DType dtype);
+
 // Decodes and validates a body; throws std::runtime_error naming what is malformed.
 // `num_devices` bounds the device field.
 Program decode_program(const int32_t* data, size_t n, int32_t num_devices);

@@ -1,9 +1,26 @@
 /**
- * @file The table of elementwise ops: each row pairs a tessera op with an independent float64
- * reference (and, for integer dtypes, an exact BigInt reference), the input domain, the dtypes it
- * is tested in, and whether it is differentiable. Shared by test/core (forward correctness) and
- * test/transforms (gradients): gradient tests should draw from `domain` (smooth there) and ignore
- * `grid` and `specials`, which only enrich the forward tests.
+ * @file The table of elementwise ops, and the one place an elementwise op is added to the tests.
+ * A new elementwise primitive takes four files: its kernel (a line of native/src/ops.def), its
+ * definition with rules (packages/core/src/primitives/elementwise.ts), its user op
+ * (packages/core/src/ops/elementwise.ts) and one row of OPS here. That row drives:
+ *
+ * - forward correctness (test/core/elementwise.test.ts): `fn` against `ref` (and `intRef` on every
+ *   integer dtype) on many shapes, broadcasts, JS scalars and views, with inputs drawn from `domain`
+ *   (with `grid` ties and `specials` mixed in) or `intDomain`, in `dtypes` (+ the integer dtypes
+ *   with `intRef`, + bool with `bool`), result dtype by `out`, within `rtol` / `atol`;
+ * - transform properties (test/transforms/properties.test.ts), for rows with `grad: true`: vjp and
+ *   jvp of `fn` against finite differences, transposition and vmap, on random shapes, with
+ *   float64 inputs drawn from `domain` (`{ abs: [lo, hi] }`: either sign), the operands in
+ *   `gradArgs` differentiated (the others keep the `grid`);
+ * - the primitive registry (test/transforms/registry.test.ts), for rows whose primitive (`name`,
+ *   or `primitive` when they differ) is registered: the rules exist, the non-differentiable
+ *   sentinels are there exactly when `grad` (or `primitiveGrad`) is false, vmap equals stacking,
+ *   and jvp/vjp match finite differences. The primitive's inputs are what `fn` hands it for float64
+ *   operands from `domain` (and int32 from `intDomain` when `intRef`, bools when `bool`); a
+ *   non-differentiable row also gets a case with its `specials`. A registered elementwise
+ *   primitive without a row here fails that test.
+ *
+ * Gradient tests draw from `domain` (so it must be where the op is smooth) and ignore `specials`.
  */
 import * as mx from "@tessera/core";
 import {
@@ -44,6 +61,13 @@ export interface OpCase {
   grad: boolean;
   /** The operands gradients flow to (default: all). */
   gradArgs?: number[];
+  /**
+   * The registry primitive `fn` binds, when its name is not `name`; null when the row has none
+   * (default: `name` if the registry has it; rows with a `label` are variants and have none).
+   */
+  primitive?: string | null;
+  /** Whether the primitive is differentiable, when that differs from `grad` (default: `grad`). */
+  primitiveGrad?: boolean;
 }
 
 export const FLOATS: mx.DType[] = ["float64", "float32", "float16", "bfloat16"];
@@ -176,3 +200,10 @@ export const OPS: OpCase[] = [
 
 /** The label of a row (its op name unless it has a variant label). */
 export const labelOf = (op: OpCase) => op.label ?? op.name;
+
+/**
+ * The primitive a row stands for in the registry tests: its `primitive`, else its `name` unless it
+ * is a variant (has a `label`). Rows whose name is no primitive (square, clip, ...) are skipped there.
+ */
+export const primitiveOf = (op: OpCase): string | null =>
+  op.primitive !== undefined ? op.primitive : op.label === undefined ? op.name : null;

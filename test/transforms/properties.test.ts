@@ -2,7 +2,8 @@
  * Property tests of the transforms over every differentiable user-level op, on random shapes
  * (up to 3 axes of sizes 1..4, broadcast operands) and values: vjp and jvp against central
  * finite differences in float64, the vjp/jvp transposition identity, and vmap(f)(xs) against
- * stacking f per example, for inAxes 0, 1 and null (second argument unmapped).
+ * stacking f per example, for inAxes 0, 1 and null (second argument unmapped). The elementwise
+ * ops are the rows of OPS (test/core/op-table.ts) with `grad: true`, plus composites.
  * Shape, indexing and matmul ops: properties-shape.test.ts.
  */
 import { describe, expect, it } from "vitest";
@@ -10,7 +11,8 @@ import fc from "fast-check";
 import * as mx from "@tessera/core";
 import { grad, jvp, vjp } from "@tessera/transforms";
 import { arrayArb, checkGrads } from "@tessera/transforms/testing";
-import { assertInstances, broadcastPartnerArb, shapeArb, uniform, type Fn, type Instance } from "./checks.js";
+import { assertInstances, broadcastPartnerArb, shapeArb, uniform, type Fn, type Gen, type Instance } from "./checks.js";
+import { OPS, labelOf, type Domain as RowDomain } from "../core/op-table.js";
 
 // ---- elementwise ----
 
@@ -19,36 +21,45 @@ interface ElementwiseOp {
   name: string;
   fn: Fn;
   domains: Domain[];
+  /** The operands differentiated (default: all); the others are drawn on `grid` when there is one. */
+  gradArgs?: number[];
+  grid?: number;
 }
-const u = (name: string, fn: Fn, lo: number, hi: number, away = false): ElementwiseOp => ({ name, fn, domains: [[lo, hi, away]] });
-const b = (name: string, fn: Fn, d1: Domain = [-2, 2], d2: Domain = [-2, 2]): ElementwiseOp => ({ name, fn, domains: [d1, d2] });
 
-/** Every differentiable elementwise op, with a domain where it is smooth. */
+/** A row's domain as [lo, hi, away]: `{ abs: [lo, hi] }` is |x| in [lo, hi] with either sign. */
+const fromRow = (d: RowDomain): Domain => (Array.isArray(d) ? [d[0], d[1]] : [d.abs[0], d.abs[1], true]);
+
+/** Every differentiable elementwise op, with a domain where it is smooth: OPS rows, then composites. */
 const ELEMENTWISE: ElementwiseOp[] = [
-  u("neg", mx.neg, -2, 2), u("abs", mx.abs, 0.2, 2, true), u("square", mx.square, -2, 2),
-  u("sqrt", mx.sqrt, 0.2, 3), u("rsqrt", mx.rsqrt, 0.2, 3), u("reciprocal", mx.reciprocal, 0.3, 2, true),
-  u("exp", mx.exp, -2, 2), u("expm1", mx.expm1, -2, 2), u("log", mx.log, 0.2, 3), u("log1p", mx.log1p, -0.5, 2),
-  u("log2", mx.log2, 0.2, 3), u("log10", mx.log10, 0.2, 3), u("sin", mx.sin, -3, 3), u("cos", mx.cos, -3, 3),
-  u("tan", mx.tan, -1.2, 1.2), u("arcsin", mx.arcsin, -0.9, 0.9), u("arccos", mx.arccos, -0.9, 0.9),
-  u("arctan", mx.arctan, -3, 3), u("sinh", mx.sinh, -2, 2), u("cosh", mx.cosh, -2, 2), u("tanh", mx.tanh, -2, 2),
-  u("arcsinh", mx.arcsinh, -3, 3), u("arccosh", mx.arccosh, 1.2, 3), u("arctanh", mx.arctanh, -0.9, 0.9),
-  u("sigmoid", mx.sigmoid, -3, 3), u("erf", mx.erf, -2, 2), u("erfinv", mx.erfinv, -0.9, 0.9),
-  u("clip", (x) => mx.clip(x, -1, 1), -2, 2), u("clip (min only)", (x) => mx.clip(x, 0.5, null), 0.1, 1, true),
-  u("nanToNum", (x) => mx.nanToNum(x), -2, 2),
-  b("add", mx.add), b("sub", mx.sub), b("mul", mx.mul), b("div", mx.div, [-2, 2], [0.3, 2, true]),
-  b("pow", mx.pow, [0.2, 2], [-2, 2]), b("maximum", mx.maximum), b("minimum", mx.minimum),
-  b("arctan2", mx.arctan2, [-2, 2], [0.3, 2, true]), b("remainder", mx.remainder, [-3, 3], [0.5, 2, true]),
-  b("logaddexp", mx.logaddexp),
-  b("a * sin(b) + b / a (a value used twice)", (x, y) => mx.add(mx.mul(x, mx.sin(y)), mx.div(y, x)), [0.5, 2, true], [-2, 2]),
+  ...OPS.filter((row) => row.grad).map((row): ElementwiseOp => ({
+    name: labelOf(row), fn: row.fn, domains: row.domain.map(fromRow), gradArgs: row.gradArgs, grid: row.grid,
+  })),
+  {
+    name: "a * sin(b) + b / a (a value used twice)",
+    fn: (x, y) => mx.add(mx.mul(x, mx.sin(y)), mx.div(y, x)),
+    domains: [[0.5, 2, true], [-2, 2]],
+  },
 ];
 
+/** Values of gen rounded to multiples of grid (ties: where's condition gets zeros). */
+const onGrid = (gen: Gen, grid: number): Gen => (r) => {
+  const v = gen(r);
+  return { ...v, data: v.data.map((x) => Math.round(x / grid) * grid) };
+};
+
+/** One operand has the drawn shape, the others shapes that broadcast against it. */
 const elementwiseArb = (op: ElementwiseOp): fc.Arbitrary<Instance> =>
   shapeArb.chain((shape) =>
-    fc.tuple(broadcastPartnerArb(shape), fc.boolean()).map(([partner, swap]) => {
-      const shapes = op.domains.length === 1 ? [shape] : swap ? [partner, shape] : [shape, partner];
+    fc.tuple(fc.tuple(...op.domains.map(() => broadcastPartnerArb(shape))), fc.nat(op.domains.length - 1)).map(([partners, full]) => {
+      const shapes = partners.map((partner, i) => (i === full ? shape : partner));
+      const differentiated = op.domains.map((_, i) => op.gradArgs?.includes(i) ?? true);
       return {
         fn: op.fn,
-        args: op.domains.map(([lo, hi, away], i) => uniform(shapes[i], lo, hi, { away })),
+        args: op.domains.map(([lo, hi, away], i) => {
+          const gen = uniform(shapes[i], lo, hi, { away });
+          return !differentiated[i] && op.grid ? onGrid(gen, op.grid) : gen;
+        }),
+        deriv: op.gradArgs ? { diff: differentiated } : undefined,
         label: `${op.name} on ${JSON.stringify(shapes)}`,
       };
     }),

@@ -2,16 +2,19 @@
  * Enumerates the primitive registry and checks every rule of every primitive: the rules exist,
  * non-differentiable primitives say so with the explicit sentinels, vmap equals stacking
  * per-example results, and (differentiable ones, in float64) jvp and vjp agree with central
- * finite differences and with each other. A primitive missing from CASES fails here, so a new
- * primitive cannot go unchecked.
+ * finite differences and with each other. The elementwise primitives take their cases from their
+ * rows in OPS (test/core/op-table.ts), the others from CASES here. A primitive with neither fails
+ * here, so a new primitive cannot go unchecked.
  */
 import { describe, expect, it } from "vitest";
 import * as mx from "@tessera/core";
 import { jvp, vjp } from "@tessera/transforms";
-import { fromMx, randomRef, rng } from "../helpers/reference.js";
-import { bools, checkDerivatives, checkVmap, toArray, uniform, type Gen } from "./checks.js";
+import { fromMx, rng } from "../helpers/reference.js";
+import { kindOf, sampleFloat, sampleInt } from "../helpers/inputs.js";
+import { OPS, labelOf, primitiveOf, type OpCase } from "../core/op-table.js";
+import { checkDerivatives, checkVmap, toArray, uniform, type Gen } from "./checks.js";
 
-const { registry, bind1, noGradient, zeroTangent, noInputs } = mx.internal;
+const { registry, bind1, lax, noGradient, zeroTangent, noInputs } = mx.internal;
 
 interface Case {
   args: Gen[];
@@ -22,19 +25,6 @@ interface Case {
 }
 
 const awayFromZero = (shape: number[], lo: number, hi: number) => uniform(shape, lo, hi, { away: true });
-const ints = (shape: number[], lo: number, hi: number, dtype: mx.DType = "int32"): Gen => (r) => ({
-  shape,
-  dtype,
-  data: randomRef(shape, r, lo, hi + 1).data.map(Math.floor),
-});
-/** Small integers as floats, so comparisons see ties. */
-const tied = (shape: number[]): Gen => (r) => ({ ...ints(shape, -1, 1)(r), dtype: "float64" });
-/** Floats with a NaN, an inf and a -inf mixed in. */
-const special: Gen = (r) => {
-  const v = uniform([2, 3], -2, 2)(r);
-  v.data[0] = NaN, v.data[2] = Infinity, v.data[4] = -Infinity;
-  return v;
-};
 /** A fixed value with zeros in it (prod's gradient where x_i = 0). */
 const withZeros = (zeros: number): Gen => (r) => {
   const v = uniform([3, 4], 0.5, 1.5)(r);
@@ -44,37 +34,20 @@ const withZeros = (zeros: number): Gen => (r) => {
 
 const S = [2, 3];
 const un = (lo: number, hi: number): Case[] => [{ args: [uniform(S, lo, hi)] }];
-const bin = (a: Gen, b: Gen): Case[] => [{ args: [a, b] }];
 const f = (lo = -2, hi = 2) => uniform(S, lo, hi);
 
-/** Every primitive with inputs: how to build them. null marks the primitives that take none. */
-const CASES: Record<string, Case[] | null> = {
-  neg: un(-2, 2), abs: [{ args: [awayFromZero(S, 0.2, 2)] }], sign: [{ args: [awayFromZero(S, 0.2, 2)] }],
-  sqrt: un(0.2, 3), rsqrt: un(0.2, 3), exp: un(-2, 2), expm1: un(-2, 2), log: un(0.2, 3), log1p: un(-0.5, 2),
-  log2: un(0.2, 3), log10: un(0.2, 3), sin: un(-3, 3), cos: un(-3, 3), tan: un(-1.2, 1.2),
-  arcsin: un(-0.9, 0.9), arccos: un(-0.9, 0.9), arctan: un(-3, 3), sinh: un(-2, 2), cosh: un(-2, 2),
-  tanh: un(-2, 2), arcsinh: un(-3, 3), arccosh: un(1.2, 3), arctanh: un(-0.9, 0.9), sigmoid: un(-3, 3),
-  erf: un(-2, 2), erfinv: un(-0.9, 0.9), floor: un(-3, 3), ceil: un(-3, 3), round: un(-3, 3),
-  logicalNot: [{ args: [bools(S)] }], isnan: [{ args: [special] }], isinf: [{ args: [special] }],
-  add: bin(f(), f()), sub: bin(f(), f()), mul: bin(f(), f()), div: bin(f(), awayFromZero(S, 0.3, 2)),
-  pow: bin(f(0.2, 2), f()), maximum: bin(f(), f()), minimum: bin(f(), f()),
-  arctan2: bin(f(), awayFromZero(S, 0.3, 2)), remainder: bin(f(-3, 3), awayFromZero(S, 0.5, 2)),
-  floorDivide: [{ args: [f(-3, 3), awayFromZero(S, 0.5, 2)] }, { args: [ints(S, -20, 20), ints(S, 1, 5)] }],
-  logaddexp: bin(f(), f()),
+/**
+ * Every primitive with inputs that is not an elementwise one with a row in OPS: how to build
+ * them. null marks the primitives that take none.
+ */
+const EXPLICIT: Record<string, Case[] | null> = {
   divmod: [{ args: [f(-3, 3), awayFromZero(S, 0.5, 2)] }],
-  logicalAnd: bin(bools(S), bools(S)), logicalOr: bin(bools(S), bools(S)),
-  bitwiseAnd: bin(ints(S, -50, 50), ints(S, -50, 50)), bitwiseOr: bin(ints(S, -50, 50), ints(S, -50, 50)),
-  bitwiseXor: bin(ints(S, -50, 50), ints(S, -50, 50)),
-  leftShift: bin(ints(S, 0, 100), ints(S, 0, 5)), rightShift: bin(ints(S, 0, 100), ints(S, 0, 5)),
-  equal: bin(tied(S), tied(S)), notEqual: bin(tied(S), tied(S)), less: bin(tied(S), tied(S)),
-  lessEqual: bin(tied(S), tied(S)), greater: bin(tied(S), tied(S)), greaterEqual: bin(tied(S), tied(S)),
-  where: [{ args: [bools(S), f(), f()] }],
   cast: [
     { args: [f()], params: { dtype: "float32" }, eps: 0.25, atol: 1e-5 },
     { args: [uniform(S, -2, 2, { dtype: "float32" })], params: { dtype: "float64" }, eps: 0.25, atol: 1e-5 },
     { args: [f(-5, 5)], params: { dtype: "int32" } },
   ],
-  identity: un(-2, 2), stopGradient: un(-2, 2), copy: un(-2, 2), transfer: un(-2, 2),
+  identity: un(-2, 2), copy: un(-2, 2), transfer: un(-2, 2),
   reduceSum: [{ args: [uniform([3, 4], -2, 2)], params: { axes: [1] } }, { args: [uniform([3, 4], -2, 2)], params: { axes: [0, 1] } }],
   reduceProd: [
     { args: [awayFromZero([3, 4], 0.5, 1.5)], params: { axes: [1] } },
@@ -105,26 +78,139 @@ const CASES: Record<string, Case[] | null> = {
   full: null, arange: null, placeholder: null,
 };
 
+/** Those of them whose rules are the explicit non-differentiable sentinels. */
+const EXPLICIT_NON_DIFFERENTIABLE = new Set(["argmax", "argmin", "full", "arange", "placeholder"]);
+const NO_INPUTS = new Set(["full", "arange", "placeholder"]);
+
+// ---- the elementwise primitives' cases, from their rows in OPS ----
+
+/** The elementwise primitives (unary and binary) are their own lax functions, carrying `def`. */
+const isElementwise = (name: string) => {
+  const fn = (lax as Record<string, unknown>)[name];
+  return registry.has(name) && typeof fn === "function" && (fn as { def?: unknown }).def === registry.get(name);
+};
+
+/**
+ * A [2, 3] operand of dtype d for operand i of a row: floats from its domain ("smooth"), on its
+ * grid ("grid"), or with its specials at every other element ("specials"); integers from its
+ * intDomain; bools at random.
+ */
+function rowOperand(row: OpCase, i: number, d: mx.DType, how: "smooth" | "grid" | "specials"): Gen {
+  return (r) => {
+    const data = new Float64Array(S[0] * S[1]);
+    for (let k = 0; k < data.length; k++) {
+      const kind = kindOf(d);
+      if (kind === "bool") data[k] = r() < 0.5 ? 0 : 1;
+      else if (kind === "int") data[k] = Number(sampleInt(row.intDomain?.[i] ?? "full", d, r));
+      else if (how === "specials" && k % 2 === 0) data[k] = row.specials![(k / 2 + i) % row.specials!.length];
+      else data[k] = sampleFloat({ domain: row.domain[i], grid: how === "smooth" ? undefined : row.grid }, d, r);
+    }
+    return { shape: S, dtype: d, data };
+  };
+}
+
+/** The dtypes a row is probed in: float64 for float rows, int32 with intRef, bool with bool. */
+const probeDtypes = (row: OpCase): mx.DType[] => [
+  ...(row.dtypes.length > 0 ? ["float64" as const] : []),
+  ...(row.intRef ? ["int32" as const] : []),
+  ...(row.bool ? ["bool" as const] : []),
+];
+
+/**
+ * The cases of a row's primitive: for each dtype it is probed in, the row's fn is called and the
+ * operand dtypes it hands the primitive (logical ops: bools; where: a bool condition) make a case
+ * (once per distinct list; integer and bool probes only where no operand became floating). A
+ * differentiable primitive's differentiated operands are smooth (off the grid); a
+ * non-differentiable one also gets its row's specials. null: fn does not end in the primitive.
+ */
+function casesOfRow(row: OpCase, def: mx.internal.PrimitiveDef, differentiable: boolean): Case[] | null {
+  const cases: Case[] = [];
+  const seen = new Set<string>();
+  for (const probe of probeDtypes(row)) {
+    const r = rng(1);
+    const node = row.fn(...row.domain.map((_, i) => toArray(rowOperand(row, i, probe, "smooth")(r)))).node;
+    if (node?.prim !== def) continue; // e.g. floor leaves integers as they are
+    const dtypes = node.inputs.map((x) => x.dtype);
+    if ((probe !== "float64" && dtypes.some(mx.isFloating)) || seen.has(dtypes.join())) continue;
+    seen.add(dtypes.join());
+    const smooth = (i: number) => differentiable && (row.gradArgs?.includes(i) ?? true);
+    cases.push({ args: dtypes.map((d, i) => rowOperand(row, i, d, smooth(i) ? "smooth" : "grid")) });
+    if (!differentiable && row.specials?.length && dtypes.some(mx.isFloating)) {
+      cases.push({ args: dtypes.map((d, i) => rowOperand(row, i, d, "specials")) });
+    }
+  }
+  return cases.length > 0 ? cases : null;
+}
+
+interface Derived {
+  cases: Case[];
+  differentiable: boolean;
+  rows: string[];
+}
+/** The primitives that rows of OPS cover, by name. */
+const DERIVED: Record<string, Derived> = {};
+/** Rows naming a primitive that is not registered or that their fn does not bind; rows of one primitive that disagree. */
+const ROW_PROBLEMS: string[] = [];
+for (const row of OPS) {
+  const name = primitiveOf(row);
+  const def = name === null ? undefined : registry.get(name);
+  if (!def) {
+    // A composite op (square, clip, ...) is covered through its primitives.
+    if (row.primitive) ROW_PROBLEMS.push(`${labelOf(row)}: its primitive ${row.primitive} is not registered`);
+    continue;
+  }
+  const differentiable = row.primitiveGrad ?? row.grad;
+  let cases: Case[] | null;
+  try {
+    cases = casesOfRow(row, def, differentiable);
+  } catch (e) {
+    ROW_PROBLEMS.push(`${labelOf(row)}: fn throws on probe inputs: ${(e as Error).message}`);
+    continue;
+  }
+  if (!cases) {
+    ROW_PROBLEMS.push(`${labelOf(row)}: fn does not end in primitive ${name} (set the row's primitive: its name, or null)`);
+    continue;
+  }
+  const prev = DERIVED[name!];
+  if (prev && prev.differentiable !== differentiable) {
+    ROW_PROBLEMS.push(`${labelOf(row)}: differentiability of ${name} differs from row ${prev.rows[0]} (set primitiveGrad)`);
+  }
+  DERIVED[name!] = { cases: [...(prev?.cases ?? []), ...cases], differentiable, rows: [...(prev?.rows ?? []), labelOf(row)] };
+}
+
+/** Every primitive with inputs: how to build them. null marks the primitives that take none. */
+const CASES: Record<string, Case[] | null> = {
+  ...EXPLICIT,
+  ...Object.fromEntries(Object.entries(DERIVED).map(([name, d]) => [name, d.cases])),
+};
 /** The primitives whose rules are the explicit non-differentiable sentinels. */
 const NON_DIFFERENTIABLE = new Set([
-  "equal", "notEqual", "less", "lessEqual", "greater", "greaterEqual",
-  "logicalNot", "logicalAnd", "logicalOr",
-  "bitwiseAnd", "bitwiseOr", "bitwiseXor", "leftShift", "rightShift",
-  "argmax", "argmin", "floor", "ceil", "round", "sign", "floorDivide", "isnan", "isinf",
-  "stopGradient", "full", "arange", "placeholder",
+  ...EXPLICIT_NON_DIFFERENTIABLE,
+  ...Object.keys(DERIVED).filter((name) => !DERIVED[name].differentiable),
 ]);
-const NO_INPUTS = new Set(["full", "arange", "placeholder"]);
+
+/** What to do about a primitive without cases. */
+const missing = (name: string) =>
+  isElementwise(name)
+    ? `${name} is an elementwise primitive without a row in OPS: add one to test/core/op-table.ts`
+    : `${name} has no cases: add a row to OPS in test/core/op-table.ts (an elementwise primitive) or an entry to CASES here`;
 
 const names = [...registry.keys()];
 const B = 3;
 
 describe("the primitive registry", () => {
   it("has an input builder for every primitive, and no stale ones", () => {
-    expect(names.filter((n) => !(n in CASES))).toEqual([]);
-    expect(Object.keys(CASES).filter((n) => !registry.has(n))).toEqual([]);
+    expect(ROW_PROBLEMS, "rows of OPS").toEqual([]);
+    const lacking = names.filter((n) => !(n in CASES));
+    expect(lacking, lacking.map(missing).join("; ")).toEqual([]);
+    expect(Object.keys(EXPLICIT).filter((n) => !registry.has(n)), "entries of CASES that are not primitives").toEqual([]);
+    expect(Object.keys(EXPLICIT).filter((n) => n in DERIVED), "in CASES and in OPS (keep the OPS row)").toEqual([]);
+    expect(Object.keys(EXPLICIT).filter(isElementwise), "elementwise primitives in CASES (give them an OPS row)").toEqual([]);
+    expect([...EXPLICIT_NON_DIFFERENTIABLE].filter((n) => !(n in EXPLICIT))).toEqual([]);
   });
 
   it.each(names)("%s: has every rule, with sentinels exactly where it is not differentiable", (name) => {
+    expect(name in CASES, missing(name)).toBe(true);
     const def = registry.get(name)!;
     expect(def.name).toBe(name);
     for (const rule of ["abstractEval", "encode", "jvp", "vjp", "vmap"] as const) expect(typeof def[rule]).toBe("function");

@@ -74,16 +74,31 @@ export function currentDevice(): Device {
   return scoped ?? current;
 }
 
-/** Runs fn with the nodes it records placed on `d` (undefined: unchanged). `op` names errors. */
+/** The user-facing op being recorded (the outermost one), for errors raised below it. */
+let userOp: string | null = null;
+
+/** The op a recording error should name: the user's op, else `fallback` (a primitive). */
+export function opName(fallback: string): string {
+  return userOp ?? fallback;
+}
+
+/**
+ * Runs fn with the nodes it records placed on `d` (undefined: unchanged), as user op `op`: errors
+ * raised while it records name `op`, unless an enclosing op already does.
+ */
 export function onDevice<T>(op: string, d: Device | undefined, fn: () => T): T {
-  if (d === undefined) return fn();
-  nativeDevice(d, op);
+  const prevOp = userOp;
+  userOp ??= op;
   const prev = scoped;
-  scoped = d;
   try {
+    if (d !== undefined) {
+      nativeDevice(d, op);
+      scoped = d;
+    }
     return fn();
   } finally {
     scoped = prev;
+    userOp = prevOp;
   }
 }
 

@@ -4,7 +4,28 @@
  */
 import { makeArray, type Array, type Aval, type Node } from "./array.js";
 import { assert } from "./errors.js";
-import { currentDevice } from "./device.js";
+import { currentDevice, opName } from "./device.js";
+import { itemsize } from "./dtype.js";
+import { fmtShape } from "./errors.js";
+
+/** The largest axis the program format carries (dimensions are int32 words, as in MLX). */
+export const MAX_DIM = 2 ** 31 - 1;
+/** The largest array in bytes: sizes must stay exact in a JS number. */
+export const MAX_BYTES = 2 ** 53;
+
+/** Checks that an array of this shape and dtype can exist; a RangeError naming the op otherwise. */
+function checkAval(a: Aval, prim: string): void {
+  let n = 1;
+  for (const d of a.shape) {
+    if (!Number.isInteger(d) || d < 0 || d > MAX_DIM) {
+      throw new RangeError(`${opName(prim)}: result shape ${fmtShape(a.shape)} has an axis of ${d}; axes hold at most 2^31 - 1 elements`);
+    }
+    n *= d;
+  }
+  if (n * itemsize(a.dtype) > MAX_BYTES) {
+    throw new RangeError(`${opName(prim)}: result shape ${fmtShape(a.shape)} ${a.dtype} needs ${n * itemsize(a.dtype)} bytes; at most 2^53 can be addressed`);
+  }
+}
 
 export type Tangent = Array | null; // null: a symbolic zero
 
@@ -65,6 +86,7 @@ export function bind<P>(def: PrimitiveDef<P>, inputs: Array[], params: P): Array
     inputs.map((x) => ({ shape: x.shape, dtype: x.dtype })),
     params,
   );
+  for (const a of avals) checkAval(a, def.name);
   const node: Node = { prim: def, inputs, params, outputs: [], device: currentDevice() };
   node.outputs = avals.map((a) => makeArray(a.shape, a.dtype, node));
   for (const x of inputs.length > 1 ? new Set(inputs) : inputs) x.consumers++;
