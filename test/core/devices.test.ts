@@ -11,6 +11,7 @@
 import { describe, expect, it } from "vitest";
 import * as mx from "@tessera/core";
 import { grad } from "@tessera/transforms";
+import { OPS as ROWS, type Domain, type OpCase } from "./op-table.js";
 
 type A = mx.Array;
 type Opts = mx.DeviceOptions;
@@ -37,9 +38,24 @@ interface OpCall {
   unsupported?: RegExp[];
 }
 
-const unary = (fn: (x: A, o: Opts) => A, input = f23): OpCall => ({ call: (o) => fn(input(), o) });
-const binary = (fn: (a: A, b: A, o: Opts) => A, a = f23, b = row): OpCall => ({ call: (o) => fn(a(), b(), o) });
-const alias = (of: string, c: OpCall): OpCall => ({ ...c, errorName: of });
+/** Three values inside a row's domain (integers for rows tested on integers only). */
+const valuesIn = (d: Domain): number[] =>
+  globalThis.Array.isArray(d) ? [0.2, 0.5, 0.8].map((t) => d[0] + t * (d[1] - d[0])) : [d.abs[0], -(d.abs[0] + d.abs[1]) / 2, d.abs[1]];
+/** The elementwise ops, called as their row of the op table describes them. */
+function fromRow(r: OpCase): OpCall {
+  const dtype: mx.DType = r.dtypes.includes("float32") ? "float32" : "int32";
+  const args = () => r.domain.map((d) => mx.array(dtype === "int32" ? [1, 2, 3] : valuesIn(d), dtype));
+  return { call: (o) => (r.fn as (...xs: unknown[]) => A)(...args(), o) };
+}
+const ELEMENTWISE: Record<string, OpCall> = {};
+for (const r of ROWS) {
+  if (r.fn === (mx as Record<string, unknown>)[r.name] && !(r.name in ELEMENTWISE)) ELEMENTWISE[r.name] = fromRow(r);
+}
+// Other names of the same functions (subtract is sub): their errors name the op itself.
+for (const [name, fn] of Object.entries(mx)) {
+  const of = Object.keys(ELEMENTWISE).find((n) => (mx as Record<string, unknown>)[n] === fn && n !== name);
+  if (of && !(name in ELEMENTWISE)) ELEMENTWISE[name] = { ...ELEMENTWISE[of], errorName: of };
+}
 
 /**
  * How to call each op of @tessera/core. Every exported function is either here or in NOT_OPS, so a
@@ -65,35 +81,9 @@ const OPS: Record<string, OpCall> = {
   tril: { call: (o) => mx.tril(f23(), 0, o) },
   triu: { call: (o) => mx.triu(f23(), 1, o) },
   meshgrid: { call: (o) => mx.meshgrid(row(), mx.array([4, 5]), { indexing: "ij", ...o }) },
-  // elementwise, binary
-  add: binary(mx.add), sub: binary(mx.sub), subtract: alias("sub", binary(mx.subtract)),
-  mul: binary(mx.mul), multiply: alias("mul", binary(mx.multiply)),
-  div: binary(mx.div), divide: alias("div", binary(mx.divide)),
-  floorDivide: binary(mx.floorDivide), remainder: binary(mx.remainder),
-  pow: binary(mx.pow), power: alias("pow", binary(mx.power)),
-  maximum: binary(mx.maximum), minimum: binary(mx.minimum), arctan2: binary(mx.arctan2), logaddexp: binary(mx.logaddexp),
-  equal: binary(mx.equal), notEqual: binary(mx.notEqual), less: binary(mx.less), lessEqual: binary(mx.lessEqual),
-  greater: binary(mx.greater), greaterEqual: binary(mx.greaterEqual),
-  logicalAnd: binary(mx.logicalAnd, b3, () => mx.array([true, true, false])),
-  logicalOr: binary(mx.logicalOr, b3, () => mx.array([false, true, false])),
-  bitwiseAnd: binary(mx.bitwiseAnd, i23, () => mx.array([3, 5, 6], "int32")),
-  bitwiseOr: binary(mx.bitwiseOr, i23, () => mx.array([3, 5, 6], "int32")),
-  bitwiseXor: binary(mx.bitwiseXor, i23, () => mx.array([3, 5, 6], "int32")),
-  leftShift: binary(mx.leftShift, i23, () => mx.array([1, 2, 3], "int32")),
-  rightShift: binary(mx.rightShift, i23, () => mx.array([1, 0, 1], "int32")),
-  // elementwise, unary
-  neg: unary(mx.neg), negative: alias("neg", unary(mx.negative)),
-  abs: unary(mx.abs), sign: unary(mx.sign), square: unary(mx.square), reciprocal: unary(mx.reciprocal),
-  sqrt: unary(mx.sqrt), rsqrt: unary(mx.rsqrt), exp: unary(mx.exp), expm1: unary(mx.expm1),
-  log: unary(mx.log), log1p: unary(mx.log1p), log2: unary(mx.log2), log10: unary(mx.log10),
-  sin: unary(mx.sin), cos: unary(mx.cos), tan: unary(mx.tan),
-  arcsin: unary(mx.arcsin, unit), arccos: unary(mx.arccos, unit), arctan: unary(mx.arctan),
-  sinh: unary(mx.sinh), cosh: unary(mx.cosh), tanh: unary(mx.tanh),
-  arcsinh: unary(mx.arcsinh), arccosh: unary(mx.arccosh, () => mx.array([1.5, 2, 3])), arctanh: unary(mx.arctanh, unit),
-  sigmoid: unary(mx.sigmoid), erf: unary(mx.erf), erfinv: unary(mx.erfinv, unit),
-  floor: unary(mx.floor), ceil: unary(mx.ceil), round: unary(mx.round),
-  isnan: unary(mx.isnan), isinf: unary(mx.isinf), isfinite: unary(mx.isfinite),
-  logicalNot: unary(mx.logicalNot, b3), stopGradient: unary(mx.stopGradient),
+  // every elementwise op with a row in the op table (test/core/op-table.ts), and its other names
+  ...ELEMENTWISE,
+  // elementwise ops whose rows call them with fixed extra arguments
   where: { call: (o) => mx.where(b3(), row(), 0, o) },
   clip: { call: (o) => mx.clip(f23(), -1, 1, o) },
   nanToNum: { call: (o) => mx.nanToNum(mx.array([NaN, Infinity, -Infinity, 1]), { nan: 5, ...o }) },
