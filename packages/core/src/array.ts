@@ -41,6 +41,10 @@ export type ArrayLike = Array | Scalar;
 /** Nested JS arrays of a dtype's JS values, as `tolist()` returns them. */
 export type NestedList = number | boolean | bigint | NestedList[];
 
+/** Lets core create arrays; the public constructor refuses to (see makeArray). */
+const CREATE = Symbol("tessera.createArray");
+let writeHandle: (a: Array, handle: number) => void;
+
 /**
  * A lazy n-dimensional array. Ops record nodes; reading values (`item`, `tolist`,
  * `toTypedArray`) or `mx.eval` computes them.
@@ -48,10 +52,6 @@ export type NestedList = number | boolean | bigint | NestedList[];
  * const x = mx.array([[1, 2], [3, 4]]);
  * x.add(1).tolist(); // [[2, 3], [4, 5]]
  */
-/** Lets core create arrays; the public constructor refuses to (see makeArray). */
-const CREATE = Symbol("tessera.createArray");
-let writeHandle: (a: Array, handle: number) => void;
-
 export class Array {
   #shape: readonly number[];
   #dtype: DType;
@@ -198,17 +198,17 @@ export class Array {
   }
 }
 
-/** Whether x is a tessera Array (a type guard). */
-/** Creates an array (core only: ops, evaluation). */
+/** @internal Creates an array (core only: ops, evaluation). */
 export function makeArray(shape: number[], dtype: DType, node: Node | null, handle = 0, device: Device = node?.device ?? cpu): Array {
   return new Array(CREATE, shape, dtype, node, handle, device);
 }
 
-/** Sets an array's native handle (core only: evaluation and dispose). */
+/** @internal Sets an array's native handle (core only: evaluation and dispose). */
 export function setHandle(a: Array, handle: number): void {
   writeHandle(a, handle);
 }
 
+/** Whether x is a tessera Array (a type guard). */
 export function isArray(x: unknown): x is Array {
   return x instanceof Array;
 }
