@@ -11,7 +11,7 @@ import { dependentNodes } from "./walk.js";
 import { checkArrayList, leavesFor, outputList, tracing } from "./trace.js";
 import { vjp as vjpTransform } from "./vjp.js";
 
-const { bind } = mx.internal;
+const { bind, lax } = mx.internal;
 type PrimitiveDef<P> = mx.internal.PrimitiveDef<P>;
 type Tangent = mx.internal.Tangent;
 
@@ -38,19 +38,49 @@ interface Rules {
 const rawOutputs = (inputs: Array[], p: CustomParams) => inputs.slice(inputs.length - p.nOut);
 
 const PER: Record<string, string> = { vjp: "cotangent per primal", jvp: "tangent per output", vmap: "output per output" };
+const fmtAval = (a: { shape: number[]; dtype: string }) => `[${a.shape.join(",")}] ${a.dtype}`;
 
-/** Checks what a user rule returned: a JS array of `count` Arrays (null allowed where `nullable`). */
-function checkRule(what: "vjp" | "jvp" | "vmap", res: unknown, count: number, nullable = false): (Array | null)[] {
-  if (!globalThis.Array.isArray(res) || res.length !== count) {
-    throw new TransformError(`customFunction: the ${what} rule must return one ${PER[what]} (${count})`);
+/**
+ * Checks what a user rule returned against what it must be: a JS array with one entry per
+ * expected value (null allowed where `nullable`), each of the expected shape. A dtype that differs
+ * is cast to the expected floating dtype (a cotangent or tangent of an integer value is dropped).
+ */
+function checkRule(what: "vjp" | "jvp" | "vmap", res: unknown, like: { shape: number[]; dtype: mx.DType }[], nullable = false): (Array | null)[] {
+  const cast = what !== "vmap"; // a vmap rule computes values, not derivatives: its dtypes must match
+  if (!globalThis.Array.isArray(res) || res.length !== like.length) {
+    throw new TransformError(`customFunction: the ${what} rule must return one ${PER[what]} (${like.length})`);
   }
-  res.forEach((r, i) => {
-    if (!(mx.isArray(r) || (nullable && r === null))) {
+  return res.map((r, i) => {
+    if (r === null && nullable) return null;
+    if (!mx.isArray(r)) {
       throw new TransformError(`customFunction: the ${what} rule returned ${r === null ? "null" : typeof r} at position ${i}; expected an Array`);
     }
+    const want = like[i];
+    if (r.shape.length !== want.shape.length || r.shape.some((d, k) => d !== want.shape[k])) {
+      throw new TransformError(`customFunction: the ${what} rule returned ${fmtAval(r)} at position ${i}; expected shape [${want.shape.join(",")}]`);
+    }
+    if (r.dtype === want.dtype) return r;
+    if (!cast) throw new TransformError(`customFunction: the ${what} rule returned ${fmtAval(r)} at position ${i}; expected dtype ${want.dtype}`);
+    return mx.isFloating(want.dtype) ? lax.cast(r, want.dtype) : null;
   });
-  return res;
 }
+
+/**
+ * The shape output k of a vmap rule must have: the per-example shape with the batch axis the rule
+ * names inserted (checked to be an axis of that output).
+ */
+function batchedShape(shape: number[], axes: unknown, k: number, outs: unknown[]): number[] {
+  const ax = globalThis.Array.isArray(axes) ? axes[k] ?? null : null;
+  const out = outs[k];
+  if (ax === null) return shape;
+  if (!Number.isInteger(ax) || !mx.isArray(out) || ax < 0 || ax > shape.length) {
+    throw new TransformError(`customFunction: the vmap rule gave out axis ${String(ax)} for output ${k}; expected null or an axis of it`);
+  }
+  return [...shape.slice(0, ax), out.shape[ax], ...shape.slice(ax)];
+}
+
+/** The per-example shape of a batched value (its batch axis removed). */
+const unbatched = (x: Array, d: number | null) => ({ shape: x.shape.filter((_, k) => k !== d), dtype: x.dtype });
 
 function customDef(name: string, rules: Rules): PrimitiveDef<CustomParams> {
   return {
@@ -62,7 +92,7 @@ function customDef(name: string, rules: Rules): PrimitiveDef<CustomParams> {
       if (!rules.jvp) return tangents.slice(tangents.length - p.nOut); // derived: the raw outputs' tangents
       const ins = primals.slice(0, p.nIn);
       const ts = ins.map((x, i) => tangents[i] ?? mx.zerosLike(x));
-      return checkRule("jvp", rules.jvp(ins, ts), p.nOut);
+      return checkRule("jvp", rules.jvp(ins, ts), rawOutputs(primals, p));
     },
     vjp: (primals, cts, p) => {
       const nDeps = primals.length - p.nOut;
@@ -73,9 +103,14 @@ function customDef(name: string, rules: Rules): PrimitiveDef<CustomParams> {
     },
     vmap: (args, dims, p) => {
       if (!rules.vmap) return [rawOutputs(args, p), dims.slice(dims.length - p.nOut)];
-      const [outs, axes] = rules.vmap(args.slice(0, p.nIn), dims.slice(0, p.nIn));
-      checkRule("vmap", outs, p.nOut);
-      return [outs, outs.map((_, k) => axes?.[k] ?? null)];
+      const res = rules.vmap(args.slice(0, p.nIn), dims.slice(0, p.nIn));
+      if (!globalThis.Array.isArray(res) || res.length !== 2) {
+        throw new TransformError("customFunction: the vmap rule must return [outputs, outAxes]");
+      }
+      const [outs, axes] = res;
+      const perExample = rawOutputs(args, p).map((r, k) => unbatched(r, dims[dims.length - p.nOut + k]));
+      checkRule("vmap", outs, perExample.map((e, k) => ({ ...e, shape: batchedShape(e.shape, axes, k, outs) })));
+      return [outs, outs.map((_, k) => (globalThis.Array.isArray(axes) ? axes[k] ?? null : null))];
     },
   };
 }
@@ -117,7 +152,7 @@ export function customFunction<F extends (...args: Array[]) => Array | Array[]>(
   f.vjp = (rule) => {
     // Called once with every output's cotangent (zeros where an output got none).
     rules.vjp = (deps, cts, outs, p) =>
-      checkRule("vjp", rule(deps.slice(0, p.nIn), cts, outs), p.nIn, true);
+      checkRule("vjp", rule(deps.slice(0, p.nIn), cts, outs), deps.slice(0, p.nIn), true);
     return f;
   };
   f.jvp = (rule) => ((rules.jvp = rule), f);
