@@ -208,10 +208,15 @@ template <class C> C shift_right(C a, C b) {
 #include "../ops.def"
 
 // float32 rows with a vectorized kernel (vmath.h); other ops and types use the scalar functor.
-template <class Fn> constexpr bool (*kSimdF32)(const float*, float*, int64_t) = nullptr;
-template <> constexpr bool (*kSimdF32<ExpF>)(const float*, float*, int64_t) = &vexp_f32;
-template <> constexpr bool (*kSimdF32<TanhF>)(const float*, float*, int64_t) = &vtanh_f32;
-template <> constexpr bool (*kSimdF32<SigmoidF>)(const float*, float*, int64_t) = &vsigmoid_f32;
+using SimdF32 = bool (*)(const float*, float*, int64_t);
+template <class Fn> constexpr SimdF32 kSimdF32 = nullptr;
+template <class Fn> constexpr bool kHasSimdF32 = false;
+template <> constexpr SimdF32 kSimdF32<ExpF> = &vexp_f32;
+template <> constexpr bool kHasSimdF32<ExpF> = true;
+template <> constexpr SimdF32 kSimdF32<TanhF> = &vtanh_f32;
+template <> constexpr bool kHasSimdF32<TanhF> = true;
+template <> constexpr SimdF32 kSimdF32<SigmoidF> = &vsigmoid_f32;
+template <> constexpr bool kHasSimdF32<SigmoidF> = true;
 
 [[noreturn]] void unsupported(const Instr& instr, DType t) {
   throw std::runtime_error(std::string("not defined for dtype ") + dtype_name(t));
@@ -227,7 +232,7 @@ void run_unary(const ArrayDesc& x, ArrayDesc& out) {
   strided_rows(out.shape, {&out.strides, &x.strides}, [&](const int64_t* off, int64_t n, const int64_t* st) {
     U* o = op + off[0];
     const T* a = xp + off[1];
-    if constexpr (std::is_same_v<T, float> && std::is_same_v<U, float> && kSimdF32<Fn> != nullptr) {
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<U, float> && kHasSimdF32<Fn>) {
       if (st[1] == 1 && kSimdF32<Fn>(a, o, n)) return;
     }
     if (st[1] == 1)
