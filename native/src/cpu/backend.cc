@@ -36,7 +36,9 @@ class CpuBackend : public Backend {
     return std::find(unsupported_.begin(), unsupported_.end(), op) == unsupported_.end();
   }
 
-  void write(ArrayDesc& dst, const void* src) override { std::memcpy(dst.data<uint8_t>(), src, dst.nbytes()); }
+  void write(ArrayDesc& dst, const void* src) override {
+    if (dst.nbytes() > 0) std::memcpy(dst.data<uint8_t>(), src, dst.nbytes());  // an empty view may have no data pointer
+  }
 
   void read(const ArrayDesc& src, void* host_dst) override {
     ArrayDesc dst;

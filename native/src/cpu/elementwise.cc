@@ -68,9 +68,20 @@ template <class T> constexpr bool kIntegral = std::is_integral_v<T>;  // bool in
 template <class T> constexpr bool kInt = is_int_v<T>;
 
 // ---- the scalar helpers that ops.def's kernel expressions call ----
+// Integer arithmetic wraps like NumPy's: computed in an unsigned type at least as wide as
+// unsigned int (so neither overflow nor integer promotion is undefined), then narrowed.
+template <class C> using wrap_t = std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
+template <class C> C neg_of(C x) {
+  if constexpr (std::is_integral_v<C>) return C(wrap_t<C>(0) - wrap_t<C>(x));
+  else return C(-x);
+}
 template <class C> C abs_of(C x) {
   if constexpr (std::is_unsigned_v<C>) return x;
-  else return x < C(0) ? C(-x) : (x == C(0) ? C(0) : x);
+  else return x < C(0) ? neg_of(x) : (x == C(0) ? C(0) : x);
+}
+template <class C> C sub_of(C a, C b) {
+  if constexpr (std::is_integral_v<C>) return C(wrap_t<C>(a) - wrap_t<C>(b));
+  else return C(a - b);
 }
 template <class C> C sign_of(C x) {
   if constexpr (std::is_floating_point_v<C>) if (std::isnan(x)) return x;
@@ -83,7 +94,7 @@ template <class C> C ipow(C base, C exp) {
   if constexpr (std::is_signed_v<C>) {
     if (exp < 0) return base == 1 ? 1 : (base == -1 ? (exp % 2 ? -1 : 1) : 0);
   }
-  using U = std::make_unsigned_t<C>;
+  using U = wrap_t<C>;
   U b = static_cast<U>(base), r = 1;
   for (U e = static_cast<U>(exp); e; e >>= 1, b *= b)
     if (e & 1) r *= b;
@@ -137,10 +148,12 @@ template <class C> void float_divmod(C a, C b, C& div, C& mod) {
 }
 template <class C> C add_of(C a, C b) {
   if constexpr (std::is_same_v<C, bool>) return a || b;
+  else if constexpr (std::is_integral_v<C>) return C(wrap_t<C>(a) + wrap_t<C>(b));
   else return C(a + b);
 }
 template <class C> C mul_of(C a, C b) {
   if constexpr (std::is_same_v<C, bool>) return a && b;
+  else if constexpr (std::is_integral_v<C>) return C(wrap_t<C>(a) * wrap_t<C>(b));
   else return C(a * b);
 }
 template <class C> C div_of(C a, C b) {

@@ -28,7 +28,8 @@ struct Batch {
 template <class T>
 void matmul_generic(const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, const Batch& batch, int64_t M, int64_t N,
                     int64_t K) {
-  using Acc = std::conditional_t<is_float_v<T>, double, std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>>;
+  // Integers accumulate in uint64, which wraps like NumPy (signed overflow would be undefined).
+  using Acc = std::conditional_t<is_float_v<T>, double, uint64_t>;
   int nd = a.ndim();
   int64_t rsA = a.strides[nd - 2], csA = a.strides[nd - 1], rsB = b.strides[nd - 2], csB = b.strides[nd - 1];
   const T* ap = a.data<T>();
@@ -44,7 +45,8 @@ void matmul_generic(const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, cons
         Acc acc = 0;
         for (int64_t k = 0; k < K; ++k) {
           if constexpr (std::is_same_v<T, bool>) acc += Acc(A[k * csA] && B[k * rsB + j * csB]);
-          else acc += Acc(compute_t<T>(A[k * csA])) * Acc(compute_t<T>(B[k * rsB + j * csB]));
+          else if constexpr (is_float_v<T>) acc += Acc(compute_t<T>(A[k * csA])) * Acc(compute_t<T>(B[k * rsB + j * csB]));
+          else acc += Acc(A[k * csA]) * Acc(B[k * rsB + j * csB]);
         }
         if constexpr (is_half_v<T>) C[j] = T(acc);
         else if constexpr (std::is_same_v<T, bool>) C[j] = acc != 0;

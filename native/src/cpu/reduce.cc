@@ -19,11 +19,17 @@ using acc_t = std::conditional_t<is_float_v<T>, double,
 
 struct SumR {
   template <class A> static A init() { return A(0); }
-  template <class A> static A step(A acc, A v) { return acc + v; }
+  template <class A> static A step(A acc, A v) {
+    if constexpr (std::is_integral_v<A>) return A(uint64_t(acc) + uint64_t(v));  // wraps, never UB
+    else return acc + v;
+  }
 };
 struct ProdR {
   template <class A> static A init() { return A(1); }
-  template <class A> static A step(A acc, A v) { return acc * v; }
+  template <class A> static A step(A acc, A v) {
+    if constexpr (std::is_integral_v<A>) return A(uint64_t(acc) * uint64_t(v));  // wraps, never UB
+    else return acc * v;
+  }
 };
 struct MaxR {
   template <class A> static A init() {
