@@ -106,6 +106,11 @@ function keptValues(order: Node[]): Set<Array> {
   return kept;
 }
 
+/** Appends without spreading (a spread of 100,000 values overflows the call stack). */
+function pushAll<T>(to: T[], from: readonly T[]): void {
+  for (const v of from) to.push(v);
+}
+
 /** Builds the program computing every lazy array in `roots` (those with data are inputs). */
 export function buildProgram(roots: Array[], op: string): Program | null {
   const { order, inputs } = pendingNodes(roots, op);
@@ -145,17 +150,21 @@ export function buildProgram(roots: Array[], op: string): Program | null {
     const enc = node.prim.encode(node.params, node.inputs);
     const dev = nativeDevice(node.device, node.prim.name);
     const ins = node.prim.opcode === transfer ? node.inputs.map((x) => slotOf.get(x)!) : node.inputs.map((x) => slotOn(x, dev));
-    code.push(node.prim.opcode!, dev, ins.length, ...ins, node.outputs.length);
+    code.push(node.prim.opcode!, dev, ins.length);
+    pushAll(code, ins);
+    code.push(node.outputs.length);
     for (const y of node.outputs) outSpec(y);
     const ints = enc.ints ?? [];
-    code.push(ints.length, ...ints);
+    code.push(ints.length);
+    pushAll(code, ints);
     const sc = enc.scalars ?? [];
     code.push(sc.length, scalars.length);
-    scalars.push(...sc);
+    pushAll(scalars, sc);
     steps.push({ name: node.prim.name, inputs: node.inputs });
   }
   const outputs = [...pending, ...kept];
-  code.push(outputs.length, ...outputs.map((a) => slotOf.get(a)!));
+  code.push(outputs.length);
+  for (const a of outputs) code.push(slotOf.get(a)!);
   code[1] = numSlots;
   code[3] = scalars.length;
   code[4] = steps.length;
