@@ -328,6 +328,36 @@ static void check_operands(const Instr& instr, const Inputs& ins) {
       for (const ArrayDesc* x : ins) same_shape_as_out(*x), dtype_is(*x, instr.dtype);
       if (instr.outs[1].shape != instr.shape || instr.outs[1].dtype != instr.dtype) throw bad("divmod outputs differ");
       return;
+    case Op::Scan: {  // ints: kind (0 sum, 1 prod, 2 max, 3 min, 4 logaddexp), axis, reverse, inclusive
+      expect_counts(1, 1);
+      const ArrayDesc& x = *ins[0];
+      same_shape_as_out(x), dtype_is(x, instr.dtype);
+      if (instr.ints.size() != 4 || instr.ints[0] < 0 || instr.ints[0] > 4) throw bad("scan kind");
+      if (instr.ints[1] < 0 || instr.ints[1] >= x.ndim()) throw bad("axis out of range");
+      if ((instr.ints[2] != 0 && instr.ints[2] != 1) || (instr.ints[3] != 0 && instr.ints[3] != 1)) throw bad("scan flags");
+      bool is_float = x.dtype == DType::F16 || x.dtype == DType::BF16 || x.dtype == DType::F32 || x.dtype == DType::F64;
+      if (instr.ints[0] <= 1 && x.dtype == DType::Bool) throw bad("scan sum or product of bool");
+      if (instr.ints[0] == 4 && !is_float) throw bad("logaddexp scan of a non-floating dtype");
+      return;
+    }
+    case Op::Sort: {  // x -> [values, uint32 indices] along ints[0]
+      expect_counts(1, 2);
+      const ArrayDesc& x = *ins[0];
+      same_shape_as_out(x), dtype_is(x, instr.dtype);
+      if (instr.ints.size() != 1 || instr.ints[0] < 0 || instr.ints[0] >= x.ndim()) throw bad("axis out of range");
+      if (instr.outs[1].shape != instr.shape || instr.outs[1].dtype != DType::U32) throw bad("sort indices output");
+      return;
+    }
+    case Op::RandomBits: {  // key [K..., 2] uint32 -> [K..., S...] uint32
+      expect_counts(1, 1);
+      const ArrayDesc& key = *ins[0];
+      dtype_is(key, DType::U32);
+      if (instr.dtype != DType::U32) throw bad("randomBits output must be uint32");
+      if (key.ndim() < 1 || key.shape.back() != 2) throw bad("randomBits key must have a last axis of 2");
+      if (out_ndim < key.ndim() - 1 || !std::equal(key.shape.begin(), key.shape.end() - 1, instr.shape.begin()))
+        throw bad("randomBits output must start with the key's batch shape");
+      return;
+    }
     case Op::Argmax: case Op::Argmin: {
       expect_counts(1, 1);
       const ArrayDesc& x = *ins[0];
@@ -374,6 +404,24 @@ static void check_operands(const Instr& instr, const Inputs& ins) {
                         start + (len - 1) * step >= base.shape[d]))
           throw bad("slice out of bounds");
       }
+      return;
+    }
+    case Op::Gather: case Op::Scatter: {
+      // gather(x, idx): idx has the output's shape, x it too except along the axis.
+      // scatter(base, idx, updates): base has the output's shape, idx the updates', and the
+      // updates the output's except along the axis. Indices are checked by the kernel as read.
+      const bool gather = instr.op == Op::Gather;
+      expect_counts(gather ? 2 : 3, 1);
+      const ArrayDesc &data = *ins[gather ? 0 : 2], &idx = *ins[1];
+      const Shape& full = gather ? instr.shape : data.shape;
+      if (instr.ints.size() != (gather ? 1u : 2u) || instr.ints[0] < 0 || instr.ints[0] >= out_ndim) throw bad("axis out of range");
+      if (!gather && (instr.ints[1] < 0 || instr.ints[1] > 4)) throw bad("unknown scatter mode");
+      if (idx.dtype == DType::Bool || idx.dtype >= DType::F16) throw bad("indices must have an integer dtype");
+      if (data.ndim() != out_ndim || idx.shape != full) throw bad("index shape differs");
+      for (int d = 0; d < out_ndim; ++d)
+        if (d != instr.ints[0] && data.shape[d] != instr.shape[d]) throw bad("operand shapes differ off the axis");
+      dtype_is(data, instr.dtype);
+      if (!gather) same_shape_as_out(*ins[0]), dtype_is(*ins[0], instr.dtype);
       return;
     }
     case Op::Identity:

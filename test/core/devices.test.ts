@@ -8,7 +8,10 @@
  * index 1, with its own allocator; it does not support matmul. mx.gpu is not available here, so
  * `{ device: mx.gpu }` must throw at the call, naming the op.
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as mx from "@tessera/core";
 import { grad } from "@tessera/transforms";
 import { OPS as ROWS, type Domain, type OpCase } from "./op-table.js";
@@ -28,6 +31,18 @@ const row = () => mx.array([1, 2, 3]);
 const unit = () => mx.array([[0.1, -0.5, 0.9], [0.3, 0.7, -0.2]]);
 const i23 = () => mx.array([[1, 2, 3], [4, 5, 6]], "int32");
 const b3 = () => mx.array([true, false, true]);
+const k7 = () => mx.array([0, 7], "uint32"); // a random key, uploaded
+/** A file of f23() (and i23()) in each format, written once under the OS temp directory. */
+const ioDir = mkdtempSync(join(tmpdir(), "tessera-devices-"));
+afterAll(() => rmSync(ioDir, { recursive: true, force: true }));
+function ioFile(ext: ".npy" | ".npz" | ".safetensors"): string {
+  const p = join(ioDir, `x${ext}`);
+  if (existsSync(p)) return p;
+  if (ext === ".npy") mx.save(p, f23());
+  else if (ext === ".npz") mx.savez(p, { a: f23(), b: i23() });
+  else mx.saveSafetensors(p, { a: f23(), b: i23() });
+  return p;
+}
 
 interface OpCall {
   /** Calls the op with valid arguments and `o` at the end or in its options slot. */
@@ -103,6 +118,17 @@ const OPS: Record<string, OpCall> = {
   logsumexp: { call: (o) => mx.logsumexp(f23(), 1, o) },
   softmax: { call: (o) => mx.softmax(f23(), -1, o) },
   logSoftmax: { call: (o) => mx.logSoftmax(f23(), 0, o) },
+  // scans and sorting
+  cumsum: { call: (o) => mx.cumsum(f23(), 1, o) },
+  cumprod: { call: (o) => mx.cumprod(i23(), undefined, { reverse: true, ...o }) },
+  cummax: { call: (o) => mx.cummax(f23(), 0, o) },
+  cummin: { call: (o) => mx.cummin(f23(), -1, { inclusive: false, ...o }) },
+  logcumsumexp: { call: (o) => mx.logcumsumexp(f23(), 1, o) },
+  sort: { call: (o) => mx.sort(f23(), -1, o) },
+  argsort: { call: (o) => mx.argsort(f23(), 0, o) },
+  partition: { call: (o) => mx.partition(f23(), 1, -1, o) },
+  argpartition: { call: (o) => mx.argpartition(f23(), 0, 0, o) },
+  topk: { call: (o) => mx.topk(f23(), 2, 1, o) },
   // shape
   astype: { call: (o) => mx.astype(f23(), "int32", o) },
   reshape: { call: (o) => mx.reshape(f23(), [3, 2], o) },
@@ -125,6 +151,34 @@ const OPS: Record<string, OpCall> = {
   // indexing and linear algebra
   index: { call: (o) => mx.index(f23(), 0, mx.slice(null, null, 2), o) },
   matmul: { call: (o) => mx.matmul(f23(), mx.array([[1, 2], [3, 4], [5, 6]]), o), unsupported: [/matmul/, /cpu:1/] },
+  // contractions (one batched matmul each, except outer's broadcast product)
+  addmm: { call: (o) => mx.addmm(row(), unit(), mx.array([[1, 0, 2], [0, 1, 3], [1, 1, 1]]), { alpha: 2, beta: 0.5, ...o }), unsupported: [/matmul/, /cpu:1/] },
+  tensordot: { call: (o) => mx.tensordot(f23(), unit(), [[0, 1], [0, 1]], o), unsupported: [/matmul/, /cpu:1/] },
+  inner: { call: (o) => mx.inner(f23(), unit(), o), unsupported: [/matmul/, /cpu:1/] },
+  outer: { call: (o) => mx.outer(row(), f23(), o) },
+  einsum: { call: (o) => mx.einsum("ij,kj->ik", f23(), unit(), o), unsupported: [/matmul/, /cpu:1/] },
+  // the mx.fast namespace
+  "fast.layerNorm": { call: (o) => mx.fast.layerNorm(f23(), row(), row(), 1e-5, o) },
+  "fast.rmsNorm": { call: (o) => mx.fast.rmsNorm(f23(), row(), 1e-5, o) },
+  "fast.rope": { call: (o) => [mx.fast.rope(unit(), 2, { offset: 1, ...o }), mx.fast.rope(unit(), 2, { traditional: true, ...o })] },
+  "fast.scaledDotProductAttention": {
+    call: (o) => mx.fast.scaledDotProductAttention(f23().reshape([1, 1, 2, 3]), unit().reshape([1, 1, 2, 3]), f23().reshape([1, 1, 2, 3]), { mask: "causal", ...o }),
+    unsupported: [/matmul/, /cpu:1/],
+  },
+  // the mx.random namespace, with explicit keys (the same numbers on both devices)
+  "random.key": { call: (o) => mx.random.key(7, o) },
+  "random.split": { call: (o) => mx.random.split(k7(), 3, o) },
+  "random.uniform": { call: (o) => mx.random.uniform(-1, 1, [2, 3], { key: k7(), ...o }) },
+  "random.normal": { call: (o) => mx.random.normal([2, 3], { loc: 1, scale: 2, key: k7(), ...o }) },
+  "random.randint": { call: (o) => mx.random.randint(-5, 5, [2, 3], { key: k7(), ...o }) },
+  "random.bernoulli": { call: (o) => mx.random.bernoulli(0.3, [2, 3], { key: k7(), ...o }) },
+  "random.categorical": { call: (o) => mx.random.categorical(f23(), { numSamples: 4, key: k7(), ...o }) },
+  "random.truncatedNormal": { call: (o) => mx.random.truncatedNormal(-1, 2, [2, 3], { key: k7(), ...o }) },
+  "random.gumbel": { call: (o) => mx.random.gumbel([2, 3], { dtype: "float64", key: k7(), ...o }) },
+  "random.permutation": { call: (o) => [mx.random.permutation(5, { key: k7(), ...o }), mx.random.permutation(f23(), { axis: 1, key: k7(), ...o })] },
+  // I/O: loading uploads the file's arrays to the device (the save functions are in NOT_OPS)
+  load: { call: (o) => [mx.load(ioFile(".npy"), o) as A, ...Object.values(mx.load(ioFile(".npz"), o) as Record<string, A>)] },
+  loadSafetensors: { call: (o) => Object.values(mx.loadSafetensors(ioFile(".safetensors"), o).arrays) },
 };
 
 /** Exported functions that are not ops (constants such as dtypes and devices are not functions). */
@@ -135,6 +189,8 @@ const NOT_OPS = new Set([
   "getActiveMemory", "getPeakMemory", "resetPeakMemory", "getCacheMemory", "clearCache", "setMemoryLimit",
   "ShapeError", "DTypeError", "TransformError", "DisposedError", "InternalError",
   "Array", "Slice", "slice", // the class, and the index-spec constructor (a Slice, not an array)
+  "random.seed", // sets the global key
+  "save", "savez", "saveSafetensors", // write files (they read arrays wherever they are)
 ]);
 
 /**
@@ -161,6 +217,9 @@ const UNCHANGED: { name: string; reason: string; call: (o: Opts) => [result: A |
   { name: "meshgrid", reason: "the grid of one 1-D array is that array", call: (o) => { const x = row(); return [mx.meshgrid(x, o), x]; } },
 ];
 
+/** An export by name; "random.x" is mx.random.x (and "fast.x" mx.fast.x). */
+const exportOf = (name: string): unknown =>
+  name.split(".").reduce<unknown>((ns, k) => (ns as Record<string, unknown> | undefined)?.[k], mx);
 const asList = (r: A | A[]) => (globalThis.Array.isArray(r) ? r : [r]);
 const errorNameOf = (name: string) => OPS[name].errorName ?? name;
 
@@ -205,14 +264,19 @@ function expectRunsOn(name: string, results: A[]): void {
 describe("every op takes { device }", () => {
   it("the table covers every exported function: each is an op or listed as not one", () => {
     const missing: string[] = [];
-    for (const [name, value] of Object.entries(mx)) {
+    // Namespaces' functions count too, as "namespace.name" (mx.random.uniform is "random.uniform").
+    for (const [name, value] of [
+      ...Object.entries(mx),
+      ...Object.entries(mx.random).map(([n, v]) => [`random.${n}`, v] as const),
+      ...Object.entries(mx.fast).map(([n, v]) => [`fast.${n}`, v] as const),
+    ]) {
       if (typeof value !== "function" || NOT_OPS.has(name)) continue;
       if (!(name in OPS)) missing.push(name);
     }
     expect(missing, "ops without a row in OPS (add one)").toEqual([]);
-    const stale = Object.keys(OPS).filter((name) => typeof (mx as Record<string, unknown>)[name] !== "function");
+    const stale = Object.keys(OPS).filter((name) => typeof exportOf(name) !== "function");
     expect(stale, "rows of OPS that are not exports").toEqual([]);
-    for (const name of NOT_OPS) expect(typeof (mx as Record<string, unknown>)[name], name).toBe("function");
+    for (const name of NOT_OPS) expect(typeof exportOf(name), name).toBe("function");
     // Another name is the same function, so its errors name the op it is another name of.
     for (const [name, op] of Object.entries(OPS)) {
       if (op.errorName) expect((mx as any)[name], name).toBe((mx as any)[op.errorName]);

@@ -33,10 +33,13 @@ function compilerOptions(): ts.CompilerOptions {
  */
 const FILE_TAGS = new Set(["file", "fileoverview", "overview", "module", "packagedocumentation"]);
 
-/** The JSDoc blocks written on a declaration (for a variable, on its statement), file headers excluded. */
+/**
+ * The JSDoc blocks written on a declaration (for a variable, on its statement; for a namespace
+ * re-export `export * as ns from`, on that statement), file headers excluded.
+ */
 function docBlocks(decl: ts.Declaration): ts.JSDoc[] {
   return ts
-    .getJSDocCommentsAndTags(decl)
+    .getJSDocCommentsAndTags(ts.isNamespaceExport(decl) ? decl.parent : decl)
     .filter((node): node is ts.JSDoc => ts.isJSDoc(node))
     .filter((doc) => !(doc.tags ?? []).some((tag) => FILE_TAGS.has(tag.tagName.text.toLowerCase())));
 }

@@ -33,6 +33,24 @@ const withZeros = (zeros: number): Gen => (r) => {
 };
 
 const S = [2, 3];
+/** int32 indices in [-n, n), repeats allowed. */
+const indices = (shape: number[], n: number): Gen => (r) => ({
+  shape, dtype: "int32", data: Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => Math.floor(r() * 2 * n) - n),
+});
+/** int32 indices distinct along `axis` (a random prefix of a permutation of 0..n-1, some negated). */
+const distinct = (shape: number[], axis: number, n: number): Gen => (r) => {
+  const size = shape.reduce((a, b) => a * b, 1), m = shape[axis];
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const data = new Float64Array(size);
+  for (let line = 0; line < size / m; line++) {
+    const perm = [...Array(n).keys()].sort(() => r() - 0.5);
+    const base = Math.floor(line / inner) * m * inner + (line % inner);
+    for (let j = 0; j < m; j++) data[base + j * inner] = r() < 0.3 ? perm[j] - n : perm[j];
+  }
+  return { shape, dtype: "int32", data };
+};
+/** Random uint32 words (keys of randomBits). */
+const keys = (shape: number[]): Gen => (r) => ({ shape, dtype: "uint32", data: uniform(shape, 0, 1)(r).data.map((v) => Math.floor(v * 2 ** 32)) });
 const un = (lo: number, hi: number): Case[] => [{ args: [uniform(S, lo, hi)] }];
 const f = (lo = -2, hi = 2) => uniform(S, lo, hi);
 
@@ -75,11 +93,44 @@ const EXPLICIT: Record<string, Case[] | null> = {
     { args: [uniform([2, 3], -2, 2), uniform([3, 4], -2, 2)] },
     { args: [uniform([2, 2, 3], -2, 2), uniform([2, 3, 2], -2, 2)] },
   ],
+  // Keys: [2] (one key) and [3, 2] (a key per leading index), random uint32 words.
+  randomBits: [
+    { args: [keys([2])], params: { shape: [2, 3] } },
+    { args: [keys([3, 2])], params: { shape: [5] } },
+  ],
+  // Indices in [-n, n) (repeats allowed), or distinct along the axis (scatter-set: the last write wins).
+  gather: [
+    { args: [uniform([4, 3], -2, 2), indices([5, 3], 4)], params: { axis: 0 } },
+    { args: [uniform([2, 3, 4], -2, 2), indices([2, 3, 2], 4)], params: { axis: 2 } },
+  ],
+  scatter: [
+    { args: [uniform([4, 3], -2, 2), distinct([3, 3], 0, 4), uniform([3, 3], -2, 2)], params: { axis: 0, mode: "set" } },
+    { args: [uniform([4, 3], -2, 2), indices([5, 3], 4), uniform([5, 3], -2, 2)], params: { axis: 0, mode: "add" } },
+    { args: [uniform([2, 4], -2, 2), indices([2, 5], 4), uniform([2, 5], -2, 2)], params: { axis: 1, mode: "mul" } },
+    { args: [uniform([4, 3], -2, 2), indices([5, 3], 4), uniform([5, 3], -2, 2)], params: { axis: 0, mode: "max" } },
+    { args: [uniform([2, 4], -2, 2), indices([2, 5], 4), uniform([2, 5], -2, 2)], params: { axis: 1, mode: "min" } },
+  ],
+  // scans: every combining op, forward and reverse; exclusive for sum and prod (an exclusive max,
+  // min or logaddexp starts at an infinite identity, which finite differences can't take)
+  scan: [
+    ...(["sum", "prod", "max", "min", "logaddexp"] as const).flatMap((kind) => {
+      const x = () => (kind === "prod" ? awayFromZero([3, 4], 0.5, 1.5) : uniform([3, 4], -2, 2));
+      const exclusive = kind === "sum" || kind === "prod";
+      return [
+        { args: [x()], params: { kind, axis: 1, reverse: false, inclusive: true } },
+        { args: [x()], params: { kind, axis: 0, reverse: true, inclusive: !exclusive } },
+      ];
+    }),
+    { args: [withZeros(1)], params: { kind: "prod", axis: 1, reverse: false, inclusive: true } },
+    { args: [withZeros(1)], params: { kind: "prod", axis: 1, reverse: true, inclusive: false } },
+    { args: [withZeros(2)], params: { kind: "prod", axis: 1, reverse: false, inclusive: true } },
+  ],
+  sort: [{ args: [uniform([3, 4], -2, 2)], params: { axis: 1 } }, { args: [uniform([3, 4], -2, 2)], params: { axis: 0 } }],
   full: null, arange: null, placeholder: null,
 };
 
 /** Those of them whose rules are the explicit non-differentiable sentinels. */
-const EXPLICIT_NON_DIFFERENTIABLE = new Set(["argmax", "argmin", "full", "arange", "placeholder"]);
+const EXPLICIT_NON_DIFFERENTIABLE = new Set(["argmax", "argmin", "full", "arange", "placeholder", "randomBits"]);
 const NO_INPUTS = new Set(["full", "arange", "placeholder"]);
 
 // ---- the elementwise primitives' cases, from their rows in OPS ----

@@ -68,6 +68,11 @@ class CpuBackend : public Backend {
       case Op::Matmul: return matmul(instr, in, out);
       case Op::SliceUpdate: return slice_update(instr, in, out);
       case Op::Divmod: return divmod(in, outs);
+      case Op::Scan: return scan(instr, in, out);
+      case Op::Sort: return sort(instr, in, outs);
+      case Op::RandomBits: return random_bits(instr, in, out);
+      case Op::Gather: return gather(instr, in, out);
+      case Op::Scatter: return scatter(instr, in, out);
       default: return elementwise(instr, in, out);
     }
   }

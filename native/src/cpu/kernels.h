@@ -21,5 +21,19 @@ void slice_update(const Instr& instr, const Inputs& in, ArrayDesc& out);
 void concatenate(const Instr& instr, const Inputs& in, ArrayDesc& out);
 // matmul.cc
 void matmul(const Instr& instr, const Inputs& in, ArrayDesc& out);
+// indexing.cc: gather(x, idx) along ints[0] (out[.., i, ..] = x[.., idx[.., i, ..], ..]; idx has
+// out's shape) and scatter(base, idx, updates) along ints[0] combining with mode ints[1].
+enum ScatterMode : int64_t { kScatterSet = 0, kScatterAdd = 1, kScatterMul = 2, kScatterMax = 3, kScatterMin = 4 };
+void gather(const Instr& instr, const Inputs& in, ArrayDesc& out);
+void scatter(const Instr& instr, const Inputs& in, ArrayDesc& out);
+
+// random.cc: randomBits(key [K..., 2] uint32) -> [K..., S...] uint32 Threefry-2x32 words.
+void random_bits(const Instr& instr, const Inputs& in, ArrayDesc& out);
+
+// scan.cc: scan along ints[1] combining with ints[0] (a ScanKind); ints[2] reverse, ints[3] inclusive.
+enum class ScanKind : int64_t { Sum = 0, Prod = 1, Max = 2, Min = 3, LogAddExp = 4 };
+void scan(const Instr& instr, const Inputs& in, ArrayDesc& out);
+// sort(x) -> [values, uint32 indices] along ints[0]: stable, NaN last.
+void sort(const Instr& instr, const Inputs& in, const Outputs& outs);
 
 }  // namespace tessera::cpu

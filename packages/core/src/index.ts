@@ -21,19 +21,39 @@ export {
   type ReduceOptions, type VarOptions,
 } from "./ops/reduce.js";
 export {
+  cumsum, cumprod, cummax, cummin, logcumsumexp, sort, argsort, partition, argpartition, topk, type ScanOptions,
+} from "./ops/scan.js";
+export {
   astype, reshape, flatten, transpose, swapaxes, moveaxis, expandDims, squeeze, broadcastTo, concatenate, stack,
   split, flip, tile, repeat, pad, roll, copy, type PadOptions,
 } from "./ops/shape.js";
 export { matmul } from "./ops/linalg.js";
-export { index, slice, Slice, type IndexEntry } from "./ops/indexing.js";
+export { addmm, tensordot, inner, outer, type AddmmOptions } from "./ops/linalg.js";
+export { einsum } from "./ops/einsum.js";
+/**
+ * Fused-style ops with MLX's semantics: `layerNorm`, `rmsNorm`, `rope`, `scaledDotProductAttention`.
+ * @example
+ * mx.fast.rmsNorm(x, weight, 1e-5);
+ */
+export * as fast from "./fast.js";
+export { index, slice, Slice, type IndexEntry, at, ArrayAt, take, takeAlongAxis, putAlongAxis } from "./ops/indexing.js";
+/**
+ * Key-based random numbers (Threefry-2x32, as JAX and MLX): `seed`, `key`, `split`, `uniform`,
+ * `normal`, `randint`, `bernoulli`, `categorical`, `truncatedNormal`, `gumbel`, `permutation`.
+ * @example
+ * const x = mx.random.normal([2, 3], { key: mx.random.key(0) });
+ */
+export * as random from "./random.js";
 export { treeFlatten, treeUnflatten, treeMap, isPlainObject, type Tree } from "./tree.js";
+export { save, savez, load } from "./io/numpy.js";
+export { saveSafetensors, loadSafetensors } from "./io/safetensors.js";
 export { cpu, gpu, defaultDevice, setDefaultDevice, isAvailable, type Device, type DeviceOptions } from "./device.js";
 export {
   getActiveMemory, getPeakMemory, resetPeakMemory, getCacheMemory, clearCache, setMemoryLimit,
 } from "./memory.js";
 
-function collect(trees: unknown[]): Array[] {
-  return treeLeaves(trees, isArray);
+function collect(trees: unknown[], op: string): Array[] {
+  return treeLeaves(trees, isArray, op);
 }
 
 /**
@@ -43,7 +63,7 @@ function collect(trees: unknown[]): Array[] {
  * mx.eval(model.parameters(), opt.state, loss);
  */
 function evalTrees(...trees: unknown[]): void {
-  evaluate(collect(trees), "eval");
+  evaluate(collect(trees, "eval"), "eval");
 }
 /**
  * Like eval, off the JavaScript thread: the program runs on a worker thread of the addon and the
@@ -52,7 +72,7 @@ function evalTrees(...trees: unknown[]): void {
  * await mx.evalAsync(loss, grads);
  */
 export function evalAsync(...trees: unknown[]): Promise<void> {
-  return evaluateAsync(collect(trees), "evalAsync");
+  return evaluateAsync(collect(trees, "evalAsync"), "evalAsync");
 }
 export { evalTrees as eval };
 

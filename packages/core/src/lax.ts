@@ -7,6 +7,8 @@ import type { DType } from "./dtype.js";
 import { bind, bind1 } from "./primitive.js";
 import * as P from "./primitives/index.js";
 import type { SliceParams } from "./primitives/movement.js";
+import type { ScatterMode } from "./primitives/indexing.js";
+import type { ScanParams } from "./primitives/scan.js";
 
 // The elementwise primitives are their own wrappers (primitives/elementwise.ts): lax.sin is P.sin.
 export * from "./primitives/elementwise.js";
@@ -25,6 +27,10 @@ export const reduceMax = (x: Array, axes: number[]) => bind1(P.reduceMax, [x], {
 export const reduceMin = (x: Array, axes: number[]) => bind1(P.reduceMin, [x], { axes });
 export const argmax = (x: Array, axis: number) => bind1(P.argmax, [x], { axis });
 export const argmin = (x: Array, axis: number) => bind1(P.argmin, [x], { axis });
+export const randomBits = (key: Array, shape: number[]) => bind1(P.randomBits, [key], { shape });
+
+export const scan = (x: Array, params: ScanParams) => bind1(P.scan, [x], params);
+export const sort = (x: Array, axis: number) => bind(P.sort, [x], { axis });
 
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 export const broadcastTo = (x: Array, shape: number[]) =>
@@ -36,6 +42,9 @@ export const slice = (x: Array, params: SliceParams) => bind1(P.slice, [x], para
 export const sliceUpdate = (base: Array, update: Array, params: SliceParams) =>
   bind1(P.sliceUpdate, [base, update], params);
 export const concatenate = (xs: Array[], axis: number) => bind1(P.concatenate, xs, { axis });
+export const gather = (x: Array, idx: Array, axis: number) => bind1(P.gather, [x, idx], { axis });
+export const scatter = (base: Array, idx: Array, updates: Array, axis: number, mode: ScatterMode) =>
+  bind1(P.scatter, [base, idx, updates], { axis, mode });
 
 export const full = (shape: number[], value: number | bigint, dtype: DType) => bind1(P.full, [], { shape, dtype, value });
 export const arange = (start: number, step: number, size: number, dtype: DType) =>

@@ -8,8 +8,9 @@ import { Array } from "./array.js";
 import * as E from "./ops/elementwise.js";
 import * as R from "./ops/reduce.js";
 import * as S from "./ops/shape.js";
+import * as C from "./ops/scan.js";
 import { matmul } from "./ops/linalg.js";
-import { index, type IndexEntry } from "./ops/indexing.js";
+import { index, at, take, type ArrayAt, type IndexEntry } from "./ops/indexing.js";
 
 /** An op taking the array first, as a method (that parameter dropped). */
 type AsMethod<F> = F extends (self: never, ...rest: infer A) => infer R ? (...args: A) => R : never;
@@ -19,6 +20,8 @@ type FunctionKeys<M> = { [K in keyof M]: M[K] extends (...args: never[]) => unkn
 const REDUCTIONS = [
   "sum", "prod", "mean", "max", "min", "all", "any", "std", "logsumexp", "argmax", "argmin", "softmax", "logSoftmax",
 ] as const;
+/** The scans and sorting ops of ops/scan.ts (partition and argpartition are functions only, as in MLX). */
+const SCAN_OPS = ["cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "sort", "argsort", "topk"] as const;
 const SHAPE_OPS = [
   "reshape", "flatten", "transpose", "swapaxes", "moveaxis", "expandDims", "squeeze", "broadcastTo", "split", "flip",
   "astype", "tile", "repeat", "pad", "roll",
@@ -28,15 +31,21 @@ const SHAPE_OPS = [
 export type ElementwiseMethods = MethodsOf<typeof E, FunctionKeys<typeof E>>;
 /** The reductions, as methods (`var` is R.variance). */
 export type ReduceMethods = MethodsOf<typeof R, (typeof REDUCTIONS)[number]> & { var: AsMethod<typeof R.variance> };
+/** The scans and sorting ops, as methods. */
+export type ScanMethods = MethodsOf<typeof C, (typeof SCAN_OPS)[number]>;
 /** The shape ops, as methods. */
 export type ShapeMethods = MethodsOf<typeof S, (typeof SHAPE_OPS)[number]>;
 
 declare module "./array.js" {
-  interface Array extends ElementwiseMethods, ReduceMethods, ShapeMethods {
+  interface Array extends ElementwiseMethods, ReduceMethods, ScanMethods, ShapeMethods {
     /** The matrix product `mx.matmul(this, b)`. */
     matmul(b: Array): Array;
     /** NumPy indexing (see mx.index). */
     index(...spec: IndexEntry[]): Array;
+    /** Functional updates of the indexed elements (see mx.at): `x.at(i).add(v)`. */
+    at(...spec: IndexEntry[]): ArrayAt;
+    /** The elements at `indices` along `axis` (see mx.take). */
+    take: AsMethod<typeof take>;
     /** The transpose with all axes reversed. */
     readonly T: Array;
   }
@@ -51,7 +60,10 @@ const forward = (name: string, fn: (...args: never[]) => unknown) => {
 for (const [name, fn] of Object.entries(E)) if (typeof fn === "function") forward(name, fn);
 for (const name of REDUCTIONS) forward(name, R[name]);
 forward("var", R.variance);
+for (const name of SCAN_OPS) forward(name, C[name]);
 for (const name of SHAPE_OPS) forward(name, S[name]);
 forward("matmul", matmul);
 forward("index", index);
+forward("at", at);
+forward("take", take);
 Object.defineProperty(Array.prototype, "T", { get(this: Array) { return S.transpose(this); } });

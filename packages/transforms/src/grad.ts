@@ -14,15 +14,41 @@ export interface GradOptions<A extends Argnums = Argnums> {
 /** The implementation's view of a user function (the public signatures are the typed overloads). */
 type Fn = (...args: unknown[]) => unknown;
 
+/** Checks argnums without the call's argument count (when the transform is made): integers, no repeats. */
+function checkArgnums(op: string, argnums: unknown): void {
+  if (argnums === undefined) return;
+  const list = typeof argnums === "number" ? [argnums] : argnums;
+  if (!globalThis.Array.isArray(list) || list.length === 0) {
+    throw new TransformError(`${op}: argnums must be a number or a non-empty list of numbers (integers); got ${fmtArg(argnums)}`);
+  }
+  for (const a of list) {
+    if (typeof a !== "number" || !Number.isInteger(a)) throw new TransformError(`${op}: argnums entries must be integers; got ${fmtArg(a)}`);
+  }
+  if (new Set(list).size !== list.length) {
+    throw new TransformError(`${op}: argnums must not repeat an argument; got [${list.join(", ")}]`);
+  }
+}
+
 function normalizeArgnums(op: string, argnums: Argnums | undefined, nargs: number): number[] {
+  checkArgnums(op, argnums);
   const list = argnums === undefined ? [0] : typeof argnums === "number" ? [argnums] : argnums;
-  if (!globalThis.Array.isArray(list) || list.length === 0) throw new TransformError(`${op}: argnums must be a number or a non-empty list of numbers`);
-  return list.map((a) => {
-    if (!Number.isInteger(a)) throw new TransformError(`${op}: argnums entries must be integers; got ${String(a)}`);
+  const out = list.map((a) => {
     const k = a < 0 ? a + nargs : a;
     if (k < 0 || k >= nargs) throw new TransformError(`${op}: argnums ${a} is out of range for a call with ${nargs} arguments`);
     return k;
   });
+  if (new Set(out).size !== out.length) {
+    throw new TransformError(`${op}: argnums must not repeat an argument; got [${list.join(", ")}], which name the same argument for a call with ${nargs} arguments`);
+  }
+  return out;
+}
+
+/** A bad argnums value as messages print it. */
+function fmtArg(x: unknown): string {
+  if (typeof x === "bigint") return `${x}n`;
+  if (typeof x === "string") return JSON.stringify(x);
+  if (globalThis.Array.isArray(x)) return `[${x.map(fmtArg).join(", ")}]`;
+  return x === null ? "null" : typeof x === "object" ? "an object" : String(x);
 }
 
 /** The Array leaves of a differentiated argument (JS numbers become float32 scalars). */
@@ -57,11 +83,20 @@ export function valueAndGrad(fn: Fn, options: GradOptions = {}) {
 }
 
 /** valueAndGrad, with errors naming `op` (the transform the user called). */
-function makeValueAndGrad(op: string, fn: Fn, options: GradOptions) {
+function makeValueAndGrad(op: string, fn: Fn, options: GradOptions | null | undefined) {
   if (typeof fn !== "function") throw new TransformError(`${op}: fn must be a function; got ${typeof fn}`);
+  if (options === null || options === undefined) options = {};
+  if (typeof options !== "object" || globalThis.Array.isArray(options)) {
+    throw new TransformError(`${op}: options must be an object ({ argnums }); got ${fmtArg(options)}`);
+  }
+  for (const k of Object.keys(options)) {
+    if (k !== "argnums") throw new TransformError(`${op}: unknown option ${JSON.stringify(k)}; expected "argnums"`);
+  }
+  checkArgnums(op, options.argnums);
+  const opts: GradOptions = options;
   return (...args: unknown[]): [unknown, unknown] =>
     tracing(() => {
-      const nums = normalizeArgnums(op, options.argnums, args.length);
+      const nums = normalizeArgnums(op, opts.argnums, args.length);
       const newArgs = [...args];
       const sources: Array[] = [];
       const structure = nums.map((k) => {
@@ -86,7 +121,7 @@ function makeValueAndGrad(op: string, fn: Fn, options: GradOptions) {
         pos += leaves.length;
         return withLeaves(pairs, gs);
       });
-      return [value, typeof options.argnums === "object" ? grads : grads[0]];
+      return [value, typeof opts.argnums === "object" ? grads : grads[0]];
     });
 }
 

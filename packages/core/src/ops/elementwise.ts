@@ -8,7 +8,7 @@ import { DTypeError } from "../errors.js";
 import { bind, bind1, type PrimitiveDef } from "../primitive.js";
 import * as P from "../primitives/index.js";
 import * as lax from "../lax.js";
-import { asArray, broadcastShapes, checkOperand, prepare, resultType, withDevice } from "./util.js";
+import { asArray, broadcastShapes, checkOperand, fmtGot, prepare, resultType, withDevice } from "./util.js";
 import type { DeviceOptions } from "../device.js";
 
 type Unary = (x: ArrayLike, options?: DeviceOptions) => Array;
@@ -25,16 +25,22 @@ function floatUnary(name: string, op: P.UnaryOp): Unary {
 function sameUnary(name: string, op: P.UnaryOp, allowBool = true): Unary {
   return (x, options = {}) => withDevice(name, options, () => {
     const [a] = prepare(name, [x]);
-    if (!allowBool && a.dtype === "bool") throw new DTypeError(`${name}: not defined for bool arrays`);
+    if (!allowBool && a.dtype === "bool") throw new DTypeError(`${name}: not defined for bool arrays (the operand must be numeric); got dtype bool`);
     return op(a);
   });
 }
-/** A binary op on the promoted type (optionally forced to floating point). */
-function binary(name: string, op: P.BinaryOp, floating = false): Binary {
+/**
+ * A binary op on the promoted type (optionally forced to floating point); `allowBool` false makes
+ * bool operands a DTypeError at the call (the kernel has no bool version).
+ */
+function binary(name: string, op: P.BinaryOp, floating = false, allowBool = true): Binary {
   return (a, b, options = {}) => withDevice(name, options, () => {
     checkOperand(name, a, 1);
     checkOperand(name, b, 2);
     const t = resultType([a, b]);
+    if (!allowBool && t === "bool") {
+      throw new DTypeError(`${name}: operands must be numeric (not both bool); got bool (convert with astype first)`);
+    }
     const [x, y] = prepare(name, [a, b], floating ? toFloating(t) : t);
     return op(x, y);
   });
@@ -67,7 +73,7 @@ function logical(name: string, op: P.BinaryOp): Binary {
  */
 export const add = binary("add", P.add);
 /** a - b elementwise (broadcasting and promoting, as {@link add}). */
-export const sub = binary("sub", P.sub);
+export const sub = binary("sub", P.sub, false, false);
 /** Another name of {@link sub}. */
 export const subtract = sub;
 /** a * b elementwise (broadcasting and promoting, as {@link add}). */
@@ -79,11 +85,11 @@ export const div = binary("div", P.div, true);
 /** Another name of {@link div}. */
 export const divide = div;
 /** floor(a / b) elementwise; integers round toward negative infinity too (NumPy's rule). */
-export const floorDivide = binary("floorDivide", P.floorDivide);
+export const floorDivide = binary("floorDivide", P.floorDivide, false, false);
 /** a - b * floorDivide(a, b): the remainder takes the sign of b, as NumPy's `%`. */
-export const remainder = binary("remainder", P.remainder);
+export const remainder = binary("remainder", P.remainder, false, false);
 /** a raised to the power b, elementwise. */
-export const pow = binary("pow", P.pow);
+export const pow = binary("pow", P.pow, false, false);
 /** Another name of {@link pow}. */
 export const power = pow;
 /** The larger of a and b, elementwise (NaN if either is NaN). */
@@ -247,7 +253,7 @@ export function where(cond: ArrayLike, a: ArrayLike, b: ArrayLike, options: Devi
     checkOperand("where", a, 2);
     checkOperand("where", b, 3);
     const t = resultType([a, b]);
-    const xs = [asArray(cond, "bool"), asArray(a, t), asArray(b, t)];
+    const xs = [asArray(cond, "bool", "where"), asArray(a, t, "where"), asArray(b, t, "where")];
     const shape = broadcastShapes("where", xs.map((v) => v.shape));
     return bind1(P.where, xs.map((v) => lax.broadcastTo(v, shape)), {});
   });
@@ -273,14 +279,18 @@ const FINITE_MAX: Partial<Record<DType, number>> = {
 /** Replaces NaN with `nan` (0) and infinities with `posinf`/`neginf` (the dtype's extremes). */
 export function nanToNum(x: ArrayLike, options: { nan?: number; posinf?: number; neginf?: number } & DeviceOptions = {}): Array {
   return withDevice("nanToNum", options, () => {
+    for (const k of ["nan", "posinf", "neginf"] as const) {
+      const v = options?.[k];
+      if (v !== undefined && typeof v !== "number") throw new TypeError(`nanToNum: ${k} must be a number; got ${fmtGot(v)}`);
+    }
     const [a] = prepare("nanToNum", [x]);
     if (!isFloating(a.dtype)) return a;
     const big = FINITE_MAX[a.dtype]!;
-    const { nan = 0, posinf = big, neginf = -big } = options;
+    const { nan = 0, posinf = big, neginf = -big } = (options ?? {}) as { nan?: number; posinf?: number; neginf?: number };
     let y = where(isnan(a), nan, a);
     y = where(logicalAnd(isinf(y), greater(y, 0)), posinf, y);
     return where(logicalAnd(isinf(y), less(y, 0)), neginf, y);
-  });
+  }, ["nan", "posinf", "neginf"]);
 }
 
 /**

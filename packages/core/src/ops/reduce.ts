@@ -3,7 +3,7 @@ import { Array } from "../array.js";
 import { toFloating, type DType } from "../dtype.js";
 import { fmtShape } from "../errors.js";
 import * as lax from "../lax.js";
-import { checkArray, normalizeAxes, normalizeAxis, withDevice } from "./util.js";
+import { checkArray, checkBoolOption, fmtValue, normalizeAxes, normalizeAxis, withDevice } from "./util.js";
 import type { DeviceOptions } from "../device.js";
 import { stopGradient, where, isinf, sqrt, square } from "./elementwise.js";
 
@@ -18,16 +18,25 @@ function keep(y: Array, shape: number[], axes: number[], keepdims: boolean | und
   return keepdims ? lax.reshape(y, shape.map((d, i) => (axes.includes(i) ? 1 : d))) : y;
 }
 
+const REDUCE_KEYS = ["keepdims"] as const;
+const VAR_KEYS = ["keepdims", "ddof"] as const;
+
+/** keepdims of an options object already checked by withDevice (absent or null options: false). */
+function keepdimsOf(name: string, options: ReduceOptions | null | undefined): boolean | undefined {
+  return checkBoolOption(name, "keepdims", options?.keepdims);
+}
+
 function reduction(name: string, prim: (x: Array, axes: number[]) => Array, dtypeOf: (t: DType) => DType, nonEmpty = false) {
   return (x: Array, axis?: Axis, options: ReduceOptions = {}): Array => withDevice(name, options, () => {
     checkArray(name, x);
+    const keepdims = keepdimsOf(name, options);
     const axes = normalizeAxes(name, axis, x.shape);
     if (nonEmpty && axes.some((a) => x.shape[a] === 0)) {
       throw new RangeError(`${name}: cannot reduce over an empty axis (shape ${fmtShape(x.shape)}, axes [${axes.join(",")}])`);
     }
     const y = axes.length === 0 ? lax.identity(lax.cast(x, dtypeOf(x.dtype))) : prim(lax.cast(x, dtypeOf(x.dtype)), axes);
-    return keep(y, x.shape, axes, options.keepdims);
-  });
+    return keep(y, x.shape, axes, keepdims);
+  }, REDUCE_KEYS);
 }
 const sumType = (t: DType): DType => (t === "bool" ? "int32" : t);
 
@@ -60,73 +69,83 @@ function count(shape: number[], axes: number[]): number {
 export function mean(x: Array, axis?: Axis, options: ReduceOptions = {}): Array {
   return withDevice("mean", options, () => {
     checkArray("mean", x);
+    const keepdims = keepdimsOf("mean", options);
     const axes = normalizeAxes("mean", axis, x.shape);
     const t = toFloating(x.dtype);
-    const s = sum(lax.cast(x, t), axes, options);
+    const s = sum(lax.cast(x, t), axes, { keepdims });
     return lax.div(s, lax.constLike(s, count(x.shape, axes)));
-  });
+  }, REDUCE_KEYS);
 }
 
 /** Options of var and std. */
 export interface VarOptions extends ReduceOptions {
-  /** Delta degrees of freedom: the sum of squares is divided by N - ddof (default 0). */
+  /**
+   * Delta degrees of freedom, a non-negative integer (default 0): the sum of squares is divided
+   * by max(N - ddof, 0), as NumPy (so ddof >= N gives inf, or NaN where the sum is 0).
+   */
   ddof?: number;
 }
-/** Variance over axes, divided by N - ddof. */
+/** Variance over axes, divided by max(N - ddof, 0) (NumPy's rule). */
 export function variance(x: Array, axis?: Axis, options: VarOptions = {}): Array {
-  return withDevice("var", options, () => varianceOf("var", x, axis, options));
+  return withDevice("var", options, () => varianceOf("var", x, axis, options), VAR_KEYS);
 }
-function varianceOf(name: string, x: Array, axis: Axis, options: VarOptions): Array {
+function varianceOf(name: string, x: Array, axis: Axis, options: VarOptions | null | undefined): Array {
   checkArray(name, x);
+  const keepdims = keepdimsOf(name, options);
+  const ddof = options?.ddof ?? 0;
+  if (typeof ddof !== "number") throw new TypeError(`${name}: ddof must be a non-negative integer; got ${fmtValue(ddof)}`);
+  if (!Number.isInteger(ddof) || ddof < 0) throw new RangeError(`${name}: ddof must be a non-negative integer; got ${ddof}`);
   const axes = normalizeAxes(name, axis, x.shape);
   const xf = lax.cast(x, toFloating(x.dtype));
   const centered = lax.sub(xf, lax.broadcastTo(mean(xf, axes, { keepdims: true }), x.shape));
-  const s = sum(square(centered), axes, options);
-  const n = count(x.shape, axes) - (options.ddof ?? 0);
+  const s = sum(square(centered), axes, { keepdims });
+  const n = Math.max(count(x.shape, axes) - ddof, 0);
   return lax.div(s, lax.constLike(s, n));
 }
 export { variance as var };
 
 /** Standard deviation over axes: the square root of the variance (`mx.var`). */
 export function std(x: Array, axis?: Axis, options: VarOptions = {}): Array {
-  return withDevice("std", options, () => sqrt(varianceOf("std", x, axis, options)));
+  return withDevice("std", options, () => sqrt(varianceOf("std", x, axis, options)), VAR_KEYS);
 }
 
 /** Index of the first maximum along an axis (of the flattened array when axis is omitted); uint32. */
 export function argmax(x: Array, axis?: number | null, options: ReduceOptions = {}): Array {
-  return withDevice("argmax", options, () => argReduce("argmax", lax.argmax, x, axis, options));
+  return withDevice("argmax", options, () => argReduce("argmax", lax.argmax, x, axis, options), REDUCE_KEYS);
 }
 /** Index of the first minimum along an axis (of the flattened array when axis is omitted); uint32. */
 export function argmin(x: Array, axis?: number | null, options: ReduceOptions = {}): Array {
-  return withDevice("argmin", options, () => argReduce("argmin", lax.argmin, x, axis, options));
+  return withDevice("argmin", options, () => argReduce("argmin", lax.argmin, x, axis, options), REDUCE_KEYS);
 }
-function argReduce(name: string, prim: (x: Array, axis: number) => Array, x: Array, axis: number | null | undefined, options: ReduceOptions): Array {
+function argReduce(name: string, prim: (x: Array, axis: number) => Array, x: Array, axis: number | null | undefined, options: ReduceOptions | null | undefined): Array {
   checkArray(name, x);
+  const keepdims = keepdimsOf(name, options);
   if (axis === undefined || axis === null) {
     if (x.size === 0) throw new RangeError(`${name}: attempt to get ${name} of an empty array (shape ${fmtShape(x.shape)})`);
     const y = prim(lax.reshape(x, [x.size]), 0);
-    return options.keepdims ? lax.reshape(y, x.shape.map(() => 1)) : y;
+    return keepdims ? lax.reshape(y, x.shape.map(() => 1)) : y;
   }
   const a = normalizeAxis(name, axis, x.ndim, x.shape);
   if (x.shape[a] === 0) throw new RangeError(`${name}: cannot reduce over an empty axis (shape ${fmtShape(x.shape)}, axis ${a})`);
-  return keep(prim(x, a), x.shape, [a], options.keepdims);
+  return keep(prim(x, a), x.shape, [a], keepdims);
 }
 
 /** log(sum(exp(x))) over axes, computed stably (the max is subtracted first). */
 export function logsumexp(x: Array, axis?: Axis, options: ReduceOptions = {}): Array {
-  return withDevice("logsumexp", options, () => logsumexpOf(x, axis, options));
+  return withDevice("logsumexp", options, () => logsumexpOf(x, axis, options), REDUCE_KEYS);
 }
-function logsumexpOf(x: Array, axis: Axis, options: ReduceOptions): Array {
+function logsumexpOf(x: Array, axis: Axis, options: ReduceOptions | null | undefined): Array {
   checkArray("logsumexp", x);
+  const keepdims = keepdimsOf("logsumexp", options);
   const axes = normalizeAxes("logsumexp", axis, x.shape);
   const xf = lax.cast(x, toFloating(x.dtype));
-  if (xf.size === 0) return keep(lax.log(lax.reduceSum(lax.exp(xf), axes)), x.shape, axes, options.keepdims);
+  if (xf.size === 0) return keep(lax.log(lax.reduceSum(lax.exp(xf), axes)), x.shape, axes, keepdims);
   const m0 = stopGradient(max(xf, axes, { keepdims: true }));
   const m = where(isinf(m0), 0, m0); // all -inf (or an inf): shift by 0 instead of producing nan
   const mb = lax.broadcastTo(m, x.shape);
   const s = lax.log(lax.reduceSum(lax.exp(lax.sub(xf, mb)), axes));
   const y = lax.add(s, lax.reshape(m, s.shape));
-  return keep(y, x.shape, axes, options.keepdims);
+  return keep(y, x.shape, axes, keepdims);
 }
 
 /** exp(x) / sum(exp(x)) along an axis (the last by default). */

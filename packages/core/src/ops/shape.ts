@@ -3,7 +3,10 @@ import { Array, isArray } from "../array.js";
 import { promoteTypes, type DType } from "../dtype.js";
 import { ShapeError, fmtShape } from "../errors.js";
 import * as lax from "../lax.js";
-import { checkArray, checkDType, checkShape, fmtValue, normalizeAxes, normalizeAxis, normalizeResultAxis, withDevice } from "./util.js";
+import {
+  checkArray, checkDType, checkOptions, checkShape, fmtGot, fmtValue, normalizeAxes, normalizeAxis, normalizeResultAxis, withDevice,
+} from "./util.js";
+import { weakScalarValue } from "../convert.js";
 import { bind1 } from "../primitive.js";
 import * as P from "../primitives/index.js";
 import { currentDevice, deviceName, onDevice, type DeviceOptions } from "../device.js";
@@ -15,7 +18,8 @@ import { currentDevice, deviceName, onDevice, type DeviceOptions } from "../devi
  */
 export function copy(x: Array, options: DeviceOptions = {}): Array {
   checkArray("copy", x);
-  return onDevice("copy", options.device, () =>
+  const o = checkOptions("copy", options);
+  return onDevice("copy", o.device, () =>
     bind1(deviceName(currentDevice()) === deviceName(x.device) ? P.copy : P.transfer, [x], {}),
   );
 }
@@ -40,7 +44,7 @@ function reshapeOf(x: Array, shape: number[] | number): Array {
   checkArray("reshape", x);
   const s = typeof shape === "number" ? [shape] : shape;
   if (!globalThis.Array.isArray(s) || !s.every((d) => Number.isInteger(d) && d >= -1)) {
-    throw new TypeError(`reshape: shape must be a list of integers >= -1; got ${JSON.stringify(shape)}`);
+    throw new TypeError(`reshape: shape must be a list of integers >= -1; got ${fmtValue(shape)}`);
   }
   const infer = s.filter((d) => d === -1).length;
   if (infer > 1) throw new RangeError(`reshape: only one -1 is allowed; got shape ${fmtShape(s)}`);
@@ -79,7 +83,7 @@ function transposeOf(x: Array, axes: number[] | undefined): Array {
   checkArray("transpose", x);
   const perm = axes ?? [...globalThis.Array(x.ndim).keys()].reverse();
   if (!globalThis.Array.isArray(perm) || perm.length !== x.ndim) {
-    throw new RangeError(`transpose: axes ${JSON.stringify(axes)} is not a permutation of 0..${x.ndim - 1} (input shape ${fmtShape(x.shape)})`);
+    throw new RangeError(`transpose: axes ${fmtValue(axes)} is not a permutation of 0..${x.ndim - 1} (input shape ${fmtShape(x.shape)})`);
   }
   const norm = perm.map((p) => normalizeAxis("transpose", p, x.ndim, x.shape));
   if (new Set(norm).size !== norm.length) {
@@ -119,6 +123,9 @@ export function expandDims(x: Array, axis: number | number[], options: DeviceOpt
 function expandDimsOf(x: Array, axis: number | number[]): Array {
   checkArray("expandDims", x);
   const list = typeof axis === "number" ? [axis] : axis;
+  if (!globalThis.Array.isArray(list)) {
+    throw new TypeError(`expandDims: axis must be an integer or a list of integers; got ${fmtValue(axis)} (input shape ${fmtShape(x.shape)})`);
+  }
   const nd = x.ndim + list.length;
   const axes = list.map((a) => normalizeResultAxis("expandDims", a, nd, x.shape));
   if (new Set(axes).size !== axes.length) throw new RangeError(`expandDims: repeated axis in [${list.join(",")}] (input shape ${fmtShape(x.shape)})`);
@@ -159,7 +166,7 @@ function broadcastToOf(x: Array, shape: number[]): Array {
 }
 
 function checkList(op: string, xs: unknown): Array[] {
-  if (!globalThis.Array.isArray(xs) || xs.length === 0) throw new TypeError(`${op}: expected a non-empty list of arrays`);
+  if (!globalThis.Array.isArray(xs) || xs.length === 0) throw new TypeError(`${op}: expected a non-empty list of arrays; got ${fmtValue(xs)}`);
   xs.forEach((x, i) => checkArray(op, x, i + 1));
   return xs as Array[];
 }
@@ -226,7 +233,7 @@ function splitOf(x: Array, indicesOrSections: number | number[], axis: number): 
     bounds = [...globalThis.Array(k - 1).keys()].map((i) => ((i + 1) * n) / k);
   } else if (globalThis.Array.isArray(indicesOrSections)) {
     if (!indicesOrSections.every((i) => Number.isInteger(i))) {
-      throw new TypeError(`split: indices must be integers; got ${JSON.stringify(indicesOrSections)} (shape ${fmtShape(x.shape)})`);
+      throw new TypeError(`split: indices must be integers; got ${fmtValue(indicesOrSections)} (shape ${fmtShape(x.shape)})`);
     }
     bounds = indicesOrSections.map((i) => Math.min(Math.max(i < 0 ? i + n : i, 0), n));
   } else {
@@ -265,7 +272,7 @@ function tileOf(x: Array, reps: number | number[]): Array {
   checkArray("tile", x);
   const r = typeof reps === "number" ? [reps] : reps;
   if (!globalThis.Array.isArray(r) || !r.every(isInt)) {
-    throw new TypeError(`tile: reps must be an integer or a list of integers; got ${JSON.stringify(reps)} (shape ${fmtShape(x.shape)})`);
+    throw new TypeError(`tile: reps must be an integer or a list of integers; got ${fmtValue(reps)} (shape ${fmtShape(x.shape)})`);
   }
   if (r.some((k) => k < 0)) throw new RangeError(`tile: reps must be non-negative; got [${r.join(",")}] (shape ${fmtShape(x.shape)})`);
   const nd = Math.max(r.length, x.ndim);
@@ -311,7 +318,7 @@ export interface PadOptions extends DeviceOptions {
 /** pad's widths as one [before, after] pair per axis. */
 function padWidths(x: Array, widths: unknown): [number, number][] {
   const bad = (why: string) =>
-    new TypeError(`pad: widths must be a number, a [before, after] pair or one pair per axis (${why}); got ${JSON.stringify(widths)} (shape ${fmtShape(x.shape)})`);
+    new TypeError(`pad: widths must be a number, a [before, after] pair or one pair per axis (${why}); got ${fmtValue(widths)} (shape ${fmtShape(x.shape)})`);
   const isPair = (p: unknown): p is [number, number] => globalThis.Array.isArray(p) && p.length === 2 && p.every(isInt);
   let pairs: [number, number][];
   if (isInt(widths)) pairs = x.shape.map(() => [widths, widths]);
@@ -325,7 +332,7 @@ function padWidths(x: Array, widths: unknown): [number, number][] {
     }
     pairs = widths.map(([b, a]) => [b, a]);
   } else throw bad("entries must be integers");
-  if (pairs.some(([b, a]) => b < 0 || a < 0)) throw new RangeError(`pad: widths must be non-negative; got ${JSON.stringify(widths)} (shape ${fmtShape(x.shape)})`);
+  if (pairs.some(([b, a]) => b < 0 || a < 0)) throw new RangeError(`pad: widths must be non-negative; got ${fmtValue(widths)} (shape ${fmtShape(x.shape)})`);
   return pairs;
 }
 
@@ -337,7 +344,7 @@ function padWidths(x: Array, widths: unknown): [number, number][] {
  * mx.pad(mx.array([1, 2]), [2, 1], { mode: "edge" }).tolist(); // [1, 1, 1, 2, 2]
  */
 export function pad(x: Array, widths: number | [number, number] | [number, number][], options: PadOptions = {}): Array {
-  return withDevice("pad", options, () => padOf(x, widths, options));
+  return withDevice("pad", options, () => padOf(x, widths, options ?? {}), ["mode", "value"]);
 }
 function padOf(x: Array, widths: number | [number, number] | [number, number][], options: PadOptions): Array {
   checkArray("pad", x);
@@ -348,12 +355,13 @@ function padOf(x: Array, widths: number | [number, number] | [number, number][],
   }
   if (mode === "constant") {
     const v = value ?? 0;
-    if (typeof v !== "number" && typeof v !== "boolean") {
-      throw new TypeError(`pad: value must be a number; got ${fmtValue(v)} (shape ${fmtShape(x.shape)})`);
+    if (typeof v !== "number" && typeof v !== "boolean" && typeof v !== "bigint") {
+      throw new TypeError(`pad: value must be a number; got ${fmtGot(v)} (shape ${fmtShape(x.shape)})`);
     }
+    const fillWith = weakScalarValue("pad", v, x.dtype);
     if (pairs.every(([b, a]) => b === 0 && a === 0)) return x;
     const shape = x.shape.map((d, i) => d + pairs[i][0] + pairs[i][1]);
-    const base = lax.full(shape, Number(v), x.dtype);
+    const base = lax.full(shape, fillWith, x.dtype);
     return lax.sliceUpdate(base, x, { start: pairs.map(([b]) => b), step: x.shape.map(() => 1), shape: x.shape });
   }
   if (value !== undefined) throw new TypeError(`pad: value applies to mode "constant" only (mode "edge", shape ${fmtShape(x.shape)})`);

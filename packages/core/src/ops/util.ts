@@ -1,26 +1,127 @@
 /** @file Argument checking shared by the user-facing ops: operands, axes, shapes, dtypes. */
 import { Array, isArray, type ArrayLike, type Scalar } from "../array.js";
-import { promoteTypes, promoteWithScalar, scalarDType, type DType } from "../dtype.js";
+import { DTYPE_CODES, promoteTypes, promoteWithScalar, scalarDType, type DType } from "../dtype.js";
 import { DTypeError, ShapeError, fmtShape } from "../errors.js";
 import * as lax from "../lax.js";
-import { onDevice, type DeviceOptions } from "../device.js";
+import { onDevice, opName, type Device, type DeviceOptions } from "../device.js";
+import { weakScalarValue } from "../convert.js";
+
+/**
+ * Checks an op's options argument: undefined, null or a plain object whose keys are `device` and
+ * the op's own `keys`, with a device (if any) that is a Device. Returns it as an object.
+ */
+export function checkOptions<T extends object>(op: string, options: T | null | undefined, keys: readonly string[] = []): Partial<T> {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== "object" || globalThis.Array.isArray(options) || isArray(options)) {
+    throw new TypeError(`${op}: options must be an object${keys.length ? ` ({ ${[...keys, "device"].join(", ")} })` : " ({ device })"}; got ${fmtGot(options)}`);
+  }
+  for (const k of Object.keys(options)) {
+    if (k !== "device" && !keys.includes(k)) {
+      throw new TypeError(`${op}: the options are ${[...keys, "device"].map((n) => JSON.stringify(n)).join(", ")}; got an unknown option ${JSON.stringify(k)}`);
+    }
+  }
+  const device = (options as DeviceOptions).device;
+  if (device !== undefined) checkDevice(op, device);
+  return options;
+}
+
+/** Checks that d is a Device object (mx.cpu, mx.gpu); whether it is available is the device layer's check. */
+export function checkDevice(op: string, d: unknown): asserts d is Device {
+  const ok = typeof d === "object" && d !== null && ((d as Device).type === "cpu" || (d as Device).type === "gpu") &&
+    Number.isInteger((d as Device).index) && (d as Device).index >= 0;
+  if (!ok) throw new TypeError(`${op}: device must be a Device (mx.cpu or mx.gpu); got ${fmtGot(d)}`);
+}
 
 /**
  * Runs an op's body with the nodes it records placed on `options.device` (absent: unchanged, so
  * the ops it calls inherit the scope); throws, naming `op`, if that device is not available.
+ * `options` is checked first (see checkOptions; `keys` are the op's options besides `device`).
  */
-export function withDevice<T>(op: string, options: DeviceOptions | undefined, fn: () => T): T {
-  return onDevice(op, options?.device, fn);
+export function withDevice<T>(op: string, options: DeviceOptions | null | undefined, fn: () => T, keys: readonly string[] = []): T {
+  const o = checkOptions(op, options, keys);
+  return onDevice(op, o.device, fn);
+}
+
+/** Checks an optional boolean option. */
+export function checkBoolOption(op: string, name: string, v: unknown): boolean | undefined {
+  if (v === undefined || typeof v === "boolean") return v;
+  throw new TypeError(`${op}: ${name} must be a boolean; got ${fmtGot(v)}`);
+}
+
+/** Checks an integer argument (a JS number), at least `min` when given. */
+export function checkInteger(op: string, name: string, v: unknown, min?: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v)) {
+    throw new TypeError(`${op}: ${name} must be an integer; got ${typeof v === "number" ? v : fmtGot(v)}`);
+  }
+  if (min !== undefined && v < min) {
+    throw new RangeError(`${op}: ${name} must be ${min === 0 ? "non-negative" : `at least ${min}`}; got ${v}`);
+  }
+  return v;
+}
+
+/** Checks a finite number argument. */
+export function checkFinite(op: string, name: string, v: unknown): number {
+  if (typeof v !== "number") throw new TypeError(`${op}: ${name} must be a number; got ${fmtGot(v)}`);
+  if (!Number.isFinite(v)) throw new RangeError(`${op}: ${name} must be finite; got ${v}`);
+  return v;
 }
 
 export function isScalar(x: unknown): x is Scalar {
   return typeof x === "number" || typeof x === "boolean" || typeof x === "bigint";
 }
 
-/** A bad argument as error messages print it: strings and lists quoted, so "0" and [0] differ from 0. */
+/**
+ * A bad argument as error messages print it: strings and lists quoted, so "0" and [0] differ from
+ * 0; BigInts as `2n`; arrays by shape and dtype; never throws (symbols, cycles, getters).
+ */
 export function fmtValue(x: unknown): string {
-  if (typeof x === "string" || globalThis.Array.isArray(x)) return JSON.stringify(x);
-  return String(x);
+  try {
+    if (typeof x === "bigint") return `${x}n`;
+    if (typeof x === "symbol") return x.toString();
+    if (typeof x === "function") return "a function";
+    if (isArray(x)) return `an array of shape ${fmtShape(x.shape)} ${x.dtype}`;
+    if (typeof x === "string") return x.length > 60 ? `${JSON.stringify(x.slice(0, 57))}...` : JSON.stringify(x);
+    if (typeof x === "object" && x !== null) {
+      const seen = new Set<unknown>();
+      const text = JSON.stringify(x, (_k, v: unknown) => {
+        if (typeof v === "bigint") return `${v}n`;
+        if (typeof v === "number" && !Number.isFinite(v)) return String(v);
+        if (typeof v === "symbol") return v.toString();
+        if (typeof v === "function") return "a function";
+        if (v === undefined) return "undefined";
+        if (isArray(v)) return `array ${fmtShape(v.shape)} ${v.dtype}`;
+        if (typeof v === "object" && v !== null) {
+          if (seen.has(v)) return "(cycle)";
+          seen.add(v);
+        }
+        return v;
+      });
+      const out = (text ?? String(x)).replace(/"(-?\d+n|NaN|-?Infinity|undefined|a function|Symbol\(.*?\)|array \[[\d,]*\] \w+)"/g, "$1");
+      return out.length > 120 ? `${out.slice(0, 117)}...` : out;
+    }
+    return String(x);
+  } catch {
+    return typeof x;
+  }
+}
+
+/**
+ * What a wrong-kind argument is, for "must be a number; got ..." messages: its kind and its value,
+ * as `a string ("a")`, `a BigInt (2n)`, `an object ({})`, `null`.
+ */
+export function fmtGot(x: unknown): string {
+  if (x === null || x === undefined) return String(x);
+  if (isArray(x)) return fmtValue(x);
+  if (globalThis.Array.isArray(x)) return `a JS array (${fmtValue(x)})`;
+  switch (typeof x) {
+    case "string": return `a string (${fmtValue(x)})`;
+    case "bigint": return `a BigInt (${fmtValue(x)})`;
+    case "number": return `a number (${fmtValue(x)})`;
+    case "boolean": return `a boolean (${x})`;
+    case "symbol": return `a symbol (${fmtValue(x)})`;
+    case "function": return "a function";
+    default: return `an object (${fmtValue(x)})`;
+  }
 }
 
 function describe(x: unknown): string {
@@ -49,16 +150,22 @@ export function checkArray(op: string, x: unknown, position = 1): asserts x is A
 /** The dtype the operands promote to (JS scalars are weak). */
 export function resultType(xs: ArrayLike[]): DType {
   const arrays = xs.filter(isArray);
-  if (arrays.length === 0) return xs.map((x) => scalarDType(x as Scalar)).reduce(promoteTypes);
+  if (arrays.length === 0) {
+    return xs.map((x) => scalarDType(x as Scalar)).reduce(promoteTypes);
+  }
   let t = arrays.map((a) => a.dtype).reduce(promoteTypes);
   for (const x of xs) if (!isArray(x)) t = promoteWithScalar(t, x);
   return t;
 }
 
-/** An operand as an Array of the given dtype (scalars become 0-d fills). */
-export function asArray(x: ArrayLike, dtype: DType): Array {
+/**
+ * An operand as an Array of the given dtype (scalars become 0-d fills). A JS number or BigInt must
+ * fit an integer dtype exactly (a RangeError naming the user's op otherwise); with a float dtype
+ * it is rounded once.
+ */
+export function asArray(x: ArrayLike, dtype: DType, op = "asArray"): Array {
   if (isArray(x)) return lax.cast(x, dtype);
-  return lax.full([], typeof x === "bigint" ? x : Number(x), dtype);
+  return lax.full([], weakScalarValue(opName(op), x, dtype), dtype);
 }
 
 /** The shape operands of these shapes broadcast to (NumPy rules). */
@@ -80,7 +187,7 @@ export function broadcastShapes(op: string, shapes: number[][]): number[] {
 export function prepare(op: string, xs: ArrayLike[], dtype?: DType): Array[] {
   xs.forEach((x, i) => checkOperand(op, x, i + 1));
   const t = dtype ?? resultType(xs);
-  const arrays = xs.map((x) => asArray(x, t));
+  const arrays = xs.map((x) => asArray(x, t, op));
   const shape = broadcastShapes(op, arrays.map((a) => a.shape));
   return arrays.map((a) => lax.broadcastTo(a, shape));
 }
@@ -110,25 +217,29 @@ export function normalizeAxes(op: string, axis: number | number[] | null | undef
   const nd = shape.length;
   if (axis === undefined || axis === null) return [...globalThis.Array(nd).keys()];
   const list = typeof axis === "number" ? [axis] : axis;
-  if (!globalThis.Array.isArray(list)) throw new TypeError(`${op}: axis must be a number or a list of numbers; got ${typeof axis}`);
+  if (!globalThis.Array.isArray(list)) throw new TypeError(`${op}: axis must be an integer or a list of integers; got ${fmtValue(axis)}`);
   const out = list.map((a) => normalizeAxis(op, a, nd, shape));
   if (new Set(out).size !== out.length) throw new RangeError(`${op}: repeated axis in [${list.join(",")}] for shape ${fmtShape(shape)}`);
   return out.sort((a, b) => a - b);
 }
 
+/**
+ * A shape: a list of non-negative integers (JS numbers), or one number for 1-D. BigInts,
+ * fractions, negatives and non-lists are TypeErrors naming the op.
+ */
 export function checkShape(op: string, shape: unknown): number[] {
   const s = typeof shape === "number" ? [shape] : shape;
   if (!globalThis.Array.isArray(s) || !s.every((d) => typeof d === "number" && Number.isInteger(d) && d >= 0)) {
-    throw new TypeError(`${op}: shape must be a list of non-negative integers; got ${JSON.stringify(shape)}`);
+    const hint = globalThis.Array.isArray(s) && s.some((d) => typeof d === "bigint") ? " (sizes are JS numbers, not BigInts)" : "";
+    throw new TypeError(`${op}: shape must be a list of non-negative integers${hint}; got ${fmtValue(shape)}`);
   }
   return [...s];
 }
 
+/** A dtype name, or a DTypeError (a TypeError) naming the op. */
 export function checkDType(op: string, dtype: unknown): DType {
-  const ok = ["bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
-    "float16", "bfloat16", "float32", "float64"];
-  if (typeof dtype !== "string" || !ok.includes(dtype)) {
-    throw new DTypeError(`${op}: unknown dtype ${JSON.stringify(dtype)}; expected one of ${ok.join(", ")}`);
+  if (typeof dtype !== "string" || !(DTYPE_CODES as readonly string[]).includes(dtype)) {
+    throw new DTypeError(`${op}: dtype must be one of ${DTYPE_CODES.join(", ")}; got ${fmtValue(dtype)}`);
   }
   return dtype as DType;
 }

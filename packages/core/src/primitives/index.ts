@@ -4,6 +4,9 @@ export * from "./reduce.js";
 export * from "./movement.js";
 export * from "./creation.js";
 export * from "./matmul.js";
+export * from "./indexing.js";
+export * from "./random.js";
+export * from "./scan.js";
 export type { PrimitiveDef } from "../primitive.js";
 import type { PrimitiveDef } from "../primitive.js";
 /** A primitive with any params, for code generic over primitives. */
