@@ -150,6 +150,10 @@ const OPS: Record<string, OpCall> = {
   copy: { call: (o) => mx.copy(f23(), o) },
   // indexing and linear algebra
   index: { call: (o) => mx.index(f23(), 0, mx.slice(null, null, 2), o) },
+  take: { call: (o) => mx.take(f23(), mx.array([2, -1], "int32"), 1, o) },
+  takeAlongAxis: { call: (o) => mx.takeAlongAxis(f23(), mx.array([[0], [2]], "int32"), 1, o) },
+  putAlongAxis: { call: (o) => mx.putAlongAxis(f23(), mx.array([[0], [2]], "int32"), 9, 1, o) },
+  at: { call: (o) => mx.at(f23(), mx.array([1, 1], "int32")).add(1, o) },
   matmul: { call: (o) => mx.matmul(f23(), mx.array([[1, 2], [3, 4], [5, 6]]), o), unsupported: [/matmul/, /cpu:1/] },
   // contractions (one batched matmul each, except outer's broadcast product)
   addmm: { call: (o) => mx.addmm(row(), unit(), mx.array([[1, 0, 2], [0, 1, 3], [1, 1, 1]]), { alpha: 2, beta: 0.5, ...o }), unsupported: [/matmul/, /cpu:1/] },
@@ -162,7 +166,7 @@ const OPS: Record<string, OpCall> = {
   "fast.rmsNorm": { call: (o) => mx.fast.rmsNorm(f23(), row(), 1e-5, o) },
   "fast.rope": { call: (o) => [mx.fast.rope(unit(), 2, { offset: 1, ...o }), mx.fast.rope(unit(), 2, { traditional: true, ...o })] },
   "fast.scaledDotProductAttention": {
-    call: (o) => mx.fast.scaledDotProductAttention(f23().reshape([1, 1, 2, 3]), unit().reshape([1, 1, 2, 3]), f23().reshape([1, 1, 2, 3]), { mask: "causal", ...o }),
+    call: (o) => mx.fast.scaledDotProductAttention(mx.array([[f23().tolist()]]), mx.array([[unit().tolist()]]), mx.array([[f23().tolist()]]), { mask: "causal", ...o }),
     unsupported: [/matmul/, /cpu:1/],
   },
   // the mx.random namespace, with explicit keys (the same numbers on both devices)

@@ -246,7 +246,7 @@ describe("errors", () => {
     expect(() => mx.zeros([2], "int32").at(0).divide(2)).toThrow(TypeError);
     expect(() => x.at(mx.array([0, 1], "int32")).set(mx.zeros([3]))).toThrow(/at\(\.\.\.\)\.set: values of shape \[3\] cannot be broadcast to the indexed shape \[2,4\]/);
     expect(() => mx.takeAlongAxis(x, mx.array([0], "int32"), 0)).toThrow(/takeAlongAxis: indices must have as many axes as x/);
-    expect(() => mx.putAlongAxis(x, mx.array([[0, 1]], "int32"), 1, 1)).toThrow(/putAlongAxis: indices of shape \[1,2\] cannot be broadcast to \[3,2\]/);
+    expect(() => mx.putAlongAxis(x, mx.array([[0], [1]], "int32"), 1, 1)).toThrow(/putAlongAxis: indices of shape \[2,1\] cannot be broadcast to \[3,1\]/);
   });
 });
 

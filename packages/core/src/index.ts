@@ -36,7 +36,7 @@ export { einsum } from "./ops/einsum.js";
  * mx.fast.rmsNorm(x, weight, 1e-5);
  */
 export * as fast from "./fast.js";
-export { index, slice, Slice, type IndexEntry, at, ArrayAt, take, takeAlongAxis, putAlongAxis } from "./ops/indexing.js";
+export { index, slice, Slice, type IndexEntry, at, type ArrayAt, take, takeAlongAxis, putAlongAxis } from "./ops/indexing.js";
 /**
  * Key-based random numbers (Threefry-2x32, as JAX and MLX): `seed`, `key`, `split`, `uniform`,
  * `normal`, `randint`, `bernoulli`, `categorical`, `truncatedNormal`, `gumbel`, `permutation`.

@@ -342,7 +342,7 @@ export class ArrayAt {
   }
   #apply(kind: UpdateKind, v: ArrayLike, options?: DeviceOptions): Array {
     const op = `at(...).${kind}`;
-    return withDevice(op, options, () => updateAt(op, this.#x, this.#r, v, kind));
+    return withDevice("at", options, () => updateAt(op, this.#x, this.#r, v, kind));
   }
   /** The indexed elements replaced by v. */
   set(v: ArrayLike, options?: DeviceOptions): Array {
