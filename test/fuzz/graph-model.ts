@@ -226,6 +226,8 @@ class Builder {
   r: () => number = rng(1);
   arg = 0;
   after = 0;
+  /** Whether large leaves and large matmuls may be drawn. */
+  big = true;
 
   int(n: number): number {
     return Math.floor(this.r() * n);
@@ -250,7 +252,7 @@ class Builder {
     return u < 0.06 ? 0 : u < 0.3 ? 1 : 2 + this.int(4);
   }
   shape(): number[] {
-    if (this.chance(BIG_LEAVES)) {
+    if (this.big && this.chance(BIG_LEAVES)) {
       // now and then a large array: multithreaded kernels, vector loops and blocked paths
       const nd = 1 + this.int(3);
       const span = nd === 1 ? [1000, 20000] : nd === 2 ? [20, 160] : [8, 28];
@@ -1146,7 +1148,7 @@ function buildSplit(b: Builder): boolean {
 // ---------------------------------------------------------------------------------------------
 
 function buildMatmul(b: Builder): boolean {
-  const big = b.chance(0.08); // a product large enough for the blocked, multithreaded GEMM
+  const big = b.big && b.chance(0.08); // a product large enough for the blocked, multithreaded GEMM
   const dim = () => 8 + b.int(90);
   const x = big
     ? b.leaf([...(b.chance(0.3) ? [1 + b.int(3)] : []), dim(), dim()], b.pick(["float32", "float64", "float32", "float16", "int32"] as DType[]))
@@ -1399,17 +1401,20 @@ function category(sel: number): (b: Builder) => boolean {
   return CATEGORIES[0][2];
 }
 
-export function buildGraph(steps: Step[], mode: Mode, seed: number): Graph {
+export function buildGraph(steps: Step[], mode: Mode, seed: number, options: { big?: boolean; probes?: boolean } = {}): Graph {
   const b = new Builder();
+  b.big = options.big ?? true;
+  const probes = options.probes ?? true;
   steps.forEach((step, k) => {
     for (let attempt = 0; attempt < 12; attempt++) {
       b.r = rng((step.seed + 0x9e3779b1 * attempt + 7919 * k) >>> 0);
       b.arg = step.arg;
       b.after = b.weighted([[0, 8], [1, 1], [2, 1]] as [number, number][]);
-      const mark = b.nodes.length, probes = b.probes.length;
-      if (category(step.op + attempt * 7)(b)) return;
+      const mark = b.nodes.length, probeMark = b.probes.length;
+      const build = category(step.op + attempt * 7);
+      if ((probes || build !== buildProbe) && build(b)) return;
       b.nodes.length = mark; // drop leaves a failed attempt made
-      b.probes.length = probes;
+      b.probes.length = probeMark;
     }
     b.randomLeaf();
   });
@@ -1452,6 +1457,18 @@ function ancestors(g: Graph, id: number): Set<number> {
   };
   visit(id);
   return seen;
+}
+
+/** Records every node of a graph (without probes) in tessera, evaluating nothing beyond the leaves. */
+export function recordGraph(g: Graph): mx.Array[] {
+  const arrays: mx.Array[] = [];
+  for (const n of g.nodes) {
+    if (!n.run) continue;
+    const out = n.run(n.ins.map((o) => ("node" in o ? arrays[o.node] : o.scalar)));
+    if (Array.isArray(out)) out.forEach((a, k) => (arrays[n.id + k] = a));
+    else arrays[n.id] = out;
+  }
+  return arrays;
 }
 
 /** Records the graph in tessera, evaluates it as its mode says, and checks every node. */

@@ -47,9 +47,17 @@ function flattenNested(data: NestedList): { shape: number[]; flat: Scalar[] } {
     }
   };
   visit(data, 0);
+  const leafDepth = shape.length - 1;
   while (lists.length) {
     const top = lists.length - 1;
     const list = lists[top];
+    if (top === leafDepth) {
+      // the innermost lists hold the scalars: copy them in one loop
+      for (let i = 0; i < list.length; i++) visit(list[i], shape.length);
+      lists.pop();
+      next.pop();
+      continue;
+    }
     if (next[top] === list.length) {
       lists.pop();
       next.pop();
