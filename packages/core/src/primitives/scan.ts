@@ -47,28 +47,14 @@ function positions(shape: number[], axis: number, dtype: "int32" | "uint32"): Ar
   return lax.broadcastTo(lax.reshape(lax.arange(0, 1, n, dtype), shape.map((d, i) => (i === axis ? n : 1))), shape);
 }
 
-// TODO(#8): use takeAlongAxis and a scatter-add (putAlongAxis) once they exist: these one-hot
-// forms are exact but take O(n^2) memory and time per line.
-/** onehot[..., i, k] = (idx[..., i] == k) for k < n, over idx's last axis. */
-function oneHot(idx: Array, n: number): Array {
-  const shape = [...idx.shape, n];
-  return lax.equal(lax.broadcastTo(lax.reshape(idx, [...idx.shape, 1]), shape), positions(shape, idx.ndim, idx.dtype as "int32" | "uint32"));
-}
 /** out[..., i, ...] = x[..., idx[..., i, ...], ...] along axis. */
 function takeAlong(x: Array, idx: Array, axis: number): Array {
-  const last = x.ndim - 1;
-  const xl = lax.moveaxis(x, axis, last);
-  const oh = oneHot(lax.moveaxis(idx, axis, last), x.shape[axis]);
-  const xb = lax.broadcastTo(lax.reshape(xl, [...xl.shape.slice(0, -1), 1, x.shape[axis]]), oh.shape);
-  return lax.moveaxis(lax.reduceSum(lax.where(oh, xb, lax.zerosLike(xb)), [last + 1]), last, axis);
+  return lax.gather(x, idx, axis);
 }
 /** out[..., k, ...] = sum of g[..., i, ...] over the i with idx[..., i, ...] == k, along axis (size n). */
 function scatterAddAlong(g: Array, idx: Array, axis: number, n: number): Array {
-  const last = g.ndim - 1;
-  const gl = lax.moveaxis(g, axis, last);
-  const oh = oneHot(lax.moveaxis(idx, axis, last), n);
-  const gb = lax.broadcastTo(lax.reshape(gl, [...gl.shape, 1]), oh.shape);
-  return lax.moveaxis(lax.reduceSum(lax.where(oh, gb, lax.zerosLike(gb)), [last]), last, axis);
+  const shape = g.shape.map((d, i) => (i === axis ? n : d));
+  return lax.scatter(lax.broadcastTo(lax.full([], 0, g.dtype), shape), idx, g, axis, "add");
 }
 
 /**
