@@ -348,6 +348,41 @@ static void check_operands(const Instr& instr, const Inputs& ins) {
       if (instr.outs[1].shape != instr.shape || instr.outs[1].dtype != DType::U32) throw bad("sort indices output");
       return;
     }
+    case Op::Cholesky: case Op::Inv: case Op::Solve: case Op::Qr: case Op::Eigh: case Op::Svd: {
+      // linalg: a [..., m, n] float32/float64 (square but for qr and svd); outputs share its batch
+      // axes: cholesky, inv -> [.., n, n]; solve(a, b [.., n, k]) -> [.., n, k]; qr -> Q [.., m, kk],
+      // R [.., kk, n]; eigh -> w [.., n], V [.., n, n]; svd -> U [.., m, kk], S [.., kk], Vt [.., kk, n].
+      const bool solve = instr.op == Op::Solve;
+      const size_t nout = instr.op == Op::Svd ? 3 : instr.op == Op::Qr || instr.op == Op::Eigh ? 2 : 1;
+      expect_counts(solve ? 2 : 1, nout);
+      const ArrayDesc& a = *ins[0];
+      if (a.dtype != DType::F32 && a.dtype != DType::F64) throw bad("linalg operands are float32 or float64");
+      if (a.ndim() < 2) throw bad("linalg operands have at least 2 dimensions");
+      const int lead = a.ndim() - 2;
+      const int64_t m = a.shape[lead], n = a.shape[lead + 1], kk = std::min(m, n);
+      if (instr.op != Op::Qr && instr.op != Op::Svd && m != n) throw bad("linalg operand must be square");
+      const Shape batch(a.shape.begin(), a.shape.begin() + lead);
+      auto expect_out = [&](size_t i, Shape core) {
+        Shape want = batch;
+        want.insert(want.end(), core.begin(), core.end());
+        if (instr.outs[i].shape != want || instr.outs[i].dtype != a.dtype) throw bad("linalg output shape or dtype");
+      };
+      switch (instr.op) {
+        case Op::Cholesky: case Op::Inv: expect_out(0, {n, n}); break;
+        case Op::Solve: {
+          const ArrayDesc& b = *ins[1];
+          dtype_is(b, a.dtype);
+          if (b.ndim() != a.ndim() || !std::equal(batch.begin(), batch.end(), b.shape.begin()) || b.shape[lead] != n)
+            throw bad("solve operands do not match");
+          expect_out(0, {n, b.shape[lead + 1]});
+          break;
+        }
+        case Op::Qr: expect_out(0, {m, kk}), expect_out(1, {kk, n}); break;
+        case Op::Eigh: expect_out(0, {n}), expect_out(1, {n, n}); break;
+        default: expect_out(0, {m, kk}), expect_out(1, {kk}), expect_out(2, {kk, n}); break;
+      }
+      return;
+    }
     case Op::RandomBits: {  // key [K..., 2] uint32 -> [K..., S...] uint32
       expect_counts(1, 1);
       const ArrayDesc& key = *ins[0];
@@ -422,6 +457,63 @@ static void check_operands(const Instr& instr, const Inputs& ins) {
         if (d != instr.ints[0] && data.shape[d] != instr.shape[d]) throw bad("operand shapes differ off the axis");
       dtype_is(data, instr.dtype);
       if (!gather) same_shape_as_out(*ins[0]), dtype_is(*ins[0], instr.dtype);
+      return;
+    }
+    case Op::Conv: {
+      // conv(x [N, S..., Cin], w [Cout, K..., Cin/groups]) -> [N, O..., Cout]; ints: D, groups,
+      // flip, then per dim stride, padLo, padHi, kernelDilation, inputDilation, where O is
+      // floor((dilated S + padLo + padHi - dilated K) / stride) + 1 (padding may be negative).
+      expect_counts(2, 1);
+      const ArrayDesc &x = *ins[0], &w = *ins[1];
+      if (instr.ints.size() < 3) throw bad("conv params");
+      const int64_t D = instr.ints[0], groups = instr.ints[1];
+      if (D < 1 || D > 8 || static_cast<int64_t>(instr.ints.size()) != 3 + 5 * D) throw bad("conv params");
+      if (x.ndim() != D + 2 || w.ndim() != D + 2 || out_ndim != D + 2) throw bad("conv ranks");
+      if (x.dtype != DType::F16 && x.dtype != DType::BF16 && x.dtype != DType::F32 && x.dtype != DType::F64)
+        throw bad("conv of a non-floating dtype");
+      dtype_is(x, instr.dtype), dtype_is(w, instr.dtype);
+      if (instr.ints[2] != 0 && instr.ints[2] != 1) throw bad("conv flip flag");
+      const int64_t cin = x.shape[D + 1], cout = w.shape[0];
+      if (groups < 1 || cin % groups != 0 || cout % groups != 0 || w.shape[D + 1] * groups != cin)
+        throw bad("conv channels and groups");
+      if (instr.shape[0] != x.shape[0] || instr.shape[D + 1] != cout) throw bad("conv output batch or channels");
+      // Bounds that keep every index computation well inside int64.
+      constexpr int64_t kMaxStep = int64_t(1) << 24, kMaxPad = int64_t(1) << 40;
+      for (int64_t d = 0; d < D; ++d) {
+        auto p = [&](int k) { return instr.ints[3 + k * D + d]; };
+        const int64_t stride = p(0), lo = p(1), hi = p(2), kdil = p(3), idil = p(4), k = w.shape[1 + d], n = x.shape[1 + d];
+        if (stride < 1 || kdil < 1 || idil < 1 || stride > kMaxStep || kdil > kMaxStep || idil > kMaxStep ||
+            lo < -kMaxPad || lo > kMaxPad || hi < -kMaxPad || hi > kMaxPad || k < 1)
+          throw bad("conv stride, dilation, padding or kernel size");
+        const int64_t padded = (n == 0 ? 0 : (n - 1) * idil + 1) + lo + hi, keff = (k - 1) * kdil + 1;
+        const int64_t o = padded < keff ? 0 : (padded - keff) / stride + 1;
+        if (instr.shape[1 + d] != o) throw bad("conv output shape");
+      }
+      return;
+    }
+    case Op::Window: case Op::WindowAdd: {
+      // window(x [N, S..., C]) -> [N, O..., K..., C] with O = floor((S - dilated K) / stride) + 1,
+      // and windowAdd the other way round; ints: D, then per dim kernel, stride, dilation.
+      expect_counts(1, 1);
+      const ArrayDesc& src = *ins[0];
+      dtype_is(src, instr.dtype);
+      const bool fwd = instr.op == Op::Window;
+      const Shape& xs = fwd ? src.shape : instr.shape;
+      const Shape& ws = fwd ? instr.shape : src.shape;
+      if (instr.ints.empty()) throw bad("window params");
+      const int64_t D = instr.ints[0];
+      if (D < 1 || D > 8 || static_cast<int64_t>(instr.ints.size()) != 1 + 3 * D) throw bad("window params");
+      if (static_cast<int64_t>(xs.size()) != D + 2 || static_cast<int64_t>(ws.size()) != 2 * D + 2) throw bad("window ranks");
+      if (!fwd && src.dtype != DType::F16 && src.dtype != DType::BF16 && src.dtype != DType::F32 && src.dtype != DType::F64)
+        throw bad("windowAdd of a non-floating dtype");
+      if (xs[0] != ws[0] || xs[D + 1] != ws[2 * D + 1]) throw bad("window batch or channels");
+      for (int64_t d = 0; d < D; ++d) {
+        const int64_t k = instr.ints[1 + d], stride = instr.ints[1 + D + d], dil = instr.ints[1 + 2 * D + d];
+        if (k < 1 || stride < 1 || dil < 1 || k > (int64_t(1) << 31) || stride > (int64_t(1) << 24) || dil > (int64_t(1) << 24))
+          throw bad("window kernel, stride or dilation");
+        const int64_t keff = (k - 1) * dil + 1, o = xs[1 + d] < keff ? 0 : (xs[1 + d] - keff) / stride + 1;
+        if (ws[1 + d] != o || ws[1 + D + d] != k) throw bad("window output shape");
+      }
       return;
     }
     case Op::Identity:

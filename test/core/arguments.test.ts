@@ -154,6 +154,11 @@ const CASES: WrongCall[] = [
   { name: "meshgrid with an unknown indexing", call: () => mx.meshgrid(mx.zeros([2]), any({ indexing: "xx" })), type: TypeError, op: "meshgrid", parts: ['"xx"'] },
   { name: "meshgrid with an unknown option", call: () => mx.meshgrid(mx.zeros([2]), any({ sparse: true })), type: TypeError, op: "meshgrid", parts: ['"sparse"'] },
 
+  // dtype helpers and memory
+  { name: "promoteTypes of an unknown dtype", call: () => mx.promoteTypes(any("f32"), "int8"), type: DTypeError, op: "promoteTypes", parts: ['"f32"'] },
+  { name: "itemsize of an inherited key", call: () => mx.itemsize(any("constructor")), type: DTypeError, op: "itemsize", parts: ['"constructor"'] },
+  { name: "setMemoryLimit of a string", call: () => mx.setMemoryLimit(any("1")), type: TypeError, op: "setMemoryLimit", parts: ["string"] },
+
   // data
   { name: "array of a symbol element", call: () => mx.array(any([Symbol("s")])), type: TypeError, op: "array", parts: ["symbol"] },
   { name: "array of a function", call: () => mx.array(any(() => 1)), type: TypeError, op: "array", parts: ["function"] },
@@ -292,11 +297,8 @@ describe("nothing recursive overflows the stack", () => {
     mx.eval(...xs.slice(0, 60_000));
   });
 
-  // 200,000 distinct lazy arrays: correct today (program.ts no longer spreads its outputs) but
-  // slow, because the addon's handle tracking is quadratic when one run returns many handles
-  // (maybe_sweep in native/src/addon.cc sweeps on every track() while more than half of the
-  // handles are still untracked: 50,000 arrays take ~5 s). Un-skip once that is fixed.
-  it.skip("mx.eval of a JS array of 200,000 distinct lazy arrays", () => {
+  // One run returning 200,000 handles (program.ts spreads nothing; the addon's sweeps stay amortized).
+  it("mx.eval of a JS array of 200,000 distinct lazy arrays", () => {
     const xs = Array.from({ length: 200_000 }, (_, i) => mx.full([], i, "int32"));
     mx.eval(xs);
     expect(xs[199_999].item()).toBe(199_999);

@@ -70,9 +70,14 @@ class CpuBackend : public Backend {
       case Op::Divmod: return divmod(in, outs);
       case Op::Scan: return scan(instr, in, out);
       case Op::Sort: return sort(instr, in, outs);
+      case Op::Cholesky: case Op::Inv: case Op::Solve: case Op::Qr: case Op::Eigh: case Op::Svd:
+        return linalg(instr, in, outs);
       case Op::RandomBits: return random_bits(instr, in, out);
       case Op::Gather: return gather(instr, in, out);
       case Op::Scatter: return scatter(instr, in, out);
+      case Op::Conv: return conv(instr, in, out);
+      case Op::Window: return window(instr, in, out);
+      case Op::WindowAdd: return window_add(instr, in, out);
       default: return elementwise(instr, in, out);
     }
   }

@@ -36,4 +36,15 @@ void scan(const Instr& instr, const Inputs& in, ArrayDesc& out);
 // sort(x) -> [values, uint32 indices] along ints[0]: stable, NaN last.
 void sort(const Instr& instr, const Inputs& in, const Outputs& outs);
 
+// conv.cc: conv(x [N, S..., Cin], w [Cout, K..., Cin/groups]) -> [N, O..., Cout]; ints: D, groups,
+// flip, then per spatial dim stride, padLo, padHi, kernelDilation, inputDilation (see executor.cc).
+void conv(const Instr& instr, const Inputs& in, ArrayDesc& out);
+// window(x [N, S..., C]) -> [N, O..., K..., C] and windowAdd, its transpose; ints: D, kernel, stride, dilation.
+void window(const Instr& instr, const Inputs& in, ArrayDesc& out);
+void window_add(const Instr& instr, const Inputs& in, ArrayDesc& out);
+
+// linalg.cc: cholesky, inv, solve, qr, eigh, svd on the last two axes (float32/float64), batched
+// over the leading ones; instr.op picks the decomposition, outs as the primitives list them.
+void linalg(const Instr& instr, const Inputs& in, const Outputs& outs);
+
 }  // namespace tessera::cpu

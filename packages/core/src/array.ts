@@ -167,14 +167,17 @@ export class Array {
   tolist(): NestedList {
     const flat = this.values("tolist");
     if (this.ndim === 0) return flat[0];
-    let pos = 0;
-    const build = (axis: number): NestedList[] => {
+    // Built bottom-up without recursion, so any number of axes works: group the flat values into
+    // rows of the last axis, then those rows into rows of the axis before, and so on.
+    let level: NestedList[] = flat;
+    for (let axis = this.ndim - 1; axis >= 0; axis--) {
       const n = this.shape[axis];
-      const out: NestedList[] = new globalThis.Array(n);
-      for (let i = 0; i < n; i++) out[i] = axis === this.ndim - 1 ? flat[pos++] : build(axis + 1);
-      return out;
-    };
-    return build(0);
+      const count = axis === 0 ? 1 : level.length / Math.max(n, 1);
+      const next: NestedList[] = new globalThis.Array(n === 0 ? this.shape.slice(0, axis).reduce((p, d) => p * d, 1) : count);
+      for (let i = 0; i < next.length; i++) next[i] = n === 0 ? [] : level.slice(i * n, (i + 1) * n);
+      level = next;
+    }
+    return level[0];
   }
 
   /** Frees the native memory now; any later use throws a DisposedError. */

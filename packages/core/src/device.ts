@@ -40,9 +40,9 @@ export function isAvailable(d: Device): boolean {
 /** The device's index in the addon's backend registry; throws, naming `op`, if it is not available. */
 export function nativeDevice(d: Device, op: string): number {
   const i = isDevice(d) ? NATIVE_INDEX.get(deviceName(d)) : undefined;
+  if (!isDevice(d)) throw new TypeError(`${op}: expected a device (mx.cpu or mx.gpu); got ${typeof d === "object" ? JSON.stringify(d) : String(d)}`);
   if (i === undefined) {
-    const what = isDevice(d) ? `device ${deviceName(d)} is not available` : `expected a device (mx.cpu or mx.gpu); got ${String(d)}`;
-    throw new Error(`${op}: ${what} (available: ${[...NATIVE_INDEX.keys()].join(", ")})`);
+    throw new Error(`${op}: device ${deviceName(d)} is not available (available: ${[...NATIVE_INDEX.keys()].join(", ")})`);
   }
   return i;
 }

@@ -1,4 +1,5 @@
 /** @file Element types: names, codes shared with the addon, sizes, and MLX's promotion rules. */
+import { DTypeError } from "./errors.js";
 
 /**
  * The element type of an array, as a string: `"bool"`, unsigned and signed integers of 8 to 64
@@ -59,8 +60,15 @@ const SIZES: Record<DType, number> = {
   uint32: 4, int32: 4, float32: 4, uint64: 8, int64: 8, float64: 8,
 };
 
+/** A dtype argument of a public dtype function that is not a dtype: a DTypeError naming it. */
+function notADType(op: string, d: unknown): DTypeError {
+  const got = typeof d === "string" ? JSON.stringify(d) : typeof d === "bigint" ? `${d}n` : String(d);
+  return new DTypeError(`${op}: a dtype must be one of ${DTYPE_CODES.join(", ")}; got ${got}`);
+}
+
 /** The size in bytes of one element of dtype d. */
 export function itemsize(d: DType): number {
+  if (!CODE.has(d)) throw notADType("itemsize", d);
   return SIZES[d];
 }
 
@@ -88,6 +96,8 @@ const SIGNED_BY_SIZE: Record<number, DType> = { 1: "int8", 2: "int16", 4: "int32
  * promoteTypes("uint8", "int8")    // "int16"
  */
 export function promoteTypes(a: DType, b: DType): DType {
+  if (!CODE.has(a)) throw notADType("promoteTypes", a);
+  if (!CODE.has(b)) throw notADType("promoteTypes", b);
   if (a === b) return a;
   if (a === "bool") return b;
   if (b === "bool") return a;

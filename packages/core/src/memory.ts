@@ -13,6 +13,7 @@ export const getCacheMemory = (): number => native.memoryStats().cache;
 export const clearCache = (): void => native.clearCache();
 /** Caps active memory: an evaluation that would exceed it fails with an Error. Returns the previous limit. */
 export const setMemoryLimit = (bytes: number): number => {
-  if (typeof bytes !== "number" || !(bytes >= 0)) throw new RangeError(`setMemoryLimit: expected a non-negative number of bytes; got ${bytes}`);
+  if (typeof bytes !== "number") throw new TypeError(`setMemoryLimit: expected a non-negative number of bytes; got ${typeof bytes === "bigint" ? `${bytes}n` : typeof bytes}`);
+  if (!(bytes >= 0)) throw new RangeError(`setMemoryLimit: expected a non-negative number of bytes; got ${bytes}`);
   return native.setMemoryLimit(bytes);
 };

@@ -1,0 +1,259 @@
+// @file N-d convolution (MLX's Convolution primitive: stride, low/high padding, kernel and input
+// dilation, groups, kernel flip), lowered to im2col into a bounded row-chunk buffer plus one
+// packed GEMM per group; half types compute through float32. Also the sliding-window view copy
+// used by pooling (window) and its transpose, the sum of overlapping windows (windowAdd).
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "gemm.h"
+#include "kernels.h"
+#include "threads.h"
+
+namespace tessera::cpu {
+namespace {
+
+// ints: D, groups, flip, then per spatial dim: stride, padLo, padHi, kernelDilation, inputDilation.
+struct ConvGeom {
+  int D = 0;
+  int64_t groups = 1;
+  bool flip = false;
+  int64_t N = 0, Cin = 0, Cout = 0, Cg = 0, Og = 0;
+  Shape in, dil_len, ker, out, stride, lo, kdil, idil;
+  int64_t out_vol = 1, ker_vol = 1;
+};
+
+ConvGeom geometry(const Instr& instr, const ArrayDesc& x, const ArrayDesc& w, const ArrayDesc& out) {
+  ConvGeom g;
+  g.D = static_cast<int>(instr.ints[0]);
+  g.groups = instr.ints[1];
+  g.flip = instr.ints[2] != 0;
+  g.N = x.shape[0];
+  g.Cin = x.shape[g.D + 1];
+  g.Cout = w.shape[0];
+  g.Cg = w.shape[g.D + 1];
+  g.Og = g.Cout / g.groups;
+  for (int d = 0; d < g.D; ++d) {
+    auto p = [&](int k) { return instr.ints[3 + k * g.D + d]; };
+    g.stride.push_back(p(0)), g.lo.push_back(p(1)), g.kdil.push_back(p(3)), g.idil.push_back(p(4));
+    g.in.push_back(x.shape[1 + d]);
+    g.dil_len.push_back(x.shape[1 + d] == 0 ? 0 : (x.shape[1 + d] - 1) * p(4) + 1);
+    g.ker.push_back(w.shape[1 + d]);
+    g.out.push_back(out.shape[1 + d]);
+    g.out_vol *= out.shape[1 + d];
+    g.ker_vol *= w.shape[1 + d];
+  }
+  return g;
+}
+
+// Multi-index of flat i over dims (row-major), into idx.
+inline void unravel(int64_t i, const Shape& dims, int64_t* idx) {
+  for (int d = static_cast<int>(dims.size()) - 1; d >= 0; --d) {
+    idx[d] = dims[d] == 0 ? 0 : i % dims[d];
+    i = dims[d] == 0 ? 0 : i / dims[d];
+  }
+}
+
+using GemmF32 = decltype(&gemm_f32);
+using GemmF64 = decltype(&gemm_f64);
+template <class C> struct GemmOf;
+template <> struct GemmOf<float> { static constexpr GemmF32 fn = gemm_f32; };
+template <> struct GemmOf<double> { static constexpr GemmF64 fn = gemm_f64; };
+
+template <class T>
+void conv_typed(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& w, ArrayDesc& out) {
+  using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  const int D = g.D;
+  const int64_t KC = g.ker_vol * g.Cg, M = g.N * g.out_vol, G = g.groups;
+  // Weights packed per group as [KC, Og] row-major, the flip applied here.
+  std::vector<C> wp(static_cast<size_t>(G * KC * g.Og));
+  const T* wd = w.data<T>();
+  parallel_for(g.Cout, std::max<int64_t>(1, 4096 / std::max<int64_t>(KC, 1)), [&](int64_t s, int64_t e) {
+    std::vector<int64_t> k(D);
+    for (int64_t co = s; co < e; ++co) {
+      int64_t grp = co / g.Og, o = co % g.Og;
+      for (int64_t kk = 0; kk < g.ker_vol; ++kk) {
+        unravel(kk, g.ker, k.data());
+        int64_t off = co * w.strides[0];
+        for (int d = 0; d < D; ++d) off += (g.flip ? g.ker[d] - 1 - k[d] : k[d]) * w.strides[1 + d];
+        for (int64_t ci = 0; ci < g.Cg; ++ci)
+          wp[static_cast<size_t>((grp * KC + kk * g.Cg + ci) * g.Og + o)] = C(compute_t<T>(wd[off + ci * w.strides[D + 1]]));
+      }
+    }
+  });
+  // Per kernel tap, the offset k*kdil - lo along each dim of the dilated input.
+  std::vector<int64_t> koff(static_cast<size_t>(g.ker_vol * D));
+  {
+    std::vector<int64_t> k(D);
+    for (int64_t kk = 0; kk < g.ker_vol; ++kk) {
+      unravel(kk, g.ker, k.data());
+      for (int d = 0; d < D; ++d) koff[kk * D + d] = k[d] * g.kdil[d] - g.lo[d];
+    }
+  }
+  if (M == 0 || g.Cout == 0) return;
+  // Rows per chunk: about 2^21 elements of patches, so the buffer stays a few MiB.
+  const int64_t chunk = std::min(M, std::max<int64_t>(32, (int64_t(1) << 21) / std::max<int64_t>(KC, 1)));
+  std::vector<C> col(static_cast<size_t>(chunk * std::max<int64_t>(KC, 1)));
+  std::vector<C> tmp(std::is_same_v<T, C> ? 0 : static_cast<size_t>(chunk * g.Cout));
+  const T* xd = x.data<T>();
+  const int64_t xsc = x.strides[D + 1];
+  for (int64_t r0 = 0; r0 < M; r0 += chunk) {
+    const int64_t rows = std::min(chunk, M - r0);
+    for (int64_t grp = 0; grp < G; ++grp) {
+      const int64_t c0 = grp * g.Cg;
+      parallel_for(rows, std::max<int64_t>(1, 2048 / std::max<int64_t>(KC, 1)), [&](int64_t s, int64_t e) {
+        std::vector<int64_t> o(D);
+        for (int64_t r = s; r < e; ++r) {
+          const int64_t row = r0 + r, n = row / g.out_vol;
+          unravel(row % g.out_vol, g.out, o.data());
+          C* dst = col.data() + r * KC;
+          for (int64_t kk = 0; kk < g.ker_vol; ++kk, dst += g.Cg) {
+            int64_t off = n * x.strides[0] + c0 * xsc;
+            bool inside = true;
+            for (int d = 0; d < D && inside; ++d) {
+              int64_t q = o[d] * g.stride[d] + koff[kk * D + d];
+              if (q < 0 || q >= g.dil_len[d] || q % g.idil[d] != 0) inside = false;
+              else off += (q / g.idil[d]) * x.strides[1 + d];
+            }
+            if (!inside) {
+              std::fill(dst, dst + g.Cg, C(0));
+            } else if constexpr (std::is_same_v<T, C>) {
+              if (xsc == 1) std::memcpy(dst, xd + off, static_cast<size_t>(g.Cg) * sizeof(C));
+              else for (int64_t ci = 0; ci < g.Cg; ++ci) dst[ci] = xd[off + ci * xsc];
+            } else {
+              for (int64_t ci = 0; ci < g.Cg; ++ci) dst[ci] = C(compute_t<T>(xd[off + ci * xsc]));
+            }
+          }
+        }
+      });
+      C* cdst = std::is_same_v<T, C> ? reinterpret_cast<C*>(out.data<T>()) + r0 * g.Cout + grp * g.Og
+                                     : tmp.data() + grp * g.Og;
+      GemmOf<C>::fn(rows, g.Og, KC, col.data(), KC, 1, wp.data() + grp * KC * g.Og, g.Og, 1, cdst, g.Cout);
+    }
+    if constexpr (!std::is_same_v<T, C>) {
+      T* od = out.data<T>() + r0 * g.Cout;
+      parallel_for(rows * g.Cout, 1 << 14, [&](int64_t s, int64_t e) {
+        for (int64_t i = s; i < e; ++i) od[i] = T(tmp[i]);
+      });
+    }
+  }
+}
+
+// window: x [N, S..., C] -> [N, O..., K..., C], out[n, o, k, c] = x[n, o*stride + k*dilation, c].
+// windowAdd: its transpose, ct [N, O..., K..., C] -> [N, S..., C] summing every window a point is in.
+// ints: D, then per spatial dim: kernel, stride, dilation.
+struct WindowGeom {
+  int D = 0;
+  int64_t N = 0, C = 0, out_vol = 1, ker_vol = 1, in_vol = 1;
+  Shape in, out, ker, stride, dil;
+};
+
+WindowGeom window_geometry(const Instr& instr, const ArrayDesc& x, const ArrayDesc& windows) {
+  WindowGeom g;
+  g.D = static_cast<int>(instr.ints[0]);
+  g.N = x.shape[0];
+  g.C = x.shape[g.D + 1];
+  for (int d = 0; d < g.D; ++d) {
+    g.ker.push_back(instr.ints[1 + d]);
+    g.stride.push_back(instr.ints[1 + g.D + d]);
+    g.dil.push_back(instr.ints[1 + 2 * g.D + d]);
+    g.in.push_back(x.shape[1 + d]);
+    g.out.push_back(windows.shape[1 + d]);
+    g.in_vol *= x.shape[1 + d];
+    g.out_vol *= windows.shape[1 + d];
+    g.ker_vol *= instr.ints[1 + d];
+  }
+  return g;
+}
+
+template <class T>
+void window_typed(const WindowGeom& g, const ArrayDesc& x, ArrayDesc& out) {
+  const int D = g.D;
+  const T* xd = x.data<T>();
+  T* od = out.data<T>();
+  const int64_t xsc = x.strides[D + 1];
+  parallel_for(g.N * g.out_vol, std::max<int64_t>(1, 4096 / std::max<int64_t>(g.ker_vol * g.C, 1)), [&](int64_t s, int64_t e) {
+    std::vector<int64_t> o(D), k(D);
+    for (int64_t row = s; row < e; ++row) {
+      const int64_t n = row / g.out_vol;
+      unravel(row % g.out_vol, g.out, o.data());
+      T* dst = od + row * g.ker_vol * g.C;
+      for (int64_t kk = 0; kk < g.ker_vol; ++kk, dst += g.C) {
+        unravel(kk, g.ker, k.data());
+        int64_t off = n * x.strides[0];
+        for (int d = 0; d < D; ++d) off += (o[d] * g.stride[d] + k[d] * g.dil[d]) * x.strides[1 + d];
+        for (int64_t c = 0; c < g.C; ++c) dst[c] = xd[off + c * xsc];
+      }
+    }
+  });
+}
+
+template <class T>
+void window_add_typed(const WindowGeom& g, const ArrayDesc& ct, ArrayDesc& out) {
+  using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  const int D = g.D;
+  const T* cd = ct.data<T>();
+  T* od = out.data<T>();
+  const int64_t csc = ct.strides[2 * D + 1];
+  parallel_for(g.N * g.in_vol, std::max<int64_t>(1, 4096 / std::max<int64_t>(g.ker_vol * g.C, 1)), [&](int64_t s, int64_t e) {
+    std::vector<int64_t> i(D), k(D);
+    std::vector<A> acc(static_cast<size_t>(g.C));
+    for (int64_t row = s; row < e; ++row) {
+      const int64_t n = row / g.in_vol;
+      unravel(row % g.in_vol, g.in, i.data());
+      std::fill(acc.begin(), acc.end(), A(0));
+      for (int64_t kk = 0; kk < g.ker_vol; ++kk) {
+        unravel(kk, g.ker, k.data());
+        int64_t off = n * ct.strides[0];
+        bool hit = true;
+        for (int d = 0; d < D && hit; ++d) {
+          int64_t q = i[d] - k[d] * g.dil[d];
+          if (q < 0 || q % g.stride[d] != 0 || q / g.stride[d] >= g.out[d]) hit = false;
+          else off += (q / g.stride[d]) * ct.strides[1 + d] + k[d] * ct.strides[1 + D + d];
+        }
+        if (!hit) continue;
+        for (int64_t c = 0; c < g.C; ++c) acc[c] += A(compute_t<T>(cd[off + c * csc]));
+      }
+      T* dst = od + row * g.C;
+      for (int64_t c = 0; c < g.C; ++c) dst[c] = T(acc[c]);
+    }
+  });
+}
+
+}  // namespace
+
+void conv(const Instr& instr, const Inputs& in, ArrayDesc& out) {
+  const ArrayDesc &x = *in[0], &w = *in[1];
+  ConvGeom g = geometry(instr, x, w, out);
+  if (out.size() == 0) return;
+  switch (x.dtype) {
+    case DType::F16: return conv_typed<float16>(g, x, w, out);
+    case DType::BF16: return conv_typed<bfloat16>(g, x, w, out);
+    case DType::F32: return conv_typed<float>(g, x, w, out);
+    case DType::F64: return conv_typed<double>(g, x, w, out);
+    default: throw std::runtime_error("conv of a non-floating dtype (this is a bug)");
+  }
+}
+
+void window(const Instr& instr, const Inputs& in, ArrayDesc& out) {
+  const ArrayDesc& x = *in[0];
+  WindowGeom g = window_geometry(instr, x, out);
+  if (out.size() == 0) return;
+  DISPATCH_ALL(x.dtype, window_typed<T>(g, x, out));
+}
+
+void window_add(const Instr& instr, const Inputs& in, ArrayDesc& out) {
+  const ArrayDesc& ct = *in[0];
+  WindowGeom g = window_geometry(instr, out, ct);
+  if (out.size() == 0) return;
+  switch (ct.dtype) {
+    case DType::F16: return window_add_typed<float16>(g, ct, out);
+    case DType::BF16: return window_add_typed<bfloat16>(g, ct, out);
+    case DType::F32: return window_add_typed<float>(g, ct, out);
+    case DType::F64: return window_add_typed<double>(g, ct, out);
+    default: throw std::runtime_error("windowAdd of a non-floating dtype (this is a bug)");
+  }
+}
+
+}  // namespace tessera::cpu
