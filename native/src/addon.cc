@@ -75,7 +75,31 @@ auto guarded(const Napi::CallbackInfo& info, F&& f) -> decltype(f()) {
   }
 }
 
+// Every exported function runs inside guarded() (see Init), so a C++ exception anywhere becomes a
+// JavaScript Error; these check the kinds of arguments before their bytes are read.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value Guard(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] { return F(info); });
+}
+
+Napi::TypedArray typed_array(const Napi::Value& v, napi_typedarray_type type, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    throw std::runtime_error(std::string(what) + " has the wrong type");
+  return v.As<Napi::TypedArray>();
+}
+Napi::Int32Array int32_array(const Napi::Value& v, const char* what) {
+  return typed_array(v, napi_int32_array, what).As<Napi::Int32Array>();
+}
+Napi::Float64Array float64_array(const Napi::Value& v, const char* what) {
+  return typed_array(v, napi_float64_array, what).As<Napi::Float64Array>();
+}
+Napi::TypedArray any_typed_array(const Napi::Value& v, const char* what) {
+  if (!v.IsTypedArray()) throw std::runtime_error(std::string(what) + " must be a TypedArray");
+  return v.As<Napi::TypedArray>();
+}
+
 Shape shape_of(const Napi::Value& v) {
+  if (!v.IsArray()) throw std::runtime_error("[fromData] the shape must be an array");
   Napi::Array a = v.As<Napi::Array>();
   Shape s(a.Length());
   for (uint32_t i = 0; i < a.Length(); ++i) {
@@ -90,7 +114,7 @@ Shape shape_of(const Napi::Value& v) {
 // fromData(bytes: ArrayBufferView, dtype: number, shape: number[], device: number) -> handle
 Napi::Value FromData(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    Napi::TypedArray src = info[0].As<Napi::TypedArray>();
+    Napi::TypedArray src = any_typed_array(info[0], "[fromData] the data");
     ArrayDesc d;
     int32_t dt = info[1].As<Napi::Number>().Int32Value();
     if (dt < 0 || dt >= kNumDTypes) throw std::runtime_error("[fromData] unknown dtype code");
@@ -114,7 +138,7 @@ Napi::Value FromData(const Napi::CallbackInfo& info) {
 Napi::Value Read(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     ArrayDesc d = owned(info.Env(), info[0].As<Napi::Number>().Int32Value());
-    Napi::TypedArray dst = info[1].As<Napi::TypedArray>();
+    Napi::TypedArray dst = any_typed_array(info[1], "[read] the destination");
     if (dst.ByteLength() != d.nbytes()) throw std::runtime_error("[read] destination has the wrong byte length");
     uint8_t* bytes = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
     Backend& be = backend(d.device);
@@ -198,14 +222,14 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
 
 // The bindings of a run: (inputs: Int32Array of handles, scalars: Float64Array).
 BoundProgram bind_args(const Napi::CallbackInfo& info, std::shared_ptr<const Program> body) {
-  Napi::Int32Array inputs = info[1].As<Napi::Int32Array>();
-  Napi::Float64Array scalars = info[2].As<Napi::Float64Array>();
+  Napi::Int32Array inputs = int32_array(info[1], "[run] the input handles");
+  Napi::Float64Array scalars = float64_array(info[2], "[run] the scalars");
   for (size_t i = 0; i < inputs.ElementLength(); ++i) owned(info.Env(), inputs[i]);
   return executor().bind(std::move(body), inputs.Data(), inputs.ElementLength(), scalars.Data(), scalars.ElementLength());
 }
 
 std::shared_ptr<const Program> decode_arg(const Napi::Value& v) {
-  Napi::Int32Array body = v.As<Napi::Int32Array>();
+  Napi::Int32Array body = int32_array(v, "[run] the body");
   return Executor::decode(body.Data(), body.ElementLength());
 }
 
@@ -369,23 +393,23 @@ Napi::Value NumThreads(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<EnvState, end_env>(new EnvState());
-  exports.Set("fromData", Napi::Function::New(env, FromData));
-  exports.Set("read", Napi::Function::New(env, Read));
-  exports.Set("free", Napi::Function::New(env, Free));
-  exports.Set("track", Napi::Function::New(env, Track));
-  exports.Set("run", Napi::Function::New(env, Run));
-  exports.Set("runAsync", Napi::Function::New(env, RunAsync));
-  exports.Set("keepBody", Napi::Function::New(env, KeepBody));
-  exports.Set("runBody", Napi::Function::New(env, RunBody));
-  exports.Set("releaseBody", Napi::Function::New(env, ReleaseBody));
-  exports.Set("devices", Napi::Function::New(env, Devices));
-  exports.Set("opTable", Napi::Function::New(env, OpTable));
-  exports.Set("describe", Napi::Function::New(env, Describe));
-  exports.Set("memoryStats", Napi::Function::New(env, MemoryStats));
-  exports.Set("resetPeakMemory", Napi::Function::New(env, ResetPeak));
-  exports.Set("clearCache", Napi::Function::New(env, ClearCache));
-  exports.Set("setMemoryLimit", Napi::Function::New(env, SetMemoryLimit));
-  exports.Set("numThreads", Napi::Function::New(env, NumThreads));
+  exports.Set("fromData", Napi::Function::New(env, Guard<FromData>));
+  exports.Set("read", Napi::Function::New(env, Guard<Read>));
+  exports.Set("free", Napi::Function::New(env, Guard<Free>));
+  exports.Set("track", Napi::Function::New(env, Guard<Track>));
+  exports.Set("run", Napi::Function::New(env, Guard<Run>));
+  exports.Set("runAsync", Napi::Function::New(env, Guard<RunAsync>));
+  exports.Set("keepBody", Napi::Function::New(env, Guard<KeepBody>));
+  exports.Set("runBody", Napi::Function::New(env, Guard<RunBody>));
+  exports.Set("releaseBody", Napi::Function::New(env, Guard<ReleaseBody>));
+  exports.Set("devices", Napi::Function::New(env, Guard<Devices>));
+  exports.Set("opTable", Napi::Function::New(env, Guard<OpTable>));
+  exports.Set("describe", Napi::Function::New(env, Guard<Describe>));
+  exports.Set("memoryStats", Napi::Function::New(env, Guard<MemoryStats>));
+  exports.Set("resetPeakMemory", Napi::Function::New(env, Guard<ResetPeak>));
+  exports.Set("clearCache", Napi::Function::New(env, Guard<ClearCache>));
+  exports.Set("setMemoryLimit", Napi::Function::New(env, Guard<SetMemoryLimit>));
+  exports.Set("numThreads", Napi::Function::New(env, Guard<NumThreads>));
   return exports;
 }
 

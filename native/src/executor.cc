@@ -77,6 +77,10 @@ Program decode_program(const int32_t* d, size_t n, int32_t num_devices) {
   p.num_inputs = next();
   p.num_scalars = next();
   if (p.num_slots < 0 || p.num_inputs < 0 || p.num_inputs > p.num_slots || p.num_scalars < 0) throw fail("bad header");
+  // Every slot past the inputs is written by an instruction, which takes at least one word each:
+  // a body cannot make the executor allocate more slots than it could ever fill.
+  if (static_cast<size_t>(p.num_slots - p.num_inputs) > n - pos) throw fail("more slots than the body can write");
+  if (p.num_inputs > (1 << 24)) throw fail("more than 2^24 inputs");
   std::vector<char> defined(p.num_slots, 0);
   std::fill(defined.begin(), defined.begin() + p.num_inputs, 1);
   auto slot = [&](int32_t s) {

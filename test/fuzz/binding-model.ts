@@ -280,47 +280,89 @@ export interface PoolArray {
   device: number;
 }
 
+/** How an opcode was used in a valid program: its counts, parameters and scalar count. */
+export interface Template {
+  op: number;
+  nIn: number;
+  nOut: number;
+  ints: number[];
+  nScalar: number;
+}
+
+/** The instructions of valid bodies as templates, by opcode (each distinct one once). */
+export function learnTemplates(bodies: Int32Array[]): Template[] {
+  const seen = new Map<string, Template>();
+  for (const w of bodies) {
+    const p = parseBody(w);
+    for (const { start } of p.instrs) {
+      let pos = start;
+      const op = w[pos++];
+      pos++; // device
+      const nIn = w[pos++];
+      pos += nIn;
+      const nOut = w[pos++];
+      for (let k = 0; k < nOut; k++) {
+        pos += 2;
+        pos += w[pos] + 1;
+      }
+      const nInt = w[pos++];
+      const ints = Array.from(w.subarray(pos, pos + nInt));
+      pos += nInt;
+      const t = { op, nIn, nOut, ints, nScalar: w[pos] };
+      seen.set(JSON.stringify(t), t);
+    }
+  }
+  return [...seen.values()];
+}
+
 /**
- * A program with the right layout and random contents: instructions of random opcodes reading
- * earlier slots, their outputs mostly shaped like an input (so the operand checks often pass and
- * kernels run), small random parameters and scalars.
+ * A program with the right layout and random contents: instructions of random opcodes (mostly
+ * with the counts and parameters some valid program used them with) reading earlier slots, their
+ * outputs mostly shaped like an input (so the operand checks often pass and kernels run), small
+ * random parameters and scalars.
  */
-export function grammarProgram(seed: number, pool: PoolArray[]): { body: Int32Array; inputs: Int32Array; scalars: Float64Array } {
+export function grammarProgram(seed: number, pool: PoolArray[], templates: Template[]): { body: Int32Array; inputs: Int32Array; scalars: Float64Array } {
   const r = rng(seed);
   const int = (n: number) => Math.floor(r() * n);
   const pick = <T>(xs: T[]): T => xs[int(xs.length)];
   const ins = Array.from({ length: int(4) }, () => pick(pool));
   const specs: { dtype: number; shape: number[]; device: number }[] = ins.map((a) => ({ dtype: a.dtype, shape: a.shape, device: a.device }));
-  const nScalars = int(5);
+  const nScalars = r() < 0.8 ? 4 : int(5);
   const scalars = Array.from({ length: nScalars }, () => (r() < 0.7 ? int(7) - 2 : pick(SPECIAL_DOUBLES)));
   const code: number[] = [];
   const nInstr = 1 + int(5);
+  const same = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
   for (let i = 0; i < nInstr; i++) {
-    const op = int(OPCODES.length);
-    const nIn = specs.length ? int(4) : 0;
-    const reads = Array.from({ length: nIn }, () => (r() < 0.6 ? specs.length - 1 - int(Math.min(2, specs.length)) : int(specs.length)));
-    const base = reads.length ? specs[reads[0]] : { dtype: int(13), shape: [int(4)], device: 0 };
-    const device = r() < 0.85 ? base.device : int(NUM_DEVICES);
-    code.push(op, device, nIn, ...reads);
-    const nOut = r() < 0.85 ? 1 : 2;
-    code.push(nOut);
-    for (let k = 0; k < nOut; k++) {
+    const t: Template = templates.length && r() < 0.75
+      ? pick(templates)
+      : { op: int(OPCODES.length), nIn: int(4), nOut: r() < 0.85 ? 1 : 2, ints: [], nScalar: int(3) };
+    const nIn = specs.length ? t.nIn : 0;
+    const reads: number[] = [];
+    for (let k = 0; k < nIn; k++) {
+      const like = reads.length ? specs.map((s, j) => j).filter((j) => same(specs[j].shape, specs[reads[0]].shape)) : [];
+      reads.push(like.length && r() < 0.7 ? pick(like) : r() < 0.6 ? specs.length - 1 - int(Math.min(2, specs.length)) : int(specs.length));
+    }
+    const base = reads.length ? specs[reads[r() < 0.8 ? 0 : reads.length - 1]] : { dtype: int(13), shape: [int(4)], device: 0 };
+    const device = r() < 0.9 ? base.device : int(NUM_DEVICES);
+    code.push(t.op, device, nIn, ...reads, t.nOut);
+    for (let k = 0; k < t.nOut; k++) {
       const u = r();
       const dtype = u < 0.6 ? base.dtype : u < 0.7 ? 0 : u < 0.8 ? 8 : int(13);
       let shape = [...base.shape];
       const v = r();
       if (v < 0.15 && shape.length) shape.splice(int(shape.length), 1);
       else if (v < 0.25) shape = shape.reverse();
-      else if (v < 0.4) shape = Array.from({ length: int(4) }, () => int(5));
-      else if (v < 0.45) shape = [shape.reduce((p, d) => p * d, 1)];
+      else if (v < 0.35) shape = Array.from({ length: int(4) }, () => int(5));
+      else if (v < 0.4) shape = [shape.reduce((p, d) => p * d, 1)];
       code.push(specs.length, dtype, shape.length, ...shape);
       specs.push({ dtype, shape, device });
     }
     const nd = base.shape.length;
-    const nInt = r() < 0.5 ? int(5) : r() < 0.5 ? nd : 2 * nd;
-    code.push(nInt, ...Array.from({ length: nInt }, () => (r() < 0.8 ? int(Math.max(nd, 1) + 1) - (r() < 0.2 ? 1 : 0) : pick(INTERESTING))));
-    const nSc = int(3);
-    code.push(nSc, nScalars >= nSc ? int(nScalars - nSc + 1) : 0);
+    const ints = t.ints.length && r() < 0.7 ? t.ints.map((v) => (r() < 0.15 ? v + int(3) - 1 : v))
+      : Array.from({ length: r() < 0.5 ? int(5) : r() < 0.5 ? nd : 2 * nd }, () => (r() < 0.8 ? int(Math.max(nd, 1) + 1) - (r() < 0.2 ? 1 : 0) : pick(INTERESTING)));
+    code.push(ints.length, ...ints);
+    const nSc = Math.min(t.nScalar, nScalars);
+    code.push(nSc, int(nScalars - nSc + 1));
   }
   const nOut = 1 + int(3);
   const outs = Array.from({ length: nOut }, () => (r() < 0.7 ? specs.length - 1 - int(Math.min(3, specs.length)) : int(specs.length)));

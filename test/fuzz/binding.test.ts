@@ -30,7 +30,7 @@ import { DEFAULT_RUNS, FUZZ } from "../helpers/fuzz.js";
 import { rng } from "../helpers/reference.js";
 import {
   INTERESTING, ITEMSIZE, KNOWN, MAX_SLOTS, NUM_DEVICES, OPCODES, SPECIAL_DOUBLES, VERSION, call, dtypeCode, grammarProgram,
-  knownCrash, mutateBindings, mutateBody, native, parseBody, release,
+  knownCrash, learnTemplates, mutateBindings, mutateBody, native, parseBody, release,
   type BindMutation, type HandlePool, type Mutation, type Outcome, type PoolArray,
 } from "./binding-model.js";
 
@@ -92,7 +92,15 @@ function expectError(o: Outcome, what: string): void {
  * released before runBody (must fail), or run of a view into a larger buffer. Frees what it made
  * beyond the returned outcome.
  */
+const HIST = new Map<string, number>();
+(globalThis as any).HIST = HIST;
 async function runVia(entry: number, body: Int32Array, inputs: Int32Array, scalars: Float64Array): Promise<Outcome> {
+  const o = await runVia2(entry, body, inputs, scalars);
+  const k = o.ok ? "OK" : String((o as any).error?.message).replace(/-?\d+/g, "N").slice(0, 90);
+  HIST.set(k, (HIST.get(k) ?? 0) + 1);
+  return o;
+}
+async function runVia2(entry: number, body: Int32Array, inputs: Int32Array, scalars: Float64Array): Promise<Outcome> {
   switch (entry % 5) {
     case 0: return call("run", [body, inputs, scalars]);
     case 1: return call("runAsync", [body, inputs, scalars]);
@@ -178,17 +186,29 @@ describe("the binding survives malformed programs and arguments", () => {
       }
       release("run", handles, parsed.specs, parsed.outputs);
     }), opts(scaled(2500), 0));
+    console.log([...HIST].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v} ${k}`).join("\n")); HIST.clear();
     stillComputes();
   }, TIMEOUT);
 
   it("programs drawn from the grammar: a result or an Error", async () => {
+    // the counts and parameters of each opcode as valid programs use them
+    const bodies: Int32Array[] = [];
+    for (let k = 0; k < 300; k++) {
+      const r = rng(k + 1);
+      const steps = Array.from({ length: 1 + Math.floor(r() * 10) }, () => ({ op: Math.floor(r() * 9999), arg: Math.floor(r() * 5), seed: Math.floor(r() * 2 ** 31) }));
+      const arrays = recordGraph(buildGraph(steps, "eval-all", k, { big: false, probes: false }));
+      const p = mx.internal.buildProgram(arrays, "templates");
+      if (p) bodies.push(p.body);
+    }
+    const templates = learnTemplates(bodies);
     await fc.assert(fc.asyncProperty(fc.nat(), fc.nat({ max: 4 }), async (seed, entry) => {
-      const { body, inputs, scalars } = grammarProgram(seed, pool);
+      const { body, inputs, scalars } = grammarProgram(seed, pool, templates);
       const parsed = parseBody(body);
       const o = await runVia(entry, body, inputs, scalars);
       expectError(o, "a run");
       if (o.ok) release("run", o.value, parsed.specs, parsed.outputs);
     }), opts(scaled(3000), 1));
+    console.log([...HIST].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v} ${k}`).join("\n")); HIST.clear();
     stillComputes();
   }, TIMEOUT);
 
@@ -297,24 +317,19 @@ function inChild(code: string) {
 }
 
 /**
- * The calls the fuzz leaves out (KNOWN in binding-model.ts), each in a child process: they must
- * throw an Error and leave the process alive. Marked `it.fails` while the bug is open; when one
- * is fixed its test starts passing, so `it.fails` fails and must be removed.
+ * Calls that once crashed the process (found by this fuzz), each in a child process: they must
+ * throw an Error and leave the process alive.
  */
 describe("known crashes (child processes)", () => {
-  // BUG (KNOWN.MEMORY_STATS_DEVICE): MemoryStats in native/src/addon.cc calls backend(device)
-  // outside guarded(); the std::runtime_error it throws reaches node-addon-api, which only catches
-  // Napi::Error, and std::terminate aborts (SIGABRT).
-  it.fails("memoryStats(7) throws an Error instead of aborting", () => {
+  // MemoryStats called backend(device) outside guarded(): every export is guarded now.
+  it("memoryStats(7) throws an Error instead of aborting", () => {
     const r = inChild(`try { native.memoryStats(7); } catch (e) { if (!(e instanceof Error)) throw e; }`);
     expect(r.out).toContain("alive");
     expect(r.status).toBe(0);
   });
 
-  // BUG (KNOWN.NARROW_TYPED_ARRAY): Run/RunAsync/RunBody/KeepBody take info[i].As<Napi::Int32Array>()
-  // and As<Napi::Float64Array>() without a type check, so a Uint8Array of N elements is read as N
-  // doubles (8N bytes): here 64 MB claimed, 512 MB read, SIGSEGV.
-  it.fails("run with a Uint8Array of scalars throws an Error instead of reading past its end", () => {
+  // Run read a Uint8Array of N elements as N doubles: typed-array kinds are checked now.
+  it("run with a Uint8Array of scalars throws an Error instead of reading past its end", () => {
     const r = inChild(`
       const N = 1 << 26;
       const full = native.opTable().indexOf("full");
@@ -324,9 +339,8 @@ describe("known crashes (child processes)", () => {
     expect(r.status).toBe(0);
   });
 
-  // BUG (KNOWN.HUGE_SLOT_COUNT): decode_program bounds every count by the body's length except the
-  // slot count: this 6-word body with 2^22 slots allocates about 400 MB (2^27 slots: about 12 GB).
-  it.fails("a body declaring more slots than it can write is rejected before anything is allocated", () => {
+  // decode_program allocated a slot table as large as the body claimed: it is bounded by the body now.
+  it("a body declaring more slots than it can write is rejected before anything is allocated", () => {
     const r = inChild(`
       let threw = false;
       try { native.run(Int32Array.from([V, 1 << 22, 0, 0, 0, 0]), new Int32Array(0), new Float64Array(0)); } catch (e) { threw = true; }
