@@ -29,6 +29,7 @@ const dataDevice = (a: A) => native.describe(a.handle).device;
 const f23 = () => mx.array([[0.5, -1.5, 2], [3, -0.25, 1]]);
 const row = () => mx.array([1, 2, 3]);
 const unit = () => mx.array([[0.1, -0.5, 0.9], [0.3, 0.7, -0.2]]);
+const spd3 = () => mx.array([[4, 1, 0], [1, 3, 1], [0, 1, 2]]);
 const i23 = () => mx.array([[1, 2, 3], [4, 5, 6]], "int32");
 const b3 = () => mx.array([true, false, true]);
 const k7 = () => mx.array([0, 7], "uint32"); // a random key, uploaded
@@ -77,6 +78,12 @@ for (const [name, fn] of Object.entries(mx)) {
  * new op cannot go unchecked. The arguments are chosen so that the op computes something: the
  * cases where an op returns its input itself are in UNCHANGED below.
  */
+/** An uploaded array of the given shape holding 1, 2, 3, ... (no pending node). */
+const nd = (shape: number[]): A => {
+  let k = 0;
+  const build = (d: number): unknown => (d === shape.length ? ++k : Array.from({ length: shape[d] }, () => build(d + 1)));
+  return mx.array(build(0) as number[], "float32");
+};
 const OPS: Record<string, OpCall> = {
   // creation
   array: { call: (o) => mx.array([1, 2, 3], undefined, o) },
@@ -129,6 +136,16 @@ const OPS: Record<string, OpCall> = {
   partition: { call: (o) => mx.partition(f23(), 1, -1, o) },
   argpartition: { call: (o) => mx.argpartition(f23(), 0, 0, o) },
   topk: { call: (o) => mx.topk(f23(), 2, 1, o) },
+  // convolution and pooling
+  conv1d: { call: (o) => mx.conv1d(nd([1, 5, 2]), nd([3, 2, 2]), { stride: 2, ...o }) },
+  conv2d: { call: (o) => mx.conv2d(nd([1, 4, 4, 2]), nd([2, 3, 3, 1]), { padding: 1, groups: 2, ...o }) },
+  conv3d: { call: (o) => mx.conv3d(nd([1, 3, 3, 3, 1]), nd([1, 2, 2, 2, 1]), o) },
+  convTranspose1d: { call: (o) => mx.convTranspose1d(nd([1, 3, 2]), nd([1, 2, 2]), { stride: 2, ...o }) },
+  convTranspose2d: { call: (o) => mx.convTranspose2d(nd([1, 2, 2, 1]), nd([1, 3, 3, 1]), { stride: 2, padding: 1, outputPadding: 1, ...o }) },
+  convTranspose3d: { call: (o) => mx.convTranspose3d(nd([1, 2, 2, 2, 1]), nd([1, 2, 2, 2, 1]), o) },
+  convGeneral: { call: (o) => mx.convGeneral(nd([1, 4, 1]), nd([1, 2, 1]), { padding: [[1], [0]], inputDilation: 2, flip: true, ...o }) },
+  maxPool: { call: (o) => mx.maxPool(nd([1, 6, 1]), 2, o) },
+  avgPool: { call: (o) => mx.avgPool(nd([1, 2, 3, 1]), [2, 2], { stride: 1, ...o }) },
   // shape
   astype: { call: (o) => mx.astype(f23(), "int32", o) },
   reshape: { call: (o) => mx.reshape(f23(), [3, 2], o) },
@@ -170,6 +187,14 @@ const OPS: Record<string, OpCall> = {
     unsupported: [/matmul/, /cpu:1/],
   },
   // the mx.random namespace, with explicit keys (the same numbers on both devices)
+  // linalg (float32 matrices, square and well-conditioned where the op needs it)
+  "linalg.norm": { call: (o) => [mx.linalg.norm(f23(), undefined, undefined, o), mx.linalg.norm(f23(), "nuc", undefined, { keepdims: true, ...o })] },
+  "linalg.inv": { call: (o) => mx.linalg.inv(spd3(), o) },
+  "linalg.solve": { call: (o) => mx.linalg.solve(spd3(), row(), o) },
+  "linalg.cholesky": { call: (o) => mx.linalg.cholesky(spd3(), o) },
+  "linalg.qr": { call: (o) => mx.linalg.qr(f23(), o) },
+  "linalg.eigh": { call: (o) => mx.linalg.eigh(spd3(), o) },
+  "linalg.svd": { call: (o) => mx.linalg.svd(f23(), o) },
   "random.key": { call: (o) => mx.random.key(7, o) },
   "random.split": { call: (o) => mx.random.split(k7(), 3, o) },
   "random.uniform": { call: (o) => mx.random.uniform(-1, 1, [2, 3], { key: k7(), ...o }) },
@@ -273,6 +298,7 @@ describe("every op takes { device }", () => {
       ...Object.entries(mx),
       ...Object.entries(mx.random).map(([n, v]) => [`random.${n}`, v] as const),
       ...Object.entries(mx.fast).map(([n, v]) => [`fast.${n}`, v] as const),
+      ...Object.entries(mx.linalg).map(([n, v]) => [`linalg.${n}`, v] as const),
     ]) {
       if (typeof value !== "function" || NOT_OPS.has(name)) continue;
       if (!(name in OPS)) missing.push(name);

@@ -20,7 +20,7 @@ import { buildArray, fillerFor, sample, sampleInt, type IntDomain } from "../hel
 import { rng, sizeOf, strides, unravel, broadcastShape } from "../helpers/reference.js";
 import { floorDivideRef, floorDivInt, remainderInt, remainderRef } from "../helpers/special.js";
 import {
-  ALL_DTYPES, EPS, MAX_FINITE, TINY, bits, castH, castScalar, castV, fmtHost, fmtV, intLimits, isFloat, isUint, kindOf, mismatches,
+  ALL_DTYPES, EPS, MAX_FINITE, TINY, bits, castH, castScalar, castV, compareV, fmtHost, fmtV, intLimits, isFloat, isUint, kindOf, mismatches,
   promote, readValues, resultType, scalarFits, scalarHost, toFloat, wrapInt,
   type DType, type Expect, type H, type Scalar, type V,
 } from "./graph-values.js";
@@ -1368,6 +1368,410 @@ function buildProbe(b: Builder): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Scans, sorting, gathers and scatters
+// ---------------------------------------------------------------------------------------------
+
+/** The lines of h along `axis` as lists of flat positions (row-major over the other axes). */
+function lines(shape: number[], axis: number): number[][] {
+  const n = shape[axis];
+  const st = strides(shape);
+  const others = shape.map((d, i) => (i === axis ? 1 : d));
+  const out: number[][] = [];
+  for (let i = 0; i < sizeOf(others); i++) {
+    const idx = unravel(i, others);
+    const startPos = idx.reduce((o, v, d) => o + v * st[d], 0);
+    out.push(Array.from({ length: n }, (_, k) => startPos + k * st[axis]));
+  }
+  return out;
+}
+
+type ScanName = "cumsum" | "cumprod" | "cummax" | "cummin";
+function buildScan(b: Builder): boolean {
+  const name = b.weighted<ScanName>([["cumsum", 3], ["cumprod", 1], ["cummax", 2], ["cummin", 2]]);
+  const x = b.primary();
+  const { shape, dtype } = b.nodes[x];
+  const nd = shape.length;
+  const axis: number | null | undefined = nd && b.chance(0.75) ? b.int(2 * nd) - nd : b.chance(0.5) ? null : undefined;
+  const reverse = b.chance(0.3), inclusive = !b.chance(0.3);
+  const t: DType = (name === "cumsum" || name === "cumprod") && dtype === "bool" ? "int32" : dtype;
+  const opts: Record<string, boolean> = {};
+  if (reverse || b.chance(0.2)) opts.reverse = reverse;
+  if (!inclusive || b.chance(0.2)) opts.inclusive = inclusive;
+  const optText = Object.keys(opts).length ? `, ${json(opts)}` : "";
+  return b.add({
+    text: `mx.${name}(%${x}, ${axis === undefined ? "undefined" : axis}${optText})`, ins: [{ node: x }], dtype: t,
+    allowSpecial: !inclusive && (name === "cummax" || name === "cummin"),
+    run: ([a]) => mx[name](a as mx.Array, axis, opts),
+    ref: ([h0]) => {
+      const h = castH(h0 as H, dtype, t);
+      const flat = axis === undefined || axis === null;
+      const src = flat ? reshapeH(h, [h.data.length]) : h;
+      const ax = flat ? 0 : normAxis(axis, nd);
+      const data: V[] = new Array(src.data.length);
+      const atol: number[] = new Array(src.data.length).fill(0);
+      const k = kindOf(t);
+      for (const line of lines(src.shape, ax)) {
+        const order = reverse ? [...line].reverse() : line;
+        let acc: V = name === "cumsum" ? (k === "int" ? 0n : k === "bool" ? false : 0)
+          : name === "cumprod" ? (k === "int" ? 1n : k === "bool" ? true : 1)
+          : name === "cummax" ? (k === "int" ? intLimits(t)[0] : k === "bool" ? false : -Infinity)
+          : k === "int" ? intLimits(t)[1] : k === "bool" ? true : Infinity;
+        let mag = 0;
+        for (const pos of order) {
+          const v = src.data[pos];
+          const next = (): V => {
+            if (name === "cummax") return maxV(acc, v);
+            if (name === "cummin") return minV(acc, v);
+            if (k === "int") {
+              const r = name === "cumsum" ? (acc as bigint) + (v as bigint) : (acc as bigint) * (v as bigint);
+              return isUint(t) ? BigInt.asUintN(64, r) : BigInt.asIntN(64, r);
+            }
+            if (k === "bool") return name === "cumsum" ? Boolean(acc) || Boolean(v) : Boolean(acc) && Boolean(v);
+            return name === "cumsum" ? (acc as number) + (v as number) : (acc as number) * (v as number);
+          };
+          if (inclusive) acc = next();
+          data[pos] = k === "int" ? wrapInt(acc as bigint, t) : acc;
+          if (k === "float") {
+            mag += Math.abs(v as number);
+            atol[pos] = (order.length + 2) * 2 ** -52 * (name === "cumprod" ? Math.abs(acc as number) : mag);
+          }
+          if (!inclusive) acc = next();
+        }
+      }
+      const value = reshapeH({ shape: src.shape, data }, flat ? [h.data.length] : shape);
+      return k === "float" && (name === "cumsum" || name === "cumprod") ? { value, rtol: rtolOf(t), atol } : { value };
+    },
+  }) >= 0;
+}
+
+/** Stable ascending sort of each line (NaN last); with `indices`, the positions instead of the values. */
+function sortLines(h: H, axis: number, indices: boolean): H {
+  const data: V[] = new Array(h.data.length);
+  for (const line of lines(h.shape, axis)) {
+    const order = line.map((pos, k) => ({ v: h.data[pos], k })).sort((p, q) => compareV(p.v, q.v) || p.k - q.k);
+    line.forEach((pos, k) => (data[pos] = indices ? BigInt(order[k].k) : order[k].v));
+  }
+  return { shape: h.shape, data };
+}
+
+function buildSort(b: Builder): boolean {
+  const name = b.weighted<"sort" | "argsort" | "topk">([["sort", 2], ["argsort", 2], ["topk", 1]]);
+  const x = b.primary();
+  const { shape, dtype } = b.nodes[x];
+  const nd = shape.length;
+  const axis: number | null | undefined = nd === 0 ? null : b.chance(0.4) ? undefined : b.chance(0.2) ? null : b.int(2 * nd) - nd;
+  const flat = axis === null;
+  const ax = flat ? 0 : normAxis(axis ?? -1, nd);
+  const srcShape = flat ? [sizeOf(shape)] : shape;
+  const n = srcShape[ax];
+  const k = name === "topk" ? b.int(n + 1) : 0;
+  const axisText = axis === undefined ? "" : `, ${axis}`;
+  return b.add({
+    text: name === "topk" ? `mx.topk(%${x}, ${k}${axisText})` : `mx.${name}(%${x}${axisText})`, ins: [{ node: x }],
+    dtype: name === "argsort" ? "uint32" : dtype,
+    run: ([a]) => (name === "topk" ? mx.topk(a as mx.Array, k, axis) : mx[name](a as mx.Array, axis)),
+    ref: ([h0]) => {
+      const h = reshapeH(h0 as H, srcShape);
+      if (name !== "topk") return { value: sortLines(h, ax, name === "argsort") };
+      // the k largest of each line, ascending (tessera's values are sorted the same way first: no order is promised)
+      const sorted = sortLines(h, ax, false);
+      const outShape = srcShape.map((d, i) => (i === ax ? k : d));
+      const value = gather(sorted, outShape, (idx) => idx.map((v, d) => (d === ax ? v + n - k : v)));
+      return { value, normalize: (got) => sortLines({ shape: outShape, data: got }, ax, false).data };
+    },
+  }) >= 0;
+}
+
+const INDEX_DTYPES: [DType, number][] = [["int32", 6], ["int64", 2], ["uint8", 1], ["int16", 1], ["uint32", 1], ["int8", 1]];
+
+/** A leaf of indices into an axis of length n (negative ones too, for signed dtypes). */
+function indexLeaf(b: Builder, shape: number[], n: number): number {
+  const d = b.weighted(INDEX_DTYPES);
+  const [lo, hi] = intLimits(d);
+  const min = BigInt(Math.max(-n, Number(lo))), max = BigInt(Math.min(n - 1, Number(hi)));
+  return b.leaf(shape, d, { intDomain: [Number(min), Number(max)] });
+}
+const normIndex = (v: V, n: number) => {
+  const k = Number(v);
+  return k < 0 ? k + n : k;
+};
+
+function buildTake(b: Builder): boolean {
+  const kind = b.weighted<"take" | "takeAlongAxis" | "putAlongAxis">([["take", 3], ["takeAlongAxis", 2], ["putAlongAxis", 2]]);
+  const x = b.primary((n) => kind === "take" || n.shape.length > 0);
+  const { shape, dtype } = b.nodes[x];
+  const nd = shape.length;
+  if (kind === "take") {
+    const axis = nd && b.chance(0.7) ? b.int(2 * nd) - nd : undefined;
+    const n = axis === undefined ? sizeOf(shape) : shape[normAxis(axis, nd)];
+    const ishape = Array.from({ length: b.int(3) }, () => b.int(4));
+    if (n === 0 && sizeOf(ishape) > 0) {
+      const bad = b.leaf(ishape, "int32", { intDomain: [0, 3] });
+      return b.probe(`mx.eval(mx.take(%${x}, %${bad}, ${axis})) with indices into an empty axis`, [x, bad], ([a, i]) => mx.eval(mx.take(a, i, axis)));
+    }
+    const scalar = b.chance(0.15) && n > 0;
+    const idx: Operand = scalar ? { scalar: b.int(2 * n) - n } : { node: indexLeaf(b, ishape, n) };
+    return b.add({
+      text: `mx.take(%${x}, ${fmtArg(idx)}${axis === undefined ? "" : `, ${axis}`})`, ins: [{ node: x }, idx], dtype,
+      size: sizeOf(shape) / Math.max(n, 1) * (scalar ? 1 : sizeOf(ishape)),
+      run: ([a, i]) => mx.take(a as mx.Array, i as mx.Array | number, axis),
+      ref: ([h0, i0]) => {
+        const h = axis === undefined ? reshapeH(h0 as H, [sizeOf(shape)]) : (h0 as H);
+        const ax = axis === undefined ? 0 : normAxis(axis, nd);
+        const ih = isHost(i0) ? i0 : scalarHost(BigInt(i0 as number));
+        const pre = h.shape.slice(0, ax), post = h.shape.slice(ax + 1);
+        const out = [...pre, ...ih.shape, ...post];
+        return {
+          value: gather(h, out, (idx) => [...idx.slice(0, pre.length), normIndex(hostAt(ih, idx.slice(pre.length, pre.length + ih.shape.length)), n), ...idx.slice(pre.length + ih.shape.length)]),
+        };
+      },
+    }) >= 0;
+  }
+  if (nd === 0) return false;
+  const axis = b.int(2 * nd) - nd;
+  const ax = normAxis(axis, nd);
+  const n = shape[ax];
+  const m = b.int(4);
+  // indices: as many axes as x, each off-axis one x's size or 1 (and, for takeAlongAxis, x's 1s may stretch)
+  const ishape = shape.map((d, i) => (i === ax ? m : b.chance(0.25) ? 1 : d === 1 && kind === "takeAlongAxis" && b.chance(0.3) ? 2 : d));
+  if (n === 0 && sizeOf(ishape) > 0) return false;
+  const idx = indexLeaf(b, ishape, n);
+  if (kind === "takeAlongAxis") {
+    const off = shape.map((d, i) => (i === ax ? 1 : d === 1 ? ishape[i] : d));
+    const out = off.map((d, i) => (i === ax ? m : d));
+    return b.add({
+      text: `mx.takeAlongAxis(%${x}, %${idx}, ${axis})`, ins: [{ node: x }, { node: idx }], dtype, size: sizeOf(out),
+      run: ([a, i]) => mx.takeAlongAxis(a as mx.Array, i as mx.Array, axis),
+      ref: ([h, ih]) => ({
+        value: gather(h as H, out, (o) => o.map((v, d) => (d === ax ? normIndex(hostAt(ih as H, o), n) : (shape[d] === 1 ? 0 : v)))),
+      }),
+    }) >= 0;
+  }
+  // putAlongAxis: values a scalar or an array broadcasting to the indices' (broadcast) shape
+  const target = shape.map((d, i) => (i === ax ? m : d));
+  const vals: Operand = b.chance(0.3)
+    ? { scalar: b.pick([0, 1, 2, -1, 0.5].filter((v) => scalarFits(v, dtype))) }
+    : { node: b.leaf(b.partnerShape(target).filter((_, i, all) => all.length - i <= target.length), b.chance(0.7) ? dtype : b.dtype()) };
+  if (!broadcastable(b.shapeOf(vals), target) || b.shapeOf(vals).length > target.length) return false;
+  return b.add({
+    text: `mx.putAlongAxis(%${x}, %${idx}, ${fmtArg(vals)}, ${axis})`, ins: [{ node: x }, { node: idx }, vals], dtype,
+    run: ([a, i, v]) => mx.putAlongAxis(a as mx.Array, i as mx.Array, v, axis),
+    ref: ([h, ih, v]) => {
+      const out = [...(h as H).data];
+      const vh = isHost(v) ? castH(v, b.dtypeOf(vals) as DType, dtype) : scalarHost(castScalar(v as Scalar, dtype));
+      const st = strides(shape);
+      for (let p = 0; p < sizeOf(target); p++) {
+        const o = unravel(p, target);
+        const dst = o.map((vv, d) => (d === ax ? normIndex(hostAt(ih as H, o), n) : vv));
+        out[dst.reduce((s, vv, d) => s + vv * st[d], 0)] = hostAt(vh, o);
+      }
+      return { value: { shape, data: out } };
+    },
+  }) >= 0;
+}
+
+type AdvItem = { int: number } | { slice: [number | null, number | null, number | null] } | "new" | "..." | { arr: number };
+
+/** NumPy's indexing with integer arrays: the positions of x each result element reads, row-major. */
+function advancedPlan(shape: number[], items: AdvItem[], arrays: H[]): { out: number[]; src: (o: number[]) => number[] } {
+  const nd = shape.length;
+  const consuming = items.filter((it) => it !== "new" && it !== "...").length;
+  const full: AdvItem[] = [];
+  let ell = false;
+  for (const it of items) {
+    if (it === "...") {
+      for (let k = 0; k < nd - consuming; k++) full.push({ slice: [null, null, null] });
+      ell = true;
+    } else full.push(it);
+  }
+  if (!ell) for (let k = 0; k < nd - consuming; k++) full.push({ slice: [null, null, null] });
+  const hasArr = full.some((it) => typeof it === "object" && "arr" in it);
+  type Part = { kind: "new" } | { kind: "slice"; axis: number; start: number; step: number; len: number } | { kind: "adv"; axis: number; idx: H; n: number };
+  const parts: Part[] = [];
+  let axis = 0;
+  for (const it of full) {
+    if (it === "new") {
+      parts.push({ kind: "new" });
+      continue;
+    }
+    if (it === "...") continue;
+    const n = shape[axis];
+    if ("arr" in it) parts.push({ kind: "adv", axis, idx: arrays[it.arr], n });
+    else if ("int" in it) {
+      const v = it.int < 0 ? it.int + n : it.int;
+      if (hasArr) parts.push({ kind: "adv", axis, idx: scalarHost(BigInt(v)), n });
+      else parts.push({ kind: "slice", axis, start: v, step: 1, len: -1 }); // dropped
+    } else {
+      const [start, step, len] = sliceIndices(it.slice[0], it.slice[1], it.slice[2], n);
+      parts.push({ kind: "slice", axis, start, step, len });
+    }
+    axis++;
+  }
+  const adv = parts.filter((p): p is Extract<Part, { kind: "adv" }> => p.kind === "adv");
+  const bshape = adv.length ? broadcastShape(...adv.map((p) => p.idx.shape)) : [];
+  const at = parts.map((p, i) => (p.kind === "adv" ? i : -1)).filter((i) => i >= 0);
+  const adjacent = at.length === 0 || at[at.length - 1] - at[0] === at.length - 1;
+  // each result axis: a broadcast-index axis, a slice, or a new axis
+  type Dim = { kind: "b" } | { kind: "slice"; p: Extract<Part, { kind: "slice" }> } | { kind: "new" };
+  const dims: Dim[] = [];
+  const bdims = () => bshape.forEach(() => dims.push({ kind: "b" }));
+  if (adv.length && !adjacent) bdims();
+  let placed = false;
+  for (const p of parts) {
+    if (p.kind === "new") dims.push({ kind: "new" });
+    else if (p.kind === "slice") {
+      if (p.len >= 0) dims.push({ kind: "slice", p });
+    } else if (adjacent && !placed) {
+      bdims();
+      placed = true;
+    }
+  }
+  const out = dims.map((d) => (d.kind === "b" ? 0 : d.kind === "slice" ? d.p.len : 1));
+  let bi = 0;
+  dims.forEach((d, i) => d.kind === "b" && (out[i] = bshape[bi++]));
+  return {
+    out,
+    src: (o) => {
+      const src = new Array(nd).fill(0);
+      const bidx = o.filter((_, i) => dims[i].kind === "b");
+      for (const p of parts) if (p.kind === "slice" && p.len < 0) src[p.axis] = p.start;
+      dims.forEach((d, i) => {
+        if (d.kind === "slice") src[d.p.axis] = d.p.start + o[i] * d.p.step;
+      });
+      for (const p of adv) src[p.axis] = normIndex(hostAt(p.idx, bidx), p.n);
+      return src;
+    },
+  };
+}
+
+/** An index spec with integer arrays among its entries (for index and at). */
+function advancedSpec(b: Builder, shape: number[]): { items: AdvItem[]; arrays: number[] } | null {
+  const nd = shape.length;
+  const items: AdvItem[] = [];
+  const arrays: number[] = [];
+  const bshape = Array.from({ length: b.int(3) }, () => b.int(4));
+  const consumed = nd - (b.chance(0.3) ? b.int(nd + 1) : 0);
+  for (let d = 0; d < consumed; d++) {
+    const n = shape[d];
+    const u = b.r();
+    if (u < 0.45) {
+      const prev = broadcastShape(bshape, ...arrays.map((a) => b.nodes[a].shape));
+      let s = b.chance(0.5) ? [...bshape] : b.partnerShape(bshape);
+      if (!broadcastable(s, prev)) s = [...bshape];
+      if (n === 0 && sizeOf(broadcastShape(s, bshape)) > 0) return null;
+      arrays.push(indexLeaf(b, s, n));
+      items.push({ arr: arrays.length - 1 });
+    } else if (u < 0.6 && n > 0) items.push({ int: b.int(2 * n) - n });
+    else if (u < 0.8) items.push({ slice: [null, null, null] });
+    else {
+      const bound = () => (b.chance(0.3) ? null : b.int(2 * n + 5) - n - 2);
+      items.push({ slice: [bound(), bound(), b.chance(0.3) ? null : b.pick([-2, -1, 1, 2, 3])] });
+    }
+  }
+  if (!arrays.length) return null;
+  if (b.chance(0.2)) items.splice(b.int(items.length + 1), 0, "new");
+  if (b.chance(0.2) && consumed < nd) items.push("...");
+  return { items, arrays };
+}
+
+const fmtItems = (items: AdvItem[], arrays: number[]) =>
+  items.map((it) => (it === "new" ? "null" : it === "..." ? `"..."` : "int" in it ? String(it.int) : "arr" in it ? `%${arrays[it.arr]}` : `mx.slice(${it.slice.map((v) => (v === null ? "null" : v)).join(", ")})`)).join(", ");
+const specOf = (items: AdvItem[], xs: Arg[]) =>
+  items.map((it) => (it === "new" ? null : it === "..." ? "..." : "int" in it ? it.int : "arr" in it ? (xs[1 + it.arr] as mx.Array) : mx.slice(...it.slice))) as mx.IndexEntry[];
+
+function buildAdvancedIndex(b: Builder): boolean {
+  const x = b.primary((n) => n.shape.length > 0);
+  if (!b.nodes[x].shape.length) return false;
+  const { shape, dtype } = b.nodes[x];
+  const spec = advancedSpec(b, shape);
+  if (!spec) return false;
+  const { items, arrays } = spec;
+  const ins: Operand[] = [{ node: x }, ...arrays.map((a) => ({ node: a }))];
+  const sizes = [...ins.map((o) => sizeOf(b.shapeOf(o)))];
+  return b.add({
+    text: `%${x}.index(${fmtItems(items, arrays)})`, ins, dtype, size: Math.max(...sizes) * 8,
+    run: (xs) => (xs[0] as mx.Array).index(...specOf(items, xs)),
+    ref: ([h, ...ih]) => {
+      const plan = advancedPlan(shape, items, ih as H[]);
+      return { value: gather(h as H, plan.out, plan.src) };
+    },
+  }) >= 0;
+}
+
+type AtKind = "set" | "add" | "subtract" | "multiply" | "divide" | "maximum" | "minimum";
+function buildAt(b: Builder): boolean {
+  const x = b.primary((n) => n.shape.length > 0);
+  const { shape, dtype } = b.nodes[x];
+  if (!shape.length) return false;
+  const kinds: AtKind[] = ["set", "add", "maximum", "minimum", "multiply", ...(dtype !== "bool" ? ["subtract" as const] : []), ...(isFloat(dtype) ? ["divide" as const] : [])];
+  const kind = b.pick(kinds);
+  const spec = advancedSpec(b, shape);
+  if (!spec) return false;
+  const { items, arrays } = spec;
+  const probe = advancedPlan(shape, items, arrays.map((a) => b.nodes[a].approx));
+  const vals: Operand = b.chance(0.3)
+    ? { scalar: b.pick([1, 2, -1, 0.5, 3].filter((v) => scalarFits(v, dtype))) }
+    : { node: b.leaf(b.partnerShape(probe.out).filter((_, i, all) => all.length - i <= probe.out.length), b.chance(0.7) ? dtype : b.dtype()) };
+  if (!broadcastable(b.shapeOf(vals), probe.out) || b.shapeOf(vals).length > probe.out.length) return false;
+  const ins: Operand[] = [{ node: x }, ...arrays.map((a) => ({ node: a })), vals];
+  const vd = b.dtypeOf(vals);
+  return b.add({
+    text: `%${x}.at(${fmtItems(items, arrays)}).${kind}(${fmtArg(vals)})`, ins, dtype,
+    run: (xs) => (xs[0] as mx.Array).at(...specOf(items, xs))[kind](xs[xs.length - 1]),
+    ref: (xs) => {
+      const h = xs[0] as H;
+      const plan = advancedPlan(shape, items, xs.slice(1, -1) as H[]);
+      const v = xs[xs.length - 1];
+      const vh = isHost(v) ? castH(v, vd as DType, dtype) : scalarHost(castScalar(v as Scalar, dtype));
+      const data = [...h.data];
+      const mag = new Array(data.length).fill(0), count = new Array(data.length).fill(0);
+      const st = strides(shape);
+      const k = kindOf(dtype);
+      for (let p = 0; p < sizeOf(plan.out); p++) {
+        const o = unravel(p, plan.out);
+        const at = plan.src(o).reduce((s, vv, d) => s + vv * st[d], 0);
+        let val = hostAt(vh, o);
+        const cur = data[at];
+        if (kind === "subtract") val = k === "int" ? wrapInt(-(val as bigint), dtype) : -(val as number);
+        if (kind === "divide") val = castV(1 / (val as number), dtype);
+        let r: V;
+        switch (kind) {
+          case "set": r = val; break;
+          case "maximum": r = maxV(cur, val); break;
+          case "minimum": r = minV(cur, val); break;
+          case "add": case "subtract":
+            r = k === "int" ? wrapInt((cur as bigint) + (val as bigint), dtype) : k === "bool" ? Boolean(cur) || Boolean(val) : (cur as number) + (val as number);
+            break;
+          default:
+            r = k === "int" ? wrapInt((cur as bigint) * (val as bigint), dtype) : k === "bool" ? Boolean(cur) && Boolean(val) : (cur as number) * (val as number);
+        }
+        if (k === "float" && kind !== "set" && kind !== "maximum" && kind !== "minimum") {
+          mag[at] = (mag[at] || Math.abs(cur as number)) + Math.abs(r as number) + Math.abs(val as number);
+          count[at]++;
+        }
+        data[at] = r;
+      }
+      if (k !== "float") return { value: { shape, data } };
+      const u = EPS[dtype]!;
+      return { value: { shape, data }, rtol: rtolOf(dtype), atol: mag.map((m, i) => (count[i] + 2) * 2 * u * m) };
+    },
+  }) >= 0;
+}
+
+function buildIndexProbe(b: Builder): boolean {
+  const x = b.primary((n) => n.shape.length > 0 && n.shape[0] > 0);
+  const { shape } = b.nodes[x];
+  if (!shape.length) return false;
+  const n = shape[0];
+  const bad = b.leaf([1 + b.int(3)], "int32", { intDomain: b.chance(0.5) ? [n, n + 3] : [-n - 3, -n - 1] });
+  return b.pick([
+    () => b.probe(`mx.eval(%${x}.index(%${bad})) with an index out of bounds`, [x, bad], ([a, i]) => mx.eval(a.index(i))),
+    () => b.probe(`mx.eval(mx.take(%${x}, %${bad}, 0)) with an index out of bounds`, [x, bad], ([a, i]) => mx.eval(mx.take(a, i, 0))),
+    () => b.probe(`mx.eval(%${x}.at(%${bad}).add(1)) with an index out of bounds`, [x, bad], ([a, i]) => mx.eval(a.at(i).add(1))),
+  ])();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Categories and the graph builder
 // ---------------------------------------------------------------------------------------------
 
@@ -1392,6 +1796,12 @@ const CATEGORIES: [string, number, (b: Builder) => boolean][] = [
   ["divmod", 2, buildDivmod],
   ["copy", 3, buildCopy],
   ["probe", 3, buildProbe],
+  ["scan", 3, buildScan],
+  ["sort", 3, buildSort],
+  ["take", 4, buildTake],
+  ["advanced index", 4, buildAdvancedIndex],
+  ["at", 3, buildAt],
+  ["index probe", 1, buildIndexProbe],
 ];
 const TOTAL = CATEGORIES.reduce((s, [, w]) => s + w, 0);
 
@@ -1514,7 +1924,7 @@ export async function runGraph(g: Graph): Promise<void> {
     if (e.value.shape.length !== n.shape.length || e.value.shape.some((d, i) => d !== n.shape[i])) {
       expect.fail(`reference shape [${e.value.shape}] differs from the model's [${n.shape}] (a bug in the test) at ${where()}`);
     }
-    const bad = mismatches(got[n.id].data, e, n.dtype);
+    const bad = mismatches(e.normalize ? e.normalize(got[n.id].data) : got[n.id].data, e, n.dtype);
     if (bad.length) {
       const ins = n.ins.map((o) => ("node" in o ? `%${o.node} = ${fmtHost(got[o.node], 40)}` : `${fmtArg(o)}`)).join("\n    ");
       expect.fail(`wrong values at ${where()}\n  ${bad.join("\n  ")}\n  inputs:\n    ${ins}\n  got ${fmtHost(got[n.id], 40)}`);

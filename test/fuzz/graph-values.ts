@@ -193,6 +193,17 @@ export interface Expect {
   value: H;
   rtol?: number;
   atol?: number | number[];
+  /** Brings tessera's values to the reference's form first (e.g. sorts what has no promised order). */
+  normalize?: (got: V[]) => V[];
+}
+
+/** Ascending order with NaN last (sort's order); 0 when equal. */
+export function compareV(a: V, b: V): number {
+  if (typeof a === "number" && typeof b === "number") {
+    if (Number.isNaN(a)) return Number.isNaN(b) ? 0 : 1;
+    if (Number.isNaN(b)) return -1;
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The first few mismatches between got and the expectation (empty when they match). */

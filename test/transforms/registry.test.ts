@@ -33,6 +33,11 @@ const withZeros = (zeros: number): Gen => (r) => {
 };
 
 const S = [2, 3];
+/** conv's params for D spatial dims: the defaults (stride 1, no padding, no dilation, one group) overridden. */
+const convParams = (D: number, p: Partial<Record<"stride" | "padLo" | "padHi" | "kernelDilation" | "inputDilation", number[]> & { groups: number; flip: boolean }>) => ({
+  stride: Array(D).fill(1), padLo: Array(D).fill(0), padHi: Array(D).fill(0), kernelDilation: Array(D).fill(1),
+  inputDilation: Array(D).fill(1), groups: 1, flip: false, ...p,
+});
 /** int32 indices in [-n, n), repeats allowed. */
 const indices = (shape: number[], n: number): Gen => (r) => ({
   shape, dtype: "int32", data: Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => Math.floor(r() * 2 * n) - n),
@@ -52,6 +57,23 @@ const distinct = (shape: number[], axis: number, n: number): Gen => (r) => {
 /** Random uint32 words (keys of randomBits). */
 const keys = (shape: number[]): Gen => (r) => ({ shape, dtype: "uint32", data: uniform(shape, 0, 1)(r).data.map((v) => Math.floor(v * 2 ** 32)) });
 const un = (lo: number, hi: number): Case[] => [{ args: [uniform(S, lo, hi)] }];
+/** Uniform [-0.5, 0.5] entries plus `diag` on the main diagonal (conditioned and spread by it). */
+const shifted = (shape: number[], diag: number[]): Gen => (r) => {
+  const v = uniform(shape, -0.5, 0.5)(r);
+  diag.forEach((d, i) => (v.data[i * shape[1] + i] += d));
+  return v;
+};
+/** A symmetric positive definite n x n matrix: B B^T + n I. */
+const spd = (n: number): Gen => (r) => {
+  const b = uniform([n, n], -1, 1)(r).data;
+  const data = Float64Array.from({ length: n * n }, (_, k) => {
+    const [i, j] = [Math.floor(k / n), k % n];
+    let s = i === j ? n : 0;
+    for (let t = 0; t < n; t++) s += b[i * n + t] * b[j * n + t];
+    return s;
+  });
+  return { shape: [n, n], dtype: "float64", data };
+};
 const f = (lo = -2, hi = 2) => uniform(S, lo, hi);
 
 /**
@@ -126,6 +148,36 @@ const EXPLICIT: Record<string, Case[] | null> = {
     { args: [withZeros(2)], params: { kind: "prod", axis: 1, reverse: false, inclusive: true } },
   ],
   sort: [{ args: [uniform([3, 4], -2, 2)], params: { axis: 1 } }, { args: [uniform([3, 4], -2, 2)], params: { axis: 0 } }],
+  // convolution: plain 1-D; 2-D with groups, stride, uneven padding and kernel dilation; 1-D
+  // with input dilation, a flipped kernel and negative padding (what the transposed convs and the
+  // gradients build); pooling windows and their transpose
+  conv: [
+    { args: [uniform([2, 5, 3], -2, 2), uniform([4, 3, 3], -2, 2)], params: convParams(1, {}) },
+    {
+      args: [uniform([1, 5, 4, 4], -2, 2), uniform([2, 2, 2, 2], -2, 2)],
+      params: convParams(2, { stride: [2, 1], padLo: [1, 0], padHi: [0, 2], kernelDilation: [1, 2], groups: 2 }),
+    },
+    {
+      args: [uniform([2, 4, 2], -2, 2), uniform([3, 3, 2], -2, 2)],
+      params: convParams(1, { padLo: [1], padHi: [-1], inputDilation: [2], flip: true }),
+    },
+  ],
+  window: [
+    { args: [uniform([2, 5, 3], -2, 2)], params: { kernel: [2], stride: [2], dilation: [1] } },
+    { args: [uniform([1, 4, 5, 2], -2, 2)], params: { kernel: [2, 3], stride: [1, 2], dilation: [2, 1] } },
+  ],
+  windowAdd: [
+    { args: [uniform([2, 2, 2, 3], -2, 2)], params: { kernel: [2], stride: [2], dilation: [1], shape: [5] } },
+    { args: [uniform([1, 2, 2, 2, 3, 2], -2, 2)], params: { kernel: [2, 3], stride: [1, 2], dilation: [2, 1], shape: [4, 5] } },
+  ],
+  // linalg: well-conditioned matrices with well-separated spectra (the derivatives of eigh and svd
+  // need distinct values), batched shapes per example; cholesky and eigh read the lower triangle.
+  cholesky: [{ args: [spd(3)] }],
+  inv: [{ args: [shifted([3, 3], [3, 3, 3])] }],
+  solve: [{ args: [shifted([3, 3], [3, 3, 3]), uniform([3, 2], -2, 2)] }],
+  qr: [{ args: [shifted([4, 3], [3, 2, 1])] }, { args: [shifted([3, 3], [3, 2, 1])] }],
+  eigh: [{ args: [shifted([3, 3], [0, 3, 6])] }],
+  svd: [{ args: [shifted([3, 3], [5, 3, 1])] }, { args: [shifted([4, 2], [4, 2])] }, { args: [shifted([2, 4], [4, 2])] }],
   full: null, arange: null, placeholder: null,
 };
 

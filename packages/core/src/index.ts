@@ -30,6 +30,10 @@ export {
 export { matmul } from "./ops/linalg.js";
 export { addmm, tensordot, inner, outer, type AddmmOptions } from "./ops/linalg.js";
 export { einsum } from "./ops/einsum.js";
+export {
+  conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, convTranspose3d, convGeneral, maxPool, avgPool,
+  type ConvOptions, type ConvTransposeOptions, type ConvGeneralOptions, type PoolOptions, type SpatialArg,
+} from "./ops/conv.js";
 /**
  * Fused-style ops with MLX's semantics: `layerNorm`, `rmsNorm`, `rope`, `scaledDotProductAttention`.
  * @example
@@ -44,6 +48,14 @@ export { index, slice, Slice, type IndexEntry, at, type ArrayAt, take, takeAlong
  * const x = mx.random.normal([2, 3], { key: mx.random.key(0) });
  */
 export * as random from "./random.js";
+/**
+ * Linear algebra on the last two axes, batched over the leading ones: `norm`, `inv`, `solve`,
+ * `cholesky`, `qr`, `eigh`, `svd` (float32 and float64, computed in double).
+ * @example
+ * const [q, r] = mx.linalg.qr(a);
+ * const x = mx.linalg.solve(a, b);
+ */
+export * as linalg from "./linalg.js";
 export { treeFlatten, treeUnflatten, treeMap, isPlainObject, type Tree } from "./tree.js";
 export { save, savez, load } from "./io/numpy.js";
 export { saveSafetensors, loadSafetensors } from "./io/safetensors.js";

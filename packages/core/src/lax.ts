@@ -9,6 +9,7 @@ import * as P from "./primitives/index.js";
 import type { SliceParams } from "./primitives/movement.js";
 import type { ScatterMode } from "./primitives/indexing.js";
 import type { ScanParams } from "./primitives/scan.js";
+import type { ConvParams, WindowParams, WindowAddParams } from "./primitives/conv.js";
 
 // The elementwise primitives are their own wrappers (primitives/elementwise.ts): lax.sin is P.sin.
 export * from "./primitives/elementwise.js";
@@ -31,6 +32,17 @@ export const randomBits = (key: Array, shape: number[]) => bind1(P.randomBits, [
 
 export const scan = (x: Array, params: ScanParams) => bind1(P.scan, [x], params);
 export const sort = (x: Array, axis: number) => bind(P.sort, [x], { axis });
+
+export const cholesky = (a: Array) => bind1(P.cholesky, [a], {});
+export const inv = (a: Array) => bind1(P.inv, [a], {});
+export const solve = (a: Array, b: Array) => bind1(P.solve, [a, b], {});
+export const qr = (a: Array) => bind(P.qr, [a], {}) as [Array, Array];
+export const eigh = (a: Array) => bind(P.eigh, [a], {}) as [Array, Array];
+export const svd = (a: Array) => bind(P.svd, [a], {}) as [Array, Array, Array];
+
+export const conv = (x: Array, w: Array, params: ConvParams) => bind1(P.conv, [x, w], params);
+export const window = (x: Array, params: WindowParams) => bind1(P.window, [x], params);
+export const windowAdd = (ct: Array, params: WindowAddParams) => bind1(P.windowAdd, [ct], params);
 
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 export const broadcastTo = (x: Array, shape: number[]) =>

@@ -7,6 +7,8 @@ export * from "./matmul.js";
 export * from "./indexing.js";
 export * from "./random.js";
 export * from "./scan.js";
+export * from "./linalg.js";
+export * from "./conv.js";
 export type { PrimitiveDef } from "../primitive.js";
 import type { PrimitiveDef } from "../primitive.js";
 /** A primitive with any params, for code generic over primitives. */
