@@ -347,6 +347,8 @@ class Builder {
 
 const fmtArg = (o: Operand) => ("node" in o ? `%${o.node}` : typeof o.scalar === "bigint" ? `${o.scalar}n` : fmtV(o.scalar));
 const json = (v: unknown) => JSON.stringify(v);
+/** Whether shape a broadcasts to shape t (one way: a's axes are t's or 1). */
+const broadcastsTo = (a: number[], t: number[]) => a.length <= t.length && a.every((d, i) => d === 1 || d === t[t.length - a.length + i]);
 const broadcastable = (a: number[], b: number[]) => {
   for (let i = 1; i <= Math.min(a.length, b.length); i++) {
     const x = a[a.length - i], y = b[b.length - i];
@@ -1505,10 +1507,12 @@ function buildTake(b: Builder): boolean {
     const axis = nd && b.chance(0.7) ? b.int(2 * nd) - nd : undefined;
     const n = axis === undefined ? sizeOf(shape) : shape[normAxis(axis, nd)];
     const ishape = Array.from({ length: b.int(3) }, () => b.int(4));
-    if (n === 0 && sizeOf(ishape) > 0) {
+    // (with nothing else to read either, the result is empty and nothing is checked: not probed)
+    if (n === 0 && sizeOf(ishape) > 0 && (axis === undefined || sizeOf(shape.filter((_, i) => i !== normAxis(axis, nd))) > 0)) {
       const bad = b.leaf(ishape, "int32", { intDomain: [0, 3] });
       return b.probe(`mx.eval(mx.take(%${x}, %${bad}, ${axis})) with indices into an empty axis`, [x, bad], ([a, i]) => mx.eval(mx.take(a, i, axis)));
     }
+    if (n === 0 && sizeOf(ishape) > 0) return false;
     const scalar = b.chance(0.15) && n > 0;
     const idx: Operand = scalar ? { scalar: b.int(2 * n) - n } : { node: indexLeaf(b, ishape, n) };
     return b.add({
@@ -1552,7 +1556,7 @@ function buildTake(b: Builder): boolean {
   const vals: Operand = b.chance(0.3)
     ? { scalar: b.pick([0, 1, 2, -1, 0.5].filter((v) => scalarFits(v, dtype))) }
     : { node: b.leaf(b.partnerShape(target).filter((_, i, all) => all.length - i <= target.length), b.chance(0.7) ? dtype : b.dtype()) };
-  if (!broadcastable(b.shapeOf(vals), target) || b.shapeOf(vals).length > target.length) return false;
+  if (!broadcastsTo(b.shapeOf(vals), target)) return false;
   return b.add({
     text: `mx.putAlongAxis(%${x}, %${idx}, ${fmtArg(vals)}, ${axis})`, ins: [{ node: x }, { node: idx }, vals], dtype,
     run: ([a, i, v]) => mx.putAlongAxis(a as mx.Array, i as mx.Array, v, axis),
@@ -1712,7 +1716,7 @@ function buildAt(b: Builder): boolean {
   const vals: Operand = b.chance(0.3)
     ? { scalar: b.pick([1, 2, -1, 0.5, 3].filter((v) => scalarFits(v, dtype))) }
     : { node: b.leaf(b.partnerShape(probe.out).filter((_, i, all) => all.length - i <= probe.out.length), b.chance(0.7) ? dtype : b.dtype()) };
-  if (!broadcastable(b.shapeOf(vals), probe.out) || b.shapeOf(vals).length > probe.out.length) return false;
+  if (!broadcastsTo(b.shapeOf(vals), probe.out)) return false;
   const ins: Operand[] = [{ node: x }, ...arrays.map((a) => ({ node: a })), vals];
   const vd = b.dtypeOf(vals);
   return b.add({
@@ -1759,9 +1763,10 @@ function buildAt(b: Builder): boolean {
 }
 
 function buildIndexProbe(b: Builder): boolean {
-  const x = b.primary((n) => n.shape.length > 0 && n.shape[0] > 0);
+  // (the index must be read: an empty result reads none and is not an error)
+  const x = b.primary((n) => n.shape.length > 0 && sizeOf(n.shape) > 0);
   const { shape } = b.nodes[x];
-  if (!shape.length) return false;
+  if (!shape.length || sizeOf(shape) === 0) return false;
   const n = shape[0];
   const bad = b.leaf([1 + b.int(3)], "int32", { intDomain: b.chance(0.5) ? [n, n + 3] : [-n - 3, -n - 1] });
   return b.pick([
