@@ -6,51 +6,12 @@
 #include <stdexcept>
 #include <vector>
 
+#include "combine.h"
 #include "kernels.h"
 #include "strided.h"
 
 namespace tessera::cpu {
 namespace {
-
-template <class T>
-using acc_t = std::conditional_t<is_float_v<T>, double,
-              std::conditional_t<std::is_same_v<T, bool>, int64_t,
-              std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>>>;
-
-struct SumR {
-  template <class A> static A init() { return A(0); }
-  template <class A> static A step(A acc, A v) {
-    if constexpr (std::is_integral_v<A>) return A(uint64_t(acc) + uint64_t(v));  // wraps, never UB
-    else return acc + v;
-  }
-};
-struct ProdR {
-  template <class A> static A init() { return A(1); }
-  template <class A> static A step(A acc, A v) {
-    if constexpr (std::is_integral_v<A>) return A(uint64_t(acc) * uint64_t(v));  // wraps, never UB
-    else return acc * v;
-  }
-};
-struct MaxR {
-  template <class A> static A init() {
-    if constexpr (std::is_floating_point_v<A>) return -std::numeric_limits<A>::infinity();
-    else return std::numeric_limits<A>::lowest();
-  }
-  template <class A> static A step(A acc, A v) {
-    if constexpr (std::is_floating_point_v<A>) { if (std::isnan(v) || std::isnan(acc)) return v + acc; }
-    return v > acc ? v : acc;
-  }
-};
-struct MinR {
-  template <class A> static A init() {
-    if constexpr (std::is_floating_point_v<A>) return std::numeric_limits<A>::infinity();
-    else return std::numeric_limits<A>::max();
-  }
-  template <class A> static A step(A acc, A v) {
-    if constexpr (std::is_floating_point_v<A>) { if (std::isnan(v) || std::isnan(acc)) return v + acc; }
-    return v < acc ? v : acc;
-  }
-};
 
 // Splits the input's axes into kept (output) and reduced ones.
 struct Split {
@@ -72,7 +33,7 @@ Split split_axes(const ArrayDesc& x, const std::vector<int64_t>& axes) {
 
 template <class T, class R>
 void reduce_typed(const ArrayDesc& x, const std::vector<int64_t>& axes, ArrayDesc& out) {
-  using A = std::conditional_t<std::is_same_v<R, SumR> || std::is_same_v<R, ProdR>, acc_t<T>,
+  using A = std::conditional_t<std::is_same_v<R, SumOp> || std::is_same_v<R, ProdOp>, acc_t<T>,
                                std::conditional_t<std::is_same_v<T, bool>, bool, compute_t<T>>>;
   Split s = split_axes(x, axes);
   const T* xp = x.data<T>();
@@ -181,10 +142,10 @@ void arg_typed(const ArrayDesc& x, int64_t axis, ArrayDesc& out) {
 void reduce(const Instr& instr, const Inputs& in, ArrayDesc& out) {
   const ArrayDesc& x = *in[0];
   switch (instr.op) {
-    case Op::ReduceSum: return reduce_dispatch<SumR>(x, instr.ints, out);
-    case Op::ReduceProd: return reduce_dispatch<ProdR>(x, instr.ints, out);
-    case Op::ReduceMax: return reduce_dispatch<MaxR>(x, instr.ints, out);
-    case Op::ReduceMin: return reduce_dispatch<MinR>(x, instr.ints, out);
+    case Op::ReduceSum: return reduce_dispatch<SumOp>(x, instr.ints, out);
+    case Op::ReduceProd: return reduce_dispatch<ProdOp>(x, instr.ints, out);
+    case Op::ReduceMax: return reduce_dispatch<MaxOp>(x, instr.ints, out);
+    case Op::ReduceMin: return reduce_dispatch<MinOp>(x, instr.ints, out);
     case Op::Argmax:
     case Op::Argmin: {
       if (instr.ints.size() != 1) throw std::runtime_error("expected one axis (this is a bug)");

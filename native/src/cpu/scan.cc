@@ -10,46 +10,13 @@
 #include <stdexcept>
 #include <vector>
 
+#include "combine.h"
 #include "kernels.h"
 #include "threads.h"
 
 namespace tessera::cpu {
 namespace {
 
-struct SumS {
-  template <class A> static A init() { return A(0); }
-  template <class A> static A step(A acc, A v) {
-    if constexpr (std::is_integral_v<A>) return A(uint64_t(acc) + uint64_t(v));  // wraps, never UB
-    else return acc + v;
-  }
-};
-struct ProdS {
-  template <class A> static A init() { return A(1); }
-  template <class A> static A step(A acc, A v) {
-    if constexpr (std::is_integral_v<A>) return A(uint64_t(acc) * uint64_t(v));  // wraps, never UB
-    else return acc * v;
-  }
-};
-struct MaxS {
-  template <class A> static A init() {
-    if constexpr (std::is_floating_point_v<A>) return -std::numeric_limits<A>::infinity();
-    else return std::numeric_limits<A>::lowest();
-  }
-  template <class A> static A step(A acc, A v) {
-    if constexpr (std::is_floating_point_v<A>) { if (std::isnan(v) || std::isnan(acc)) return v + acc; }
-    return v > acc ? v : acc;
-  }
-};
-struct MinS {
-  template <class A> static A init() {
-    if constexpr (std::is_floating_point_v<A>) return std::numeric_limits<A>::infinity();
-    else return std::numeric_limits<A>::max();
-  }
-  template <class A> static A step(A acc, A v) {
-    if constexpr (std::is_floating_point_v<A>) { if (std::isnan(v) || std::isnan(acc)) return v + acc; }
-    return v < acc ? v : acc;
-  }
-};
 struct LogAddExpS {
   template <class A> static A init() { return -std::numeric_limits<A>::infinity(); }
   template <class A> static A step(A a, A b) {
@@ -94,7 +61,7 @@ Around split_around(const ArrayDesc& x, int axis) {
 // (and the reads of a contiguous input) go along rows.
 template <class T, class R>
 void scan_typed(const ArrayDesc& x, int axis, bool reverse, bool inclusive, ArrayDesc& out) {
-  constexpr bool kWide = std::is_same_v<R, SumS> || std::is_same_v<R, ProdS>;
+  constexpr bool kWide = std::is_same_v<R, SumOp> || std::is_same_v<R, ProdOp>;
   using A = std::conditional_t<is_float_v<T>, double,
             std::conditional_t<kWide, std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>, T>>;
   const int64_t n = x.shape[axis];
@@ -184,10 +151,10 @@ void scan(const Instr& instr, const Inputs& in, ArrayDesc& out) {
   if (x.dtype == DType::Bool && (kind == ScanKind::Sum || kind == ScanKind::Prod))
     throw std::runtime_error("scan: bool sums and products are int32 (this is a bug)");
   switch (kind) {
-    case ScanKind::Sum: return scan_dispatch<SumS>(x, axis, reverse, inclusive, out);
-    case ScanKind::Prod: return scan_dispatch<ProdS>(x, axis, reverse, inclusive, out);
-    case ScanKind::Max: return scan_dispatch<MaxS>(x, axis, reverse, inclusive, out);
-    case ScanKind::Min: return scan_dispatch<MinS>(x, axis, reverse, inclusive, out);
+    case ScanKind::Sum: return scan_dispatch<SumOp>(x, axis, reverse, inclusive, out);
+    case ScanKind::Prod: return scan_dispatch<ProdOp>(x, axis, reverse, inclusive, out);
+    case ScanKind::Max: return scan_dispatch<MaxOp>(x, axis, reverse, inclusive, out);
+    case ScanKind::Min: return scan_dispatch<MinOp>(x, axis, reverse, inclusive, out);
     case ScanKind::LogAddExp:
       switch (x.dtype) {
         DISPATCH_FLOAT_CASES(scan_typed<T, LogAddExpS>(x, axis, reverse, inclusive, out))
