@@ -17,26 +17,6 @@ export const ITEMSIZE = [1, 1, 2, 4, 8, 1, 2, 4, 8, 2, 2, 4, 8];
 const DTYPE_NAMES: mx.DType[] = ["bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64"];
 export const dtypeCode = (d: mx.DType) => DTYPE_NAMES.indexOf(d);
 
-/**
- * Known crashes of the binding (see binding.test.ts, "known crashes"): the fuzz never makes
- * these calls in its own process; each has a test that makes it in a child process.
- *
- * - MEMORY_STATS_DEVICE: memoryStats(d) with a number d whose int32 value is not a device index
- *   throws a C++ exception outside the addon's guard: std::terminate aborts the process.
- * - NARROW_TYPED_ARRAY: run/runAsync/keepBody/runBody take any typed array for the body, the
- *   input handles and the scalars and read it as Int32Array / Float64Array with its element
- *   count, so a narrower one (a Uint8Array body, a Float32Array of scalars) is read past its end.
- * - HUGE_SLOT_COUNT: a body's slot count is not bounded by its size: a 6-word body with 2^24 slots
- *   makes run() allocate 1.5 GB (about 90 bytes a slot) and 2^27 would take about 12 GB.
- */
-export const KNOWN = {
-  MEMORY_STATS_DEVICE: "memoryStats(device) with an unknown device index aborts the process",
-  NARROW_TYPED_ARRAY: "a typed array narrower than Int32Array/Float64Array is read past its end",
-  HUGE_SLOT_COUNT: "a body's slot count is unbounded: run() allocates about 90 bytes per declared slot",
-};
-/** The largest slot count the fuzz puts in a header (HUGE_SLOT_COUNT). */
-export const MAX_SLOTS = 4096;
-
 // ---------------------------------------------------------------------------------------------
 // Reading a body
 // ---------------------------------------------------------------------------------------------
@@ -160,7 +140,7 @@ function fieldValue(kind: FieldKind, p: Parsed, v: number, r: () => number): num
   }
 }
 
-/** Applies mutations to a copy of the body; the slot count stays at most MAX_SLOTS (HUGE_SLOT_COUNT). */
+/** Applies mutations to a copy of the body. */
 export function mutateBody(body: Int32Array, muts: Mutation[]): Int32Array {
   let w = Array.from(body);
   for (const m of muts) {
@@ -214,7 +194,6 @@ export function mutateBody(body: Int32Array, muts: Mutation[]): Int32Array {
       }
     }
   }
-  if (w.length > 1 && w[1] > MAX_SLOTS) w[1] = MAX_SLOTS; // HUGE_SLOT_COUNT
   return Int32Array.from(w);
 }
 
@@ -374,26 +353,6 @@ export function grammarProgram(seed: number, pool: PoolArray[], templates: Templ
 // Calling the binding
 // ---------------------------------------------------------------------------------------------
 
-/** An ArrayBufferView whose elements are narrower than `bytes` (NARROW_TYPED_ARRAY). */
-export function narrowView(x: unknown, bytes: number): boolean {
-  return ArrayBuffer.isView(x) && !(x instanceof DataView) && (x as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT < bytes && (x as Uint8Array).length > 0;
-}
-
-/** Whether a call of `fn` with `args` is one of the KNOWN crashes (so the fuzz leaves it out). */
-export function knownCrash(fn: string, args: unknown[]): string | null {
-  if (fn === "memoryStats" && typeof args[0] === "number") {
-    const d = args[0] | 0;
-    if (d < 0 || d >= NUM_DEVICES) return KNOWN.MEMORY_STATS_DEVICE;
-  }
-  const widths: Record<string, number[]> = { run: [4, 4, 8], runAsync: [4, 4, 8], keepBody: [4], runBody: [0, 4, 8] };
-  const w = widths[fn];
-  if (w && args.some((a, i) => i < w.length && w[i] > 0 && narrowView(a, w[i]))) return KNOWN.NARROW_TYPED_ARRAY;
-  if ((fn === "run" || fn === "runAsync" || fn === "keepBody") && args[0] instanceof Int32Array && args[0].length > 1 && args[0][1] > MAX_SLOTS) {
-    return KNOWN.HUGE_SLOT_COUNT;
-  }
-  return null;
-}
-
 /** What a call did: returned a value, or threw (anything thrown must be an Error). */
 export type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -439,5 +398,55 @@ function touch(h: number, spec?: OutSpec): void {
     native.read(h, new Uint8Array(size * itemsize));
   } catch (e) {
     if (!(e instanceof Error)) throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Programs of the ops the graph model does not draw (linear algebra, convolution and pooling,
+// random numbers, contractions, fused ops, partitions): sources of valid bodies to mutate and of
+// templates for the grammar. An op whose signature changed is skipped (its recipe throws).
+// ---------------------------------------------------------------------------------------------
+
+const M = (r: () => number, shape: number[], dtype: mx.DType = "float32") =>
+  mx.reshape(mx.array(Array.from({ length: shape.reduce((p, d) => p * d, 1) }, () => Math.round((r() * 4 - 2) * 4) / 4), dtype), shape);
+/** A symmetric positive definite matrix. */
+const spd = (r: () => number, n: number, dtype: mx.DType = "float32") => {
+  const a = M(r, [n, n], dtype);
+  return mx.add(mx.matmul(a, a.T), mx.multiply(mx.eye(n, n, 0, dtype), n));
+};
+
+export const RECIPES: ((r: () => number) => mx.Array[])[] = [
+  (r) => [mx.linalg.inv(spd(r, 3))],
+  (r) => [mx.linalg.solve(spd(r, 3, "float64"), M(r, [3, 2], "float64"))],
+  (r) => [mx.linalg.cholesky(spd(r, 4))],
+  (r) => mx.linalg.qr(M(r, [4, 3])),
+  (r) => mx.linalg.eigh(spd(r, 3)),
+  (r) => mx.linalg.svd(M(r, [3, 2])),
+  (r) => [mx.linalg.norm(M(r, [3, 3]))],
+  (r) => [mx.conv1d(M(r, [1, 6, 2]), M(r, [3, 3, 2]))],
+  (r) => [mx.conv2d(M(r, [1, 5, 5, 1]), M(r, [2, 3, 3, 1]))],
+  (r) => [mx.maxPool(M(r, [1, 6, 2]), 2)],
+  (r) => [mx.avgPool(M(r, [1, 4, 4, 1]), [2, 2])],
+  (r) => [mx.random.uniform(0, 1, [3, 2], { key: mx.random.key(Math.floor(r() * 100)) })],
+  (r) => [mx.random.normal([4], { key: mx.random.key(Math.floor(r() * 100)) })],
+  (r) => [mx.random.randint(0, 10, [5], { key: mx.random.key(Math.floor(r() * 100)) })],
+  (r) => [mx.random.permutation(5, { key: mx.random.key(Math.floor(r() * 100)) })],
+  (r) => [mx.random.categorical(M(r, [2, 4]), { key: mx.random.key(Math.floor(r() * 100)) })],
+  (r) => [mx.einsum("ij,jk->ik", M(r, [2, 3]), M(r, [3, 2]))],
+  (r) => [mx.tensordot(M(r, [2, 3, 2]), M(r, [3, 2, 4]), 2)],
+  (r) => [mx.outer(M(r, [3]), M(r, [2]))],
+  (r) => [mx.fast.layerNorm(M(r, [2, 4]), M(r, [4]), M(r, [4]), 1e-5)],
+  (r) => [mx.fast.rmsNorm(M(r, [2, 4]), M(r, [4]), 1e-5)],
+  (r) => [mx.fast.scaledDotProductAttention(M(r, [1, 1, 3, 4]), M(r, [1, 1, 3, 4]), M(r, [1, 1, 3, 4]))],
+  (r) => [mx.partition(M(r, [5]), 2), mx.argpartition(M(r, [2, 4]), 1)],
+  (r) => [mx.logcumsumexp(M(r, [2, 3]), 1)],
+];
+
+/** A recipe's lazy results, or null when its op's signature changed. */
+export function recipe(k: number, seed: number): mx.Array[] | null {
+  try {
+    return RECIPES[k % RECIPES.length](rng(seed));
+  } catch {
+    return null;
   }
 }

@@ -1434,8 +1434,9 @@ function buildScan(b: Builder): boolean {
           if (inclusive) acc = next();
           data[pos] = k === "int" ? wrapInt(acc as bigint, t) : acc;
           if (k === "float") {
-            mag += Math.abs(v as number);
-            atol[pos] = (order.length + 2) * 2 ** -52 * (name === "cumprod" ? Math.abs(acc as number) : mag);
+            if (Number.isFinite(v)) mag += Math.abs(v as number);
+            const scale = name === "cumprod" ? Math.abs(acc as number) : mag;
+            atol[pos] = Number.isFinite(scale) ? (order.length + 2) * 2 ** -52 * scale : 0;
           }
           if (!inclusive) acc = next();
         }
@@ -1662,7 +1663,7 @@ function advancedSpec(b: Builder, shape: number[]): { items: AdvItem[]; arrays: 
       const prev = broadcastShape(bshape, ...arrays.map((a) => b.nodes[a].shape));
       let s = b.chance(0.5) ? [...bshape] : b.partnerShape(bshape);
       if (!broadcastable(s, prev)) s = [...bshape];
-      if (n === 0 && sizeOf(broadcastShape(s, bshape)) > 0) return null;
+      if (n === 0 && sizeOf(s) > 0) return null; // every index must be in range, even where the result is empty
       arrays.push(indexLeaf(b, s, n));
       items.push({ arr: arrays.length - 1 });
     } else if (u < 0.6 && n > 0) items.push({ int: b.int(2 * n) - n });

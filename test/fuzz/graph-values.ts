@@ -221,7 +221,8 @@ export function mismatches(got: V[], e: Expect, dtype: DType, max = 5): string[]
     else if (k === "int") ok = g === x;
     else {
       const a = g as number, y = x as number;
-      const atol = typeof e.atol === "number" ? e.atol : e.atol ? e.atol[i] : 0;
+      const given = typeof e.atol === "number" ? e.atol : e.atol ? e.atol[i] : 0;
+      const atol = Number.isNaN(given) ? 0 : given; // (a NaN bound from NaN inputs: no slack)
       if (Number.isNaN(y)) ok = Number.isNaN(a);
       else if (!Number.isFinite(y)) ok = a === y;
       else if (!Number.isFinite(a)) ok = !Number.isNaN(a) && Math.sign(a) === Math.sign(y) && Math.abs(y) * (1 + rtol) + atol >= big;

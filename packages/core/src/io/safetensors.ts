@@ -126,6 +126,8 @@ export function loadSafetensors(path: string, options: DeviceOptions = {}): { ar
       if (!dtype) throw bad(`${what} has unsupported dtype ${JSON.stringify(code)} (supported: ${[...BY_CODE.keys()].join(", ")})`);
       const size = globalThis.Array.isArray(shape) ? checkedSize(shape as number[]) : null;
       if (size === null) throw bad(`malformed header: ${what} must have a shape of non-negative integers; got ${JSON.stringify(toPlain(shape ?? null))}`);
+      // An array dimension is at most 2^31 - 1 (a zero-size shape can claim more without data).
+      if ((shape as number[]).some((d) => (d as number) > 0x7fffffff)) throw bad(`${what} has shape ${fmtShape(shape as number[])}, with a dimension larger than 2^31 - 1`);
       const ok = globalThis.Array.isArray(offsets) && offsets.length === 2 && offsets.every((x) => Number.isSafeInteger(x) && (x as number) >= 0);
       if (!ok) throw bad(`malformed header: ${what} must have data_offsets [begin, end] of non-negative integers; got ${JSON.stringify(toPlain(offsets ?? null))}`);
       const [begin, end] = offsets as number[];

@@ -186,8 +186,11 @@ export function readZip(b: Uint8Array): ZipMember[] {
       if (csize !== usize) throw new Error(`${what} is stored with a compressed size ${csize} different from its size ${usize}`);
       data = stored;
     } else if (method === 8) {
+      // Never inflate past the size the directory declares (a small member can claim to hold a
+      // lot: a "zip bomb"); a larger stream fails here, a smaller one at the size check below.
+      if (usize > 2 ** 31 - 1) throw new Error(`${what} declares ${usize} bytes uncompressed; at most 2^31 - 1 are supported`);
       try {
-        data = inflateRawSync(stored);
+        data = inflateRawSync(stored, { maxOutputLength: Math.max(usize, 1) });
       } catch (e) {
         throw new Error(`${what}: corrupt deflate data (${(e as Error).message})`);
       }
