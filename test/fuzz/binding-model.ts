@@ -2,7 +2,9 @@
  * @file The model behind test/fuzz/binding.test.ts: a reader of program bodies that knows where
  * each field sits (the format of packages/core/src/eval/program.ts and native/src/program.h),
  * mutations of valid bodies and of their bindings, programs drawn from the grammar with random
- * fields, and calls of the binding that must return or throw an Error, never crash.
+ * fields, recipes of the ops the graph model does not draw, instructions of valid programs
+ * replayed on random bytes, and calls of the binding that must return or throw an Error, never
+ * crash.
  */
 import * as mx from "@tessera/core";
 import { rng } from "../helpers/reference.js";
@@ -449,4 +451,75 @@ export function recipe(k: number, seed: number): mx.Array[] | null {
   } catch {
     return null;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instructions of valid programs replayed on random bytes
+// ---------------------------------------------------------------------------------------------
+
+/** One instruction of a valid program, with the specs of its operands and its scalars. */
+export interface Instance {
+  op: number;
+  device: number;
+  ins: { dtype: number; shape: number[]; device: number }[];
+  outs: { dtype: number; shape: number[] }[];
+  ints: number[];
+  scalars: number[];
+}
+
+/** The instructions of a built program as instances (input specs from its steps). */
+export function instancesOf(p: { body: Int32Array; scalars: Float64Array; steps: { inputs: { shape: number[]; dtype: mx.DType }[] }[] }): Instance[] {
+  const w = p.body;
+  const parsed = parseBody(w);
+  return parsed.instrs.map(({ start }, i) => {
+    let pos = start;
+    const op = w[pos++], device = w[pos++];
+    const nIn = w[pos++];
+    pos += nIn;
+    const nOut = w[pos++];
+    const outs: Instance["outs"] = [];
+    for (let k = 0; k < nOut; k++) {
+      pos++;
+      const dtype = w[pos++], nd = w[pos++];
+      outs.push({ dtype, shape: Array.from(w.subarray(pos, pos + nd)) });
+      pos += nd;
+    }
+    const nInt = w[pos++];
+    const ints = Array.from(w.subarray(pos, pos + nInt));
+    pos += nInt;
+    const nSc = w[pos++], at = w[pos++];
+    const ins = p.steps[i].inputs.map((x) => ({ dtype: dtypeCode(x.dtype), shape: [...x.shape], device: op === OPCODES.indexOf("transfer") ? 0 : device }));
+    return { op, device, ins, outs, ints, scalars: Array.from(p.scalars.subarray(at, at + nSc)) };
+  });
+}
+
+/**
+ * An instance as a one-instruction program over new arrays of random bytes (NaNs, infinities,
+ * subnormals, any integer), now and then with an operand's dtype, shape or device, a parameter
+ * or a scalar changed. Returns the program and the handles to free afterwards.
+ */
+export function instanceProgram(t: Instance, seed: number): { body: Int32Array; inputs: Int32Array; scalars: Float64Array; made: number[] } {
+  const r = rng(seed);
+  const int = (n: number) => Math.floor(r() * n);
+  const made: number[] = [];
+  const ins = t.ins.map((s) => {
+    let { dtype, shape, device } = s;
+    if (r() < 0.1) dtype = int(13);
+    if (r() < 0.1 && shape.length) shape = shape.map((d, i) => (i === int(shape.length) ? Math.max(0, d + int(3) - 1) : d));
+    if (r() < 0.05) device = int(NUM_DEVICES);
+    const n = shape.reduce((p, d) => p * d, 1) * ITEMSIZE[dtype];
+    const bytes = Uint8Array.from({ length: n }, () => (r() < 0.3 ? 0 : int(256)));
+    if (dtype === 0) bytes.forEach((_, i) => (bytes[i] &= 1));
+    const h = native.fromData(bytes, dtype, shape, device);
+    made.push(h);
+    return h;
+  });
+  const ints = t.ints.map((v) => (r() < 0.08 ? (r() < 0.5 ? v + int(3) - 1 : INTERESTING[int(INTERESTING.length)]) : v));
+  const scalars = t.scalars.map((v) => (r() < 0.1 ? SPECIAL_DOUBLES[int(SPECIAL_DOUBLES.length)] : v));
+  const code = [t.op, t.device, ins.length, ...ins.map((_, i) => i), t.outs.length];
+  t.outs.forEach((o, k) => code.push(ins.length + k, o.dtype, o.shape.length, ...o.shape));
+  code.push(ints.length, ...ints, scalars.length, 0);
+  const nSlots = ins.length + t.outs.length;
+  const body = Int32Array.from([VERSION, nSlots, ins.length, scalars.length, 1, ...code, t.outs.length, ...t.outs.map((_, k) => ins.length + k)]);
+  return { body, inputs: Int32Array.from(ins), scalars: Float64Array.from(scalars), made };
 }

@@ -30,12 +30,14 @@ import { DEFAULT_RUNS, FUZZ } from "../helpers/fuzz.js";
 import { rng } from "../helpers/reference.js";
 import {
   INTERESTING, ITEMSIZE, NUM_DEVICES, OPCODES, SPECIAL_DOUBLES, VERSION, call, dtypeCode, grammarProgram,
-  RECIPES, learnTemplates, mutateBindings, mutateBody, native, parseBody, recipe, release,
+  RECIPES, instanceProgram, instancesOf, learnTemplates, mutateBindings, mutateBody, native, parseBody, recipe, release,
+  type Instance,
   type BindMutation, type HandlePool, type Mutation, type Outcome, type PoolArray,
 } from "./binding-model.js";
 
 const scaled = (k: number) => Math.max(10, Math.round((k * FUZZ.runs) / DEFAULT_RUNS));
-const opts = (numRuns: number, k: number) => ({ numRuns, seed: FUZZ.seed + k, ...(FUZZ.path ? { path: FUZZ.path } : {}) });
+/** fast-check's settings: every property takes TESSERA_FUZZ_SEED (a path replays one case: select its test with -t). */
+const opts = (numRuns: number) => ({ numRuns, seed: FUZZ.seed, ...(FUZZ.path ? { path: FUZZ.path } : {}) });
 /** The allocator's cap while fuzzing: a mutated shape asks for a few bytes or for too many, never for all memory. */
 const LIMIT = 256 * 2 ** 20;
 const TIMEOUT = 30 * 60_000;
@@ -142,8 +144,8 @@ describe("the binding survives malformed programs and arguments", () => {
     const caseArb = fc.record({
       steps: fc.array(stepArb, { minLength: 1, maxLength: 10 }),
       roots: fc.nat(),
-      muts: fc.oneof({ weight: 1, arbitrary: fc.constant([]) }, { weight: 6, arbitrary: fc.array(mutationArb, { minLength: 1, maxLength: 4 }) }),
-      binds: fc.oneof({ weight: 4, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(bindArb, { minLength: 1, maxLength: 2 }) }),
+      muts: fc.oneof({ weight: 1, arbitrary: fc.constant<Mutation[]>([]) }, { weight: 6, arbitrary: fc.array(mutationArb, { minLength: 1, maxLength: 4 }) }),
+      binds: fc.oneof({ weight: 4, arbitrary: fc.constant<BindMutation[]>([]) }, { weight: 1, arbitrary: fc.array(bindArb, { minLength: 1, maxLength: 2 }) }),
       entry: fc.nat({ max: 4 }),
       seed: fc.nat(),
       source: fc.nat({ max: 3 }),
@@ -179,33 +181,52 @@ describe("the binding survives malformed programs and arguments", () => {
         });
       }
       release("run", handles, parsed.specs, parsed.outputs);
-    }), opts(scaled(2500), 0));
+    }), opts(scaled(2500)));
     stillComputes();
   }, TIMEOUT);
 
-  it("programs drawn from the grammar: a result or an Error", async () => {
+  it("programs drawn from the grammar, and instructions of valid programs on random bytes: a result or an Error", async () => {
     // the counts and parameters of each opcode as valid programs use them
     const bodies: Int32Array[] = [];
+    const instances: Instance[] = [];
+    const learn = (arrays: mx.Array[] | null) => {
+      const p = arrays && mx.internal.buildProgram(arrays, "templates");
+      if (!p) return;
+      bodies.push(p.body);
+      instances.push(...instancesOf(p));
+    };
     for (let k = 0; k < 300; k++) {
       const r = rng(k + 1);
       const steps = Array.from({ length: 1 + Math.floor(r() * 10) }, () => ({ op: Math.floor(r() * 9999), arg: Math.floor(r() * 5), seed: Math.floor(r() * 2 ** 31) }));
-      const arrays = recordGraph(buildGraph(steps, "eval-all", k, { big: false, probes: false }));
-      const p = mx.internal.buildProgram(arrays, "templates");
-      if (p) bodies.push(p.body);
+      learn(recordGraph(buildGraph(steps, "eval-all", k, { big: false, probes: false })));
     }
-    RECIPES.forEach((_, k) => {
-      const arrays = recipe(k, k + 1);
-      const p = arrays && mx.internal.buildProgram(arrays, "templates");
-      if (p) bodies.push(p.body);
-    });
+    RECIPES.forEach((_, k) => learn(recipe(k, k + 1)));
     const templates = learnTemplates(bodies);
-    await fc.assert(fc.asyncProperty(fc.nat(), fc.nat({ max: 4 }), async (seed, entry) => {
+    // instances grouped by opcode, so that each opcode is drawn as often as any other
+    const groups = new Map<number, Instance[]>();
+    for (const t of instances) groups.set(t.op, [...(groups.get(t.op) ?? []), t]);
+    const byOp = [...groups.values()];
+    await fc.assert(fc.asyncProperty(fc.nat(), fc.nat({ max: 4 }), fc.boolean(), async (seed, entry, replay) => {
+      if (replay) {
+        // one instruction of a valid program on random bytes (now and then an operand or parameter changed)
+        const group = byOp[seed % byOp.length];
+        const { body, inputs, scalars, made } = instanceProgram(group[Math.floor(seed / byOp.length) % group.length], seed);
+        try {
+          const parsed = parseBody(body);
+          const o = await runVia(entry, body, inputs, scalars);
+          expectError(o, "a run");
+          if (o.ok) release("run", o.value, parsed.specs, parsed.outputs);
+        } finally {
+          made.forEach((h) => native.free(h));
+        }
+        return;
+      }
       const { body, inputs, scalars } = grammarProgram(seed, pool, templates);
       const parsed = parseBody(body);
       const o = await runVia(entry, body, inputs, scalars);
       expectError(o, "a run");
       if (o.ok) release("run", o.value, parsed.specs, parsed.outputs);
-    }), opts(scaled(3000), 1));
+    }), opts(scaled(4000)));
     stillComputes();
   }, TIMEOUT);
 
@@ -227,7 +248,7 @@ describe("the binding survives malformed programs and arguments", () => {
       const o = await runVia(c.entry, body, inputs, Float64Array.from(c.scalars));
       expectError(o, "a run");
       if (o.ok) release("run", o.value, parsed.specs, parsed.outputs);
-    }), opts(scaled(1500), 2));
+    }), opts(scaled(1500)));
     stillComputes();
   }, TIMEOUT);
 
@@ -283,7 +304,7 @@ describe("the binding survives malformed programs and arguments", () => {
         if (fn === "setMemoryLimit") native.setMemoryLimit(LIMIT);
         made.splice(0).forEach((h) => native.free(h));
       }
-    }), opts(scaled(3000), 3));
+    }), opts(scaled(3000)));
     stillComputes();
   }, TIMEOUT);
 

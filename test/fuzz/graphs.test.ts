@@ -2,13 +2,15 @@
  * Property-based fuzz test of whole graphs: fast-check draws a list of steps, and
  * test/fuzz/graph-model.ts turns them into a random graph of tessera ops (every elementwise op of
  * the op table, where, reductions with random axes and keepdims, argmax/argmin, logsumexp, softmax,
- * var and std, indexing with random slices, transposes, reshapes, expandDims/squeeze,
+ * var and std, scans, sort/argsort/topk, indexing with random slices and with integer arrays,
+ * `x.at(...)` updates, take/takeAlongAxis/putAlongAxis, transposes, reshapes, expandDims/squeeze,
  * broadcastTo, flip, concatenate/stack, pad, tile/repeat/roll, split, matmul, astype between
- * every pair of dtypes, divmod, copy) on random shapes with 0- and 1-sized axes, in every dtype
- * (mostly float32, float64, int32 and bool), over leaves built as non-contiguous views
- * (transposed, step-sliced, reversed, broadcast). Some steps are calls that must throw (a
- * max over an empty axis, a bad reshape, a bool subtraction that fails during evaluation, ...):
- * they must throw an Error, never crash, and leave the rest of the graph computable.
+ * every pair of dtypes, divmod, copies to the test device) on random shapes with 0- and 1-sized
+ * axes (now and then large ones), in every dtype (mostly float32, float64, int32 and bool), over
+ * leaves built as non-contiguous views (transposed, step-sliced, reversed, broadcast). Some steps
+ * are calls that must throw (a max over an empty axis, a bad reshape, a scalar that does not fit,
+ * an index out of bounds or a bool subtraction found during evaluation, ...): they must throw an
+ * Error, never crash, and leave the rest of the graph computable.
  *
  * Each graph is evaluated in one of several ways (one mx.eval of everything, of the sinks only,
  * reads in a random order with evals of random subsets in between, evals and reads interleaved
