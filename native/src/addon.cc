@@ -101,6 +101,7 @@ Napi::TypedArray any_typed_array(const Napi::Value& v, const char* what) {
 Shape shape_of(const Napi::Value& v) {
   if (!v.IsArray()) throw std::runtime_error("[fromData] the shape must be an array");
   Napi::Array a = v.As<Napi::Array>();
+  if (a.Length() > (1u << 20)) throw std::runtime_error("[fromData] a shape has at most 2^20 dimensions");
   Shape s(a.Length());
   for (uint32_t i = 0; i < a.Length(); ++i) {
     double d = a.Get(i).As<Napi::Number>().DoubleValue();
@@ -383,6 +384,7 @@ Napi::Value SetMemoryLimit(const Napi::CallbackInfo& info) {
   Allocator& a = backend(0).allocator();  // the limit of the default device
   double prev = static_cast<double>(a.limit());
   double v = info[0].As<Napi::Number>().DoubleValue();
+  if (!(v >= 0)) throw std::runtime_error("[setMemoryLimit] the limit must be a non-negative number of bytes");
   a.set_limit(v >= 1.8e19 ? SIZE_MAX : static_cast<size_t>(v));
   return Napi::Number::New(info.Env(), prev);
 }

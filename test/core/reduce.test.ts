@@ -291,3 +291,14 @@ describe("method forms and errors", () => {
     expect(() => mx.max(mx.zeros([0]))).toThrow(/max/);
   });
 });
+
+describe("half types average in float32", () => {
+  it("mean, var and std of float16 do not overflow through a float16 intermediate", () => {
+    expect(mx.mean(mx.full([600], 1000, "float16")).item()).toBe(1000);
+    const s = mx.std(mx.array([-947.5, -124.5], "float16"));
+    expect(s.dtype).toBe("float16");
+    expect(s.item()).toBe(411.5);
+    expect(mx.var(mx.array([-947.5, -124.5], "bfloat16")).dtype).toBe("bfloat16");
+    expect(mx.var(mx.array([-947.5, -124.5], "float16")).item()).toBe(Infinity); // 169332.25 is past float16's range
+  });
+});

@@ -593,10 +593,14 @@ const axesOf = (arg: number | number[] | undefined, nd: number): number[] =>
   arg === undefined ? [...Array(nd).keys()] : (typeof arg === "number" ? [arg] : arg).map((a) => normAxis(a, nd)).sort((p, q) => p - q);
 const fmtAxis = (a: number | number[] | undefined) => (a === undefined ? "undefined" : json(a));
 
-/** Whether the intermediate sums `f` of each reduced group stay well inside t's finite range. */
+/**
+ * Whether the intermediate sums `f` of each reduced group stay well inside the finite range of
+ * the type they are kept in (half types accumulate in float32, as NumPy).
+ */
 function intermediatesFit(h: H, from: DType, t: DType, axes: number[], f: (g: number[]) => number[]): boolean {
   if (kindOf(t) !== "float") return true;
-  const lim = (MAX_FINITE[t] ?? Infinity) / 4;
+  const acc: DType = t === "float16" || t === "bfloat16" ? "float32" : t;
+  const lim = (MAX_FINITE[acc] ?? Infinity) / 4;
   return groups(castH(h, from, t), axes).groups.every((g) => f(g as number[]).every((v) => !(Math.abs(v) > lim)));
 }
 
@@ -612,7 +616,7 @@ function buildReduce(b: Builder): boolean {
     return b.probe(`mx.${name}(%${x}, ${fmtAxis(axis)}) over an empty axis`, [x], ([a]) => mx[name](a, axis));
   }
   const t: DType = name === "all" || name === "any" ? "bool" : name === "mean" ? toFloat(dtype) : (name === "sum" || name === "prod") && dtype === "bool" ? "int32" : dtype;
-  // mean divides a sum kept in t: keep that sum finite (float16 sums overflow at 65504)
+  // mean divides a sum kept in t (float32 for half types): keep that sum finite
   if (name === "mean" && !intermediatesFit(b.nodes[x].approx, dtype, t, axes, (g) => [g.reduce((p, v) => p + v, 0)])) return false;
   const dev = DEVICES.length > 1 && b.chance(0.15) ? DEVICES[1] : undefined;
   const opts = keepdims || dev ? `, { ${[keepdims ? "keepdims: true" : "", dev ? `device: ${dev[0]}` : ""].filter(Boolean).join(", ")} }` : "";

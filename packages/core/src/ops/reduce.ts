@@ -72,8 +72,8 @@ export function mean(x: Array, axis?: Axis, options: ReduceOptions = {}): Array 
     const keepdims = keepdimsOf("mean", options);
     const axes = normalizeAxes("mean", axis, x.shape);
     const t = toFloating(x.dtype);
-    const s = sum(lax.cast(x, t), axes, { keepdims });
-    return lax.div(s, lax.constLike(s, count(x.shape, axes)));
+    const s = sum(lax.cast(x, accumulationType(t)), axes, { keepdims });
+    return lax.cast(lax.div(s, lax.constLike(s, count(x.shape, axes))), t);
   }, REDUCE_KEYS);
 }
 
@@ -87,8 +87,12 @@ export interface VarOptions extends ReduceOptions {
 }
 /** Variance over axes, divided by max(N - ddof, 0) (NumPy's rule). */
 export function variance(x: Array, axis?: Axis, options: VarOptions = {}): Array {
-  return withDevice("var", options, () => varianceOf("var", x, axis, options), VAR_KEYS);
+  return withDevice("var", options, () => lax.cast(varianceOf("var", x, axis, options), toFloating(x.dtype)), VAR_KEYS);
 }
+/** Half types average and square in float32 (as NumPy): their own range overflows at 65504. */
+const accumulationType = (t: DType): DType => (t === "float16" || t === "bfloat16" ? "float32" : t);
+
+/** The variance in the accumulation type (std takes its root there before rounding). */
 function varianceOf(name: string, x: Array, axis: Axis, options: VarOptions | null | undefined): Array {
   checkArray(name, x);
   const keepdims = keepdimsOf(name, options);
@@ -96,7 +100,7 @@ function varianceOf(name: string, x: Array, axis: Axis, options: VarOptions | nu
   if (typeof ddof !== "number") throw new TypeError(`${name}: ddof must be a non-negative integer; got ${fmtValue(ddof)}`);
   if (!Number.isInteger(ddof) || ddof < 0) throw new RangeError(`${name}: ddof must be a non-negative integer; got ${ddof}`);
   const axes = normalizeAxes(name, axis, x.shape);
-  const xf = lax.cast(x, toFloating(x.dtype));
+  const xf = lax.cast(x, accumulationType(toFloating(x.dtype)));
   const centered = lax.sub(xf, lax.broadcastTo(mean(xf, axes, { keepdims: true }), x.shape));
   const s = sum(square(centered), axes, { keepdims });
   const n = Math.max(count(x.shape, axes) - ddof, 0);
@@ -106,7 +110,7 @@ export { variance as var };
 
 /** Standard deviation over axes: the square root of the variance (`mx.var`). */
 export function std(x: Array, axis?: Axis, options: VarOptions = {}): Array {
-  return withDevice("std", options, () => sqrt(varianceOf("std", x, axis, options)), VAR_KEYS);
+  return withDevice("std", options, () => lax.cast(sqrt(varianceOf("std", x, axis, options)), toFloating(x.dtype)), VAR_KEYS);
 }
 
 /** Index of the first maximum along an axis (of the flattened array when axis is omitted); uint32. */
