@@ -15,7 +15,7 @@ import { Progress } from "./progress.mjs";
 import { curvesSvg } from "./svg.mjs";
 
 const HELP = `usage: node examples/mnist/main.mjs [options]
-  --model mlp|cnn  an MLP 784-512-512-10 (default) or a small CNN (conv-relu-pool x2, linear)
+  --model mlp|cnn  an MLP 784-512-512-10 (default) or a small CNN (conv-relu-pool x2, two linear layers)
   --epochs N       passes over the training set (default 10)
   --batch N        examples per step (default 64)
   --lr X           Adam's initial learning rate, decayed along a cosine to a tenth (default 0.001)

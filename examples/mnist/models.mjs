@@ -21,13 +21,14 @@ export class CNN extends nn.Module {
     this.conv1 = new nn.Conv2d(1, 16, 3, { padding: 1 }); // 28x28x16, pooled to 14x14x16
     this.conv2 = new nn.Conv2d(16, 32, 3, { padding: 1 }); // 14x14x32, pooled to 7x7x32
     this.pool = new nn.MaxPool2d(2);
-    this.fc = new nn.Linear(7 * 7 * 32, 10);
+    this.fc1 = new nn.Linear(7 * 7 * 32, 128);
+    this.fc2 = new nn.Linear(128, 10);
   }
   forward(x) {
     x = mx.reshape(x, [x.shape[0], 28, 28, 1]);
     x = this.pool.forward(nn.relu(this.conv1.forward(x)));
     x = this.pool.forward(nn.relu(this.conv2.forward(x)));
-    return this.fc.forward(mx.reshape(x, [x.shape[0], -1]));
+    return this.fc2.forward(nn.relu(this.fc1.forward(mx.reshape(x, [x.shape[0], -1]))));
   }
 }
 
