@@ -19,6 +19,10 @@ export { Dropout } from "./layers/dropout.js";
 export { MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, type PoolLayerOptions } from "./layers/pooling.js";
 export { Sequential, type SequentialLayer } from "./layers/containers.js";
 export {
+  MultiHeadAttention, RoPE, TransformerEncoderLayer, TransformerEncoder,
+  type MultiHeadAttentionOptions, type RoPEOptions, type TransformerEncoderOptions,
+} from "./layers/transformer.js";
+export {
   ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Mish, Sigmoid, Tanh, Softplus, Softmax, LogSoftmax, HardSwish,
   type GELUOptions,
 } from "./layers/activations.js";
