@@ -3,32 +3,11 @@ import * as mx from "@tessera/core";
 import * as nn from "@tessera/nn";
 import { checkGrads } from "@tessera/transforms/testing";
 import { describe, expect, it } from "vitest";
+import { flat, maxError, seededData } from "../helpers/nn.js";
 
-let seed = 11;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
-const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
-/** A float64 array of the shape with values in (-1, 1), and its flat data. */
-function data(shape: number[]): [mx.Array, Float64Array] {
-  const v = Float64Array.from({ length: prod(shape) }, rand);
-  return [mx.reshape(mx.array(v), shape), v];
-}
-const flat = (a: mx.Array) => Array.from(a.astype("float64").toTypedArray() as Float64Array);
+const { data, float64Params } = seededData(11);
 function close(a: mx.Array, ref: number[], tol = 1e-9) {
-  const got = flat(a);
-  expect(got.length).toBe(ref.length);
-  const err = Math.max(0, ...got.map((g, i) => Math.abs(g - ref[i])));
-  expect(err).toBeLessThanOrEqual(tol);
-}
-/** Gives every parameter of the module float64 random values; returns them flat by path. */
-function float64Params(m: nn.Module): Map<string, Float64Array> {
-  const out = new Map<string, Float64Array>();
-  const pairs = (mx.treeFlatten(m.parameters()) as [string, mx.Array][]).map(([k, v]): [string, mx.Array] => {
-    const [a, d] = data(v.shape);
-    out.set(k, d);
-    return [k, a];
-  });
-  m.update(mx.treeUnflatten(pairs));
-  return out;
+  expect(maxError(a, ref)).toBeLessThanOrEqual(tol);
 }
 
 /** Rows of x [n, din] (flat) times W^T (W [dout, din], flat) plus b. */
