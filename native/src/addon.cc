@@ -6,6 +6,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "cpu/isa.h"
 #include "cpu/threads.h"
 #include "executor.h"
 
@@ -393,6 +394,10 @@ Napi::Value NumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), cpu::num_threads());
 }
 
+Napi::Value CpuIsa(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), cpu::isa_name(cpu::cpu_isa()));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<EnvState, end_env>(new EnvState());
   exports.Set("fromData", Napi::Function::New(env, Guard<FromData>));
@@ -412,6 +417,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("clearCache", Napi::Function::New(env, Guard<ClearCache>));
   exports.Set("setMemoryLimit", Napi::Function::New(env, Guard<SetMemoryLimit>));
   exports.Set("numThreads", Napi::Function::New(env, Guard<NumThreads>));
+  exports.Set("cpuIsa", Napi::Function::New(env, Guard<CpuIsa>));
   return exports;
 }
 

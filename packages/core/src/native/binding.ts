@@ -43,6 +43,8 @@ export interface NativeBinding {
   clearCache(): void;
   setMemoryLimit(bytes: number): number;
   numThreads(): number;
+  /** The SIMD instruction set the cpu kernels run ("avx512", "avx2" or "generic"; see isa.h). */
+  cpuIsa(): string;
 }
 
 function load(): NativeBinding {

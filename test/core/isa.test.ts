@@ -1,0 +1,97 @@
+/**
+ * The cpu kernels pick their SIMD path at run time (native/src/cpu/isa.h). This runs the GEMM in a
+ * child process per path (TESSERA_CPU_ISA=generic|avx2|avx512, each only where the CPU has it) on
+ * shapes that hit every edge of the blocking (partial tiles, K past one KC block, N past one NC
+ * block, transposed operands), and checks each product against a float64 triple loop within the
+ * dot-product error bound (K + 2) u sum_k |a_ik b_kj|.
+ */
+import { describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import * as mx from "@tessera/core";
+
+interface Case { m: number; n: number; k: number; dtype: "float32" | "float64"; transA: boolean; transB: boolean }
+const CASES: Case[] = [
+  { m: 1, n: 1, k: 1, dtype: "float32", transA: false, transB: false },
+  { m: 13, n: 37, k: 29, dtype: "float32", transA: false, transB: false },
+  { m: 300, n: 70, k: 600, dtype: "float32", transA: false, transB: true },
+  { m: 150, n: 4100, k: 20, dtype: "float32", transA: true, transB: false },
+  { m: 400, n: 64, k: 300, dtype: "float32", transA: true, transB: true },
+  { m: 13, n: 37, k: 29, dtype: "float64", transA: false, transB: false },
+  { m: 200, n: 90, k: 530, dtype: "float64", transA: true, transB: false },
+  { m: 77, n: 300, k: 260, dtype: "float64", transA: false, transB: true },
+];
+
+/** Deterministic inputs in [-1, 1), the same in parent and child. */
+function values(seed: number, count: number): Float64Array {
+  let s = seed >>> 0;
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+// The child: builds each product (transposed operands as transposed views, so the packers see
+// rs == 1 strides) and prints the ISA it ran and the results as float64 lists.
+const CHILD = `
+import * as mx from "@tessera/core";
+const cases = JSON.parse(process.env.CASES);
+${values.toString()}
+const out = cases.map((c, i) => {
+  const av = values(2 * i + 1, c.m * c.k), bv = values(2 * i + 2, c.k * c.n);
+  let a = mx.array(Array.from(av), c.dtype), b = mx.array(Array.from(bv), c.dtype);
+  a = c.transA ? mx.transpose(mx.reshape(a, [c.k, c.m])) : mx.reshape(a, [c.m, c.k]);
+  b = c.transB ? mx.transpose(mx.reshape(b, [c.n, c.k])) : mx.reshape(b, [c.k, c.n]);
+  return Array.from(mx.matmul(a, b).astype("float64").toTypedArray());
+});
+console.log(JSON.stringify({ isa: mx.internal.native.cpuIsa(), out }));
+`;
+
+function runChild(isa: string): { isa: string; out: number[][] } {
+  const root = fileURLToPath(new URL("../..", import.meta.url));
+  const stdout = execFileSync(process.execPath, ["--input-type=module", "-e", CHILD], {
+    cwd: root,
+    env: { ...process.env, TESSERA_CPU_ISA: isa, CASES: JSON.stringify(CASES) },
+    maxBuffer: 256 << 20,
+  });
+  return JSON.parse(stdout.toString());
+}
+
+const RANK = ["generic", "avx2", "avx512"];
+const best = mx.internal.native.cpuIsa();
+
+describe("GEMM on every SIMD path the CPU has", () => {
+  it("reports a known instruction set", () => {
+    expect(RANK).toContain(best);
+  });
+  for (const isa of RANK) {
+    it.skipIf(RANK.indexOf(isa) > RANK.indexOf(best))(`${isa}: products match a float64 triple loop`, () => {
+      const { isa: ran, out } = runChild(isa);
+      expect(ran).toBe(isa);
+      CASES.forEach((c, i) => {
+        const av = values(2 * i + 1, c.m * c.k), bv = values(2 * i + 2, c.k * c.n);
+        const A = (r: number, p: number) => (c.transA ? av[p * c.m + r] : av[r * c.k + p]);
+        const B = (p: number, j: number) => (c.transB ? bv[j * c.k + p] : bv[p * c.n + j]);
+        const u = c.dtype === "float32" ? 2 ** -24 : 2 ** -53;
+        const got = out[i];
+        expect(got.length).toBe(c.m * c.n);
+        let worst = 0;
+        for (let r = 0; r < c.m; r++) {
+          for (let j = 0; j < c.n; j++) {
+            let s = 0, t = 0;
+            for (let p = 0; p < c.k; p++) {
+              const x = A(r, p) * B(p, j);
+              s += x;
+              t += Math.abs(x);
+            }
+            const err = Math.abs(got[r * c.n + j] - s) / ((c.k + 2) * u * t + Number.MIN_VALUE);
+            worst = Math.max(worst, err);
+          }
+        }
+        expect(worst, `${isa} ${JSON.stringify(c)}`).toBeLessThanOrEqual(1);
+      });
+    }, 60_000);
+  }
+});
