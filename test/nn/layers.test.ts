@@ -4,6 +4,7 @@ import * as nn from "@tessera/nn";
 import { checkGrads } from "@tessera/transforms/testing";
 import { describe, expect, it } from "vitest";
 import { flat, maxError, prod, seededData } from "../helpers/nn.js";
+import { expectGradsMatchReference } from "../helpers/finite-diff.js";
 
 const { data, float64Params } = seededData(7);
 function close(a: mx.Array, ref: number[], tol = 1e-9) {
@@ -103,6 +104,72 @@ describe("Conv1d and Conv2d", () => {
     const small = new nn.Conv2d(2, 2, 2, { stride: 2 });
     float64Params(small);
     gradCheck(small, data([1, 4, 4, 2])[0]);
+  });
+});
+
+type ConvTOptions = { stride: number[]; padding: number[]; dilation: number[]; outputPadding: number[] };
+/** Channels-last transposed conv in 1 or 2 spatial dims, on flat data, by scattering each input tap (the reference). */
+function convTransposeRef(x: Float64Array, xs: number[], w: Float64Array, ws: number[], b: Float64Array | undefined, o: ConvTOptions) {
+  const D = xs.length - 2;
+  const [N, C, O] = [xs[0], xs[xs.length - 1], ws[0]];
+  const [S, K] = [xs.slice(1, -1), ws.slice(1, -1)];
+  const outS = S.map((s, d) => (s - 1) * o.stride[d] - 2 * o.padding[d] + o.dilation[d] * (K[d] - 1) + o.outputPadding[d] + 1);
+  const pos = (i: number, sz: number[]) => (D === 1 ? [i] : [Math.floor(i / sz[1]), i % sz[1]]);
+  const idx = (p: number[], sz: number[]) => p.reduce((a, q, d) => a * sz[d] + q, 0);
+  const y = new Float64Array(N * prod(outS) * O);
+  for (let n = 0; n < N; n++) {
+    for (let i = 0; i < prod(outS); i++) for (let oc = 0; oc < O; oc++) y[(n * prod(outS) + i) * O + oc] = b ? b[oc] : 0;
+    for (let i = 0; i < prod(S); i++) {
+      for (let k = 0; k < prod(K); k++) {
+        const op = pos(i, S).map((q, d) => q * o.stride[d] + pos(k, K)[d] * o.dilation[d] - o.padding[d]);
+        if (op.some((q, d) => q < 0 || q >= outS[d])) continue;
+        for (let oc = 0; oc < O; oc++) {
+          let s = 0;
+          for (let ci = 0; ci < C; ci++) s += x[(n * prod(S) + i) * C + ci] * w[(oc * prod(K) + k) * C + ci];
+          y[(n * prod(outS) + idx(op, outS)) * O + oc] += s;
+        }
+      }
+    }
+  }
+  return { y: Array.from(y), shape: [N, ...outS, O] };
+}
+
+describe("ConvTranspose1d and ConvTranspose2d", () => {
+  /** Forward against the loop, then gradients (input, weight, bias) against central differences of it. */
+  function check(m: nn.ConvTranspose1d | nn.ConvTranspose2d, xs: number[], o: ConvTOptions) {
+    const p = float64Params(m);
+    const [x, xv] = data(xs);
+    const ref = (v: Float64Array, q: Map<string, Float64Array>) => convTransposeRef(v, xs, q.get("weight")!, m.weight.shape, q.get("bias"), o);
+    const y = m.forward(x);
+    expect(y.shape).toEqual(ref(xv, p).shape);
+    close(y, ref(xv, p).y, 1e-12);
+    expectGradsMatchReference(m, p, [[x, xv]], (a) => m.forward(a), ([v], q) => ref(v, q).y);
+  }
+  it("ConvTranspose1d initialises as MLX and matches a scatter loop (stride, padding, dilation, outputPadding)", () => {
+    const up = new nn.ConvTranspose1d(4, 6, 3, { stride: 2, padding: 1, dilation: 2, outputPadding: 1 });
+    expect(up.weight.shape).toEqual([6, 3, 4]);
+    expect(Math.max(...flat(up.weight).map(Math.abs))).toBeLessThanOrEqual(Math.sqrt(1 / 12));
+    expect(flat(up.bias!)).toEqual([0, 0, 0, 0, 0, 0]);
+    check(up, [2, 5, 4], { stride: [2], padding: [1], dilation: [2], outputPadding: [1] });
+    const plain = new nn.ConvTranspose1d(2, 3, 2, { bias: false });
+    expect(plain.bias).toBeUndefined();
+    check(plain, [1, 4, 2], { stride: [1], padding: [0], dilation: [1], outputPadding: [0] });
+  });
+  it("ConvTranspose2d matches a scatter loop (per-axis settings; bias: false)", () => {
+    const up = new nn.ConvTranspose2d(3, 2, [2, 3], { stride: [2, 1], padding: [0, 1], outputPadding: [1, 0] });
+    expect(up.weight.shape).toEqual([2, 2, 3, 3]);
+    expect(Math.max(...flat(up.weight).map(Math.abs))).toBeLessThanOrEqual(Math.sqrt(1 / 18));
+    check(up, [2, 3, 4, 3], { stride: [2, 1], padding: [0, 1], dilation: [1, 1], outputPadding: [1, 0] });
+    const plain = new nn.ConvTranspose2d(2, 2, 2, { stride: 2, bias: false });
+    check(plain, [1, 2, 3, 2], { stride: [2, 2], padding: [0, 0], dilation: [1, 1], outputPadding: [0, 0] });
+  });
+  it("rejects a wrong input rank or channel count, naming the layer and the shapes", () => {
+    const up1 = new nn.ConvTranspose1d(4, 6, 3);
+    expect(() => up1.forward(mx.zeros([5, 4]))).toThrow(/^ConvTranspose1d: input must have shape \[N, L, inChannels\] with inChannels = 4; got shape \[5,4\]/);
+    expect(() => up1.forward(mx.zeros([2, 5, 3]))).toThrow(/^ConvTranspose1d: .*got shape \[2,5,3\]/);
+    const up2 = new nn.ConvTranspose2d(3, 2, 2);
+    expect(() => up2.forward(mx.zeros([2, 4, 3]))).toThrow(/^ConvTranspose2d: input must have shape \[N, H, W, inChannels\] with inChannels = 3; got shape \[2,4,3\]/);
+    expect(() => new nn.ConvTranspose2d(3, 0, 2)).toThrow(/^ConvTranspose2d: outChannels must be a positive integer/);
   });
 });
 

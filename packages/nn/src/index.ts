@@ -10,7 +10,9 @@ export {
   logSoftmax, hardSwish,
 } from "./activations.js";
 export { Linear, Identity, Embedding, type LinearOptions } from "./layers/linear.js";
-export { Conv1d, Conv2d, type ConvLayerOptions } from "./layers/conv.js";
+export {
+  Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, type ConvLayerOptions, type ConvTransposeLayerOptions,
+} from "./layers/conv.js";
 export {
   LayerNorm, RMSNorm, GroupNorm, BatchNorm,
   type LayerNormOptions, type RMSNormOptions, type GroupNormOptions, type BatchNormOptions,
@@ -22,6 +24,7 @@ export {
   MultiHeadAttention, RoPE, TransformerEncoderLayer, TransformerEncoder,
   type MultiHeadAttentionOptions, type RoPEOptions, type TransformerEncoderOptions,
 } from "./layers/transformer.js";
+export { RNN, GRU, LSTM, type RNNOptions, type RecurrentOptions } from "./layers/recurrent.js";
 export {
   ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Mish, Sigmoid, Tanh, Softplus, Softmax, LogSoftmax, HardSwish,
   type GELUOptions,
