@@ -34,6 +34,7 @@ struct EnvState {
   size_t tracked_after_sweep = 0;
   size_t active_after_sweep = 0;
   int64_t reported_bytes = 0;
+  std::shared_ptr<ProfileLog> profile;  // while mx.profile runs: every program of this env is timed
 };
 
 EnvState& state(napi_env env) { return *Napi::Env(env).GetInstanceData<EnvState>(); }
@@ -227,7 +228,10 @@ BoundProgram bind_args(const Napi::CallbackInfo& info, std::shared_ptr<const Pro
   Napi::Int32Array inputs = int32_array(info[1], "[run] the input handles");
   Napi::Float64Array scalars = float64_array(info[2], "[run] the scalars");
   for (size_t i = 0; i < inputs.ElementLength(); ++i) owned(info.Env(), inputs[i]);
-  return executor().bind(std::move(body), inputs.Data(), inputs.ElementLength(), scalars.Data(), scalars.ElementLength());
+  BoundProgram bound =
+      executor().bind(std::move(body), inputs.Data(), inputs.ElementLength(), scalars.Data(), scalars.ElementLength());
+  bound.profile = state(info.Env()).profile;
+  return bound;
 }
 
 std::shared_ptr<const Program> decode_arg(const Napi::Value& v) {
@@ -394,6 +398,30 @@ Napi::Value NumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), cpu::num_threads());
 }
 
+// profileStart(): times every instruction this environment runs until profileStop().
+Napi::Value ProfileStart(const Napi::CallbackInfo& info) {
+  state(info.Env()).profile = std::make_shared<ProfileLog>();
+  return info.Env().Undefined();
+}
+
+// profileStop() -> Float64Array of (opcode, nanoseconds) pairs, one per instruction run since
+// profileStart() (programs still running on a worker add theirs to the closed log, unseen).
+Napi::Value ProfileStop(const Napi::CallbackInfo& info) {
+  std::shared_ptr<ProfileLog> log = std::move(state(info.Env()).profile);
+  state(info.Env()).profile.reset();
+  std::vector<std::pair<int32_t, int64_t>> entries;
+  if (log) {
+    std::lock_guard<std::mutex> lock(log->mutex);
+    entries.swap(log->entries);
+  }
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), 2 * entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    out[2 * i] = entries[i].first;
+    out[2 * i + 1] = static_cast<double>(entries[i].second);
+  }
+  return out;
+}
+
 Napi::Value CpuIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), cpu::isa_name(cpu::cpu_isa()));
 }
@@ -418,6 +446,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setMemoryLimit", Napi::Function::New(env, Guard<SetMemoryLimit>));
   exports.Set("numThreads", Napi::Function::New(env, Guard<NumThreads>));
   exports.Set("cpuIsa", Napi::Function::New(env, Guard<CpuIsa>));
+  exports.Set("profileStart", Napi::Function::New(env, Guard<ProfileStart>));
+  exports.Set("profileStop", Napi::Function::New(env, Guard<ProfileStop>));
   return exports;
 }
 

@@ -3,6 +3,8 @@
 // stage through host memory; everything else is the instruction's backend's.
 #include "executor.h"
 
+#include <chrono>
+
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
@@ -691,9 +693,19 @@ std::vector<ArrayDesc> Executor::run(BoundProgram& bound) {
     if (std::find(used.begin(), used.end(), b) == used.end()) used.push_back(b);
   }
   for (Backend* b : used) b->begin_program();
+  // Profiling times each instruction to its completion on its device (so it synchronizes).
+  std::vector<std::pair<int32_t, int64_t>> timings;
   for (const Instr& in : p.instrs) {
     try {
-      run_instr(p, in, slots, bound.scalars.data());
+      if (bound.profile) {
+        const auto t0 = std::chrono::steady_clock::now();
+        run_instr(p, in, slots, bound.scalars.data());
+        backend(in.device).synchronize();
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
+        timings.emplace_back(static_cast<int32_t>(in.op), static_cast<int64_t>(ns.count()));
+      } else {
+        run_instr(p, in, slots, bound.scalars.data());
+      }
     } catch (const std::exception& e) {
       slots.clear();  // drop every intermediate now; inputs stay alive in the handle table
       for (Backend* b : used) b->end_program();
@@ -706,6 +718,10 @@ std::vector<ArrayDesc> Executor::run(BoundProgram& bound) {
       if (p.last_use[o.slot] < 0 && !p.is_output[o.slot]) slots[o.slot] = ArrayDesc();
   }
   for (Backend* b : used) b->end_program();
+  if (bound.profile) {
+    std::lock_guard<std::mutex> lock(bound.profile->mutex);
+    bound.profile->entries.insert(bound.profile->entries.end(), timings.begin(), timings.end());
+  }
   std::vector<ArrayDesc> outs;
   outs.reserve(p.outputs.size());
   for (int32_t s : p.outputs) outs.push_back(slots[s]);

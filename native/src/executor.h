@@ -12,11 +12,18 @@
 
 namespace tessera {
 
+// Per-instruction timings gathered while a profile is open (mx.profile): opcode and nanoseconds.
+struct ProfileLog {
+  std::mutex mutex;
+  std::vector<std::pair<int32_t, int64_t>> entries;
+};
+
 // A body with its bindings resolved, ready to run on any thread.
 struct BoundProgram {
   std::shared_ptr<const Program> program;
   std::vector<double> scalars;   // an owned copy: the JS typed array may be collected meanwhile
   std::vector<ArrayDesc> inputs;  // the descriptors of the input handles, in slot order
+  std::shared_ptr<ProfileLog> profile;  // set while a profile is open: each instruction is timed
 };
 
 class Executor {

@@ -90,8 +90,7 @@ const TESTING = ["checkGrads", "arrayArb"];
  * missing: when one lands, remove it here.
  */
 const NOT_YET = new Set<string>([
-  // #10 (compile, and mx.profile with it): not yet implemented.
-  "mx.profile",
+  // #10 (compile): not yet implemented.
   "transforms.compile",
 ]);
 

@@ -184,7 +184,6 @@ const OPS: Record<string, OpCall> = {
   "fast.rope": { call: (o) => [mx.fast.rope(unit(), 2, { offset: 1, ...o }), mx.fast.rope(unit(), 2, { traditional: true, ...o })] },
   "fast.scaledDotProductAttention": {
     call: (o) => mx.fast.scaledDotProductAttention(mx.array([[f23().tolist()]]), mx.array([[unit().tolist()]]), mx.array([[f23().tolist()]]), { mask: "causal", ...o }),
-    unsupported: [/matmul/, /cpu:1/],
   },
   // the mx.random namespace, with explicit keys (the same numbers on both devices)
   // linalg (float32 matrices, square and well-conditioned where the op needs it)
@@ -212,7 +211,7 @@ const OPS: Record<string, OpCall> = {
 
 /** Exported functions that are not ops (constants such as dtypes and devices are not functions). */
 const NOT_OPS = new Set([
-  "eval", "evalAsync", "treeFlatten", "treeUnflatten", "treeMap", "isPlainObject", "isArray",
+  "eval", "evalAsync", "profile", "treeFlatten", "treeUnflatten", "treeMap", "isPlainObject", "isArray",
   "promoteTypes", "isFloating", "isInteger", "itemsize",
   "defaultDevice", "setDefaultDevice", "isAvailable",
   "getActiveMemory", "getPeakMemory", "resetPeakMemory", "getCacheMemory", "clearCache", "setMemoryLimit",

@@ -60,6 +60,7 @@ export { treeFlatten, treeUnflatten, treeMap, isPlainObject, type Tree } from ".
 export { save, savez, load } from "./io/numpy.js";
 export { saveSafetensors, loadSafetensors } from "./io/safetensors.js";
 export { cpu, gpu, defaultDevice, setDefaultDevice, isAvailable, type Device, type DeviceOptions } from "./device.js";
+export { profile, type Profile, type ProfileRow } from "./profile.js";
 export {
   getActiveMemory, getPeakMemory, resetPeakMemory, getCacheMemory, clearCache, setMemoryLimit,
 } from "./memory.js";

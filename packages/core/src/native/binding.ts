@@ -45,6 +45,10 @@ export interface NativeBinding {
   numThreads(): number;
   /** The SIMD instruction set the cpu kernels run ("avx512", "avx2" or "generic"; see isa.h). */
   cpuIsa(): string;
+  /** Starts timing every instruction this environment runs (mx.profile). */
+  profileStart(): void;
+  /** Stops timing; returns (opcode, nanoseconds) pairs, one per instruction run since the start. */
+  profileStop(): Float64Array;
 }
 
 function load(): NativeBinding {
