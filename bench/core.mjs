@@ -1,77 +1,165 @@
-// Float32 matmul GFLOP/s at 256..2048 and the effective GB/s of tanh(x * a + b) * exp(x) over
-// 16M floats, each beside NumPy (OpenBLAS) measured in the same run, with the ratio.
-// Run: `npx -y pnpm@12.4.2 bench` (or `node bench/core.mjs`). Times are the best of several runs.
+// Issue 10's table: every measure beside its peer in the same run, with the same-run ratio and its
+// target, and the machine's limits measured here (FMA peak and STREAM triad, by bench/limits.c
+// compiled at run time with `cc -O2`). Peers: NumPy (OpenBLAS) for matmul; PyTorch CPU (Debian's
+// python3-torch) at 1 and 2 threads, the faster, for the rest; NumPy and torch run with
+// OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset. The Transformer LM step is in bench/train.mjs.
+// Run: `npx -y pnpm@12.4.2 bench` (or `node bench/core.mjs [--seconds S]`).
 import * as mx from "@tessera/core";
+import * as nn from "@tessera/nn";
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { findPython, findTorchPython } from "./python.mjs";
+import { bestSeconds, disposeAll, fastest, peerEnv, printTable, randomArray, runJSON } from "./util.mjs";
 
-const peer = fileURLToPath(new URL("./numpy_peer.py", import.meta.url));
+const { values: args } = parseArgs({ options: { seconds: { type: "string", default: "2" } } });
+const seconds = Number(args.seconds); // timed seconds per MLP configuration (bench/train.mjs's --seconds)
+if (!(seconds > 0)) throw new RangeError(`--seconds must be positive; got ${args.seconds}`);
 
-/** A python3 that imports numpy, installing Debian's python3-numpy if none does. */
-function findPython() {
-  const candidates = ["python3", "/usr/bin/python3"];
-  const works = (py) => {
-    try {
-      execFileSync(py, ["-c", "import numpy"], { stdio: "ignore" });
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  for (const py of candidates) if (works(py)) return py;
-  console.log("NumPy not found: installing Debian's python3-numpy ...");
-  const sudo = process.getuid && process.getuid() === 0 ? [] : ["sudo"];
-  const run = (args) => execFileSync(sudo[0] ?? args[0], sudo.length ? args : args.slice(1), { stdio: "inherit" });
-  run(["apt-get", "update"]);
-  run(["apt-get", "install", "-y", "python3-numpy"]);
-  for (const py of candidates) if (works(py)) return py;
-  throw new Error("bench: could not find or install NumPy");
+const here = (file) => fileURLToPath(new URL(file, import.meta.url));
+const threads = mx.internal.native.numThreads();
+const numpyPython = findPython("numpy", "python3-numpy");
+const torchPython = findTorchPython();
+
+// ---- the machine's limits ----
+// Measured before the rows and again after them, the better kept: a shared or virtual machine's
+// speed drifts, and a limit below what a row reaches would be no limit.
+const limitsDir = mkdtempSync(join(tmpdir(), "tessera-limits-"));
+const limitsExe = join(limitsDir, "limits");
+execFileSync("cc", ["-O2", "-pthread", "-o", limitsExe, here("./limits.c")], { stdio: "inherit" });
+const better = (key, ...runs) => runs.sort((a, b) => b[key] - a[key])[0];
+/** FMA peak at tessera's thread count; STREAM triad at one thread and at tessera's, the better. */
+const limits = (prev = {}) => ({
+  fma: better("gflops", runJSON(limitsExe, ["fma", String(threads)]), ...(prev.fma ? [prev.fma] : [])),
+  triad: better("gbs", runJSON(limitsExe, ["triad", "1"]), runJSON(limitsExe, ["triad", String(threads)]), ...(prev.triad ? [prev.triad] : [])),
+});
+let { fma, triad } = limits();
+
+// ---- the peers ----
+const numpy = (what, n) => runJSON(numpyPython, [here("./numpy_peer.py"), what, String(n)], { env: peerEnv() });
+const torchRuns = [1, 2].map((t) =>
+  runJSON(torchPython, [here("./torch_ops.py"), "--threads", String(t), "--groups", "attn-block,sum,softmax,tiny-add"], { env: peerEnv(t) }));
+const torch = fastest(torchRuns);
+/** MLP steps/s: tessera through bench/train.mjs's child mode, torch at 1 and 2 threads (the faster). */
+function mlp(config) {
+  const ours = runJSON(process.execPath, [here("./train.mjs"), "--child", config, "--seconds", String(seconds)]);
+  const theirs = [1, 2].map((t) => runJSON(torchPython, [here("./torch_train.py"), "--config", config, "--threads", String(t), "--seconds", String(seconds)], { env: peerEnv() }))
+    .sort((a, b) => b.stepsPerSec - a.stepsPerSec)[0];
+  return { ours: ours.stepsPerSec, theirs: theirs.stepsPerSec, threads: theirs.threads };
 }
-const python = findPython();
-const numpy = (what, n) => JSON.parse(execFileSync(python, [peer, what, String(n)]).toString()).seconds;
 
-function best(fn, reps) {
-  fn();
-  let t = Infinity;
-  for (let i = 0; i < reps; i++) {
-    const s = process.hrtime.bigint();
-    fn();
-    t = Math.min(t, Number(process.hrtime.bigint() - s) / 1e9);
-  }
-  return t;
-}
+// ---- the rows ----
+const rows = [];
+/** One row; `ratio` is tessera's speed over the peer's (above 1: tessera faster). */
+const row = (measure, ours, peer, ratio, target, min) =>
+  rows.push([measure, ours, peer, ratio.toFixed(2), target, ratio >= min ? "yes" : "no"]);
+const f1 = (v) => v.toFixed(1), f2 = (v) => v.toFixed(2);
+const torchAt = (key) => `torch ${torch[key].threads}t`;
+let numpyVersion;
 
-const randn = (shape) => {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) v[i] = Math.random() * 2 - 1;
-  return mx.reshape(mx.array(v), shape);
-};
-
-console.log(`tessera on ${mx.internal.native.numThreads()} threads vs NumPy (${python})\n`);
-console.log("float32 matmul      tessera GFLOP/s   NumPy GFLOP/s   ratio");
-for (const n of [256, 512, 1024, 2048]) {
-  const a = randn([n, n]), b = randn([n, n]);
-  mx.eval(a, b);
-  const t = best(() => {
+for (const n of [512, 1024, 2048]) {
+  const a = randomArray(mx, [n, n]), b = randomArray(mx, [n, n]);
+  const t = bestSeconds(() => {
     const c = mx.matmul(a, b);
     mx.eval(c);
     c.dispose();
-  }, n >= 2048 ? 3 : 7);
-  const flops = 2 * n ** 3;
-  const ours = flops / t / 1e9, theirs = flops / numpy("matmul", n) / 1e9;
-  console.log(`  ${String(n).padEnd(16)}  ${ours.toFixed(1).padStart(15)}  ${theirs.toFixed(1).padStart(14)}  ${(ours / theirs).toFixed(2).padStart(6)}`);
+  }, { reps: n >= 2048 ? 3 : 7 });
+  const np = numpy("matmul", n);
+  numpyVersion = np.numpy;
+  const ours = 2 * n ** 3 / t / 1e9, theirs = 2 * n ** 3 / np.seconds / 1e9;
+  row(`matmul f32 ${n}, GFLOP/s`, f1(ours), `NumPy ${f1(theirs)}`, ours / theirs, ">= 1.0", 1.0);
+  disposeAll([a, b]);
+}
+
+for (const [config, label, min] of [["mlp-sgd", "SGD", 1.3], ["mlp-adam", "Adam", 1.5]]) {
+  const r = mlp(config);
+  row(`MLP 784-512-512-10 b256 step ${label}, steps/s`, f1(r.ours), `torch ${r.threads}t ${f1(r.theirs)}`, r.ours / r.theirs, `>= ${min.toFixed(1)}`, min);
+}
+
+{
+  // A MultiHeadAttention block (4 heads, no projection biases, no mask): forward, the loss
+  // sum(out) and the gradients of its four weights, in one mx.eval.
+  mx.random.seed(0);
+  const block = new nn.MultiHeadAttention(256, 4);
+  const x = randomArray(mx, [16, 128, 256]);
+  mx.eval(block.parameters());
+  const lossAndGrad = nn.valueAndGrad(block, (x) => mx.sum(block.forward(x, x, x)));
+  const t = bestSeconds(() => {
+    const out = lossAndGrad(x);
+    mx.eval(out);
+    disposeAll(out);
+  });
+  const k = "attn-block";
+  row("attention block fwd+bwd (b16, seq 128, d 256), steps/s", f1(1 / t), `${torchAt(k)} ${f1(1 / torch[k].seconds)}`, torch[k].seconds / t, ">= 1.0", 1.0);
 }
 
 const N = 16 * 1024 * 1024;
-const x = randn([N]);
-mx.eval(x);
-const chain = () => {
-  const y = mx.mul(mx.tanh(mx.add(mx.mul(x, 0.5), 0.25)), mx.exp(x));
-  mx.eval(y);
-  y.dispose();
-};
-const bytes = 2 * 4 * N; // read x once, write the result once
-const ours = bytes / best(chain, 5) / 1e9, theirs = bytes / numpy("chain", N) / 1e9;
-console.log("\ntanh(x*a+b)*exp(x)  tessera GB/s      NumPy GB/s      ratio");
-console.log(`  16M float32       ${ours.toFixed(2).padStart(12)}  ${theirs.toFixed(2).padStart(14)}  ${(ours / theirs).toFixed(2).padStart(6)}`);
+let chainGBs;
+{
+  const x = randomArray(mx, [N]);
+  const t = bestSeconds(() => {
+    const s = mx.sum(x);
+    mx.eval(s);
+    s.dispose();
+  });
+  const gbs = (s) => (4 * N) / s / 1e9; // reads x once
+  row("sum of 16M floats, GB/s", f2(gbs(t)), `${torchAt("sum")} ${f2(gbs(torch.sum.seconds))}`, torch.sum.seconds / t, ">= 1.0", 1.0);
+
+  const chain = bestSeconds(() => {
+    const y = mx.mul(mx.tanh(mx.add(mx.mul(x, 0.5), 0.25)), mx.exp(x));
+    mx.eval(y);
+    y.dispose();
+  });
+  chainGBs = (2 * 4 * N) / chain / 1e9; // reads x once, writes the result once
+  x.dispose();
+}
+{
+  const x = randomArray(mx, [4096, 4096]);
+  const t = bestSeconds(() => {
+    const y = mx.softmax(x, -1);
+    mx.eval(y);
+    y.dispose();
+  });
+  const gbs = (s) => (2 * 4 * 4096 * 4096) / s / 1e9; // reads x once, writes the result once
+  row("row softmax 4096x4096, GB/s", f2(gbs(t)), `${torchAt("softmax")} ${f2(gbs(torch.softmax.seconds))}`, torch.softmax.seconds / t, ">= 1.5", 1.5);
+  x.dispose();
+}
+{
+  const a = mx.array([1, 2, 3, 4]), b = mx.array([5, 6, 7, 8]);
+  mx.eval(a, b);
+  const t = bestSeconds(() => {
+    const c = mx.add(a, b);
+    mx.eval(c);
+    c.dispose();
+  });
+  const k = "tiny-add";
+  row("add of two 4-element arrays + eval, us", f2(t * 1e6), `${torchAt(k)} ${f2(torch[k].seconds * 1e6)} per op`, torch[k].seconds / t, ">= 0.50 (<= 2x torch's time)", 0.5);
+}
+
+({ fma, triad } = limits({ fma, triad }));
+rmSync(limitsDir, { recursive: true, force: true });
+// The fused chain against the final triad, placed before the tiny eval as issue 10's table has it.
+const chainRow = rows.findIndex((r) => r[0].startsWith("add of two"));
+row("tanh(x*a+b)*exp(x), 16M, GB/s", f2(chainGBs), `STREAM triad ${f2(triad.gbs)}`, chainGBs / triad.gbs, ">= 0.60 of triad", 0.6);
+rows.splice(chainRow, 0, rows.pop());
+
+console.log(`tessera on ${threads} threads, cpuIsa ${mx.internal.native.cpuIsa()}; NumPy ${numpyVersion} (${numpyPython}); PyTorch ${torchRuns[0].torch} CPU (${torchPython}) at 1 and 2 threads, the faster`);
+console.log(`machine limits (bench/limits.c, cc -O2): FMA peak ${f1(fma.gflops)} GFLOP/s (${fma.isa}, ${fma.threads} threads); STREAM triad ${f2(triad.gbs)} GB/s (${triad.threads} thread${triad.threads > 1 ? "s" : ""}, 24 bytes per element)\n`);
+printTable(["measure (same run)", "tessera", "peer", "ratio", "target", "met"], rows);
+console.log("\nratio = tessera's speed / the peer's (above 1: tessera faster); the fused chain's ratio is its share of the triad's bandwidth");
+console.log(`MLP rows: bench/train.mjs's configurations, ${seconds} s timed each; the Transformer LM step is in bench:train`);
+const l3 = (() => {
+  try {
+    return Number(execFileSync("getconf", ["LEVEL3_CACHE_SIZE"]).toString()) / 2 ** 20;
+  } catch {
+    return 0;
+  }
+})();
+if (l3 >= 64) console.log(`note: the 16M-float inputs (64 MiB) fit in this machine's L3 (${l3.toFixed(0)} MiB), so the sum and the chain can run faster than DRAM`);
+if (rows.some((r) => r[0].startsWith("matmul") && Number(r[1]) > fma.gflops)) {
+  console.log("warning: a matmul row passed the measured FMA peak: the machine's speed changed during the run (shared or throttled cores)");
+}
+if (typeof mx.compile !== "function") console.log("compiled MLP rows: not shown, mx.compile does not exist yet");

@@ -231,6 +231,21 @@ BoundProgram bind_args(const Napi::CallbackInfo& info, std::shared_ptr<const Pro
   BoundProgram bound =
       executor().bind(std::move(body), inputs.Data(), inputs.ElementLength(), scalars.Data(), scalars.ElementLength());
   bound.profile = state(info.Env()).profile;
+  // Donated inputs (an optimizer step's old parameters and state): their handles are freed now,
+  // so the program holds their only reference and may write its results over them.
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    Napi::Int32Array donated = int32_array(info[3], "[run] the donated inputs");
+    for (size_t k = 0; k < donated.ElementLength(); ++k) {
+      const int32_t i = donated[k];
+      if (i < 0 || static_cast<size_t>(i) >= inputs.ElementLength()) throw std::runtime_error("[run] a donated input is out of range");
+      EnvState& st = state(info.Env());
+      auto it = st.handles.find(inputs[i]);
+      if (it == st.handles.end()) continue;
+      if (it->second) napi_delete_reference(info.Env(), it->second);
+      st.handles.erase(it);
+      executor().free(inputs[i]);
+    }
+  }
   return bound;
 }
 
@@ -340,6 +355,16 @@ Napi::Value OpTable(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// opKinds() -> each opcode's kind as ops.def declares it (source, view, unary, predicate, binary,
+// compare, ternary, reduce, special): what the fusion pass needs to know of an op.
+Napi::Value OpKinds(const Napi::CallbackInfo& info) {
+  static const char* const names[] = {"source", "view", "unary", "predicate", "binary", "compare", "ternary", "reduce", "special"};
+  Napi::Array a = Napi::Array::New(info.Env());
+  for (int32_t i = 0; i < static_cast<int32_t>(Op::Count); ++i)
+    a.Set(i, Napi::String::New(info.Env(), names[static_cast<int>(op_kind(static_cast<Op>(i)))]));
+  return a;
+}
+
 // describe(handle) -> { shape, strides, offset, storage } (strides and the storage's identity, for view tests)
 Napi::Value Describe(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -405,7 +430,8 @@ Napi::Value ProfileStart(const Napi::CallbackInfo& info) {
 }
 
 // profileStop() -> Float64Array of (opcode, nanoseconds) pairs, one per instruction run since
-// profileStart() (programs still running on a worker add theirs to the closed log, unseen).
+// profileStart(), each run's block headed by (-1, its instruction count) (programs still running
+// on a worker add theirs to the closed log, unseen).
 Napi::Value ProfileStop(const Napi::CallbackInfo& info) {
   std::shared_ptr<ProfileLog> log = std::move(state(info.Env()).profile);
   state(info.Env()).profile.reset();
@@ -439,6 +465,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseBody", Napi::Function::New(env, Guard<ReleaseBody>));
   exports.Set("devices", Napi::Function::New(env, Guard<Devices>));
   exports.Set("opTable", Napi::Function::New(env, Guard<OpTable>));
+  exports.Set("opKinds", Napi::Function::New(env, Guard<OpKinds>));
   exports.Set("describe", Napi::Function::New(env, Guard<Describe>));
   exports.Set("memoryStats", Napi::Function::New(env, Guard<MemoryStats>));
   exports.Set("resetPeakMemory", Napi::Function::New(env, Guard<ResetPeak>));

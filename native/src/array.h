@@ -46,9 +46,12 @@ struct ArrayDesc {
     }
     return true;
   }
+  // The first element as T (offset counts elements of the array's dtype: use T of that size).
   template <class T> T* data() const {
     return static_cast<T*>(storage->data) + offset;
   }
+  // The first element's address, whatever the dtype.
+  uint8_t* bytes() const { return static_cast<uint8_t*>(storage->data) + offset * static_cast<int64_t>(itemsize(dtype)); }
 };
 
 inline Shape row_major_strides(const Shape& shape) {

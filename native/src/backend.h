@@ -82,5 +82,8 @@ Backend& backend(int32_t device);  // throws on an unknown index
 Backend& cpu_backend();
 // A second cpu backend named `name`, refusing the ops in `unsupported` (for device tests).
 Backend* make_cpu_backend(const char* name, std::vector<Op> unsupported);
+// The CUDA backend "gpu" (cuda/backend.cc, built when the CUDA toolkit is found): nullptr when
+// there is no usable device (no driver, no GPU).
+Backend* cuda_backend();
 
 }  // namespace tessera

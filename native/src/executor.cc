@@ -3,6 +3,8 @@
 // stage through host memory; everything else is the instruction's backend's.
 #include "executor.h"
 
+#include "cpu/fused.h"
+
 #include <chrono>
 
 #include <algorithm>
@@ -34,6 +36,9 @@ const std::vector<Backend*>& backends() {
     std::vector<Backend*> v{&cpu_backend()};
     const char* test = std::getenv("TESSERA_TEST_DEVICE");
     if (test && *test && std::string(test) != "0") v.push_back(make_cpu_backend("cpu:1", {Op::Matmul}));
+#ifdef TESSERA_HAVE_CUDA
+    if (Backend* gpu = cuda_backend()) v.push_back(gpu);  // after cpu:1, whose index tests rely on
+#endif
     return v;
   }();
   return list;
@@ -266,9 +271,185 @@ static bool is_elementwise(Op op) {
   }
 }
 
+// The fused ops (cpu/fast.cc) on float32/float64, the last axis their rows:
+// layerNorm(x, [w], [b]) ints hasW hasB, rmsNorm(x, [w]) ints hasW, scalar eps: w and b are
+//   [...P, n], P a prefix of x's leading axes; out like x.
+// layerNormBwd(x, [w], g) -> dx, dw, db and rmsNormBwd(x, [w], g) -> dx, dw: ints hasW, scalar
+//   eps; g and dx like x, dw and db [...P, n] (w's shape when given).
+// rope(x [..., L, D], [offset float64 [...P]]) ints dims (even, <= D), traditional, hasOffset;
+//   scalars base, scale, offset; out like x.
+// softmax(x) like x; softmaxBwd(y, g) like y (g too); logsumexp(x) -> x's shape without its last axis.
+// attention(q [..., H, Lq, D], k [..., Hkv, Lk, D], v [..., Hkv, Lk, Dv], [mask [..., H, Lq, Lk]])
+//   -> out [..., H, Lq, Dv], lse [..., H, Lq]; ints mask kind (0 none, 1 additive, 2 causal), scalar scale.
+// attentionBwd(q, k, v, [mask], out, lse, g) -> dq, dk, dv like q, k, v.
+static void check_fast(const Instr& instr, const Inputs& ins) {
+  auto bad = [](const std::string& what) { return std::runtime_error("malformed instruction: " + what); };
+  auto flag = [&](size_t i) {
+    if (i >= instr.ints.size() || (instr.ints[i] != 0 && instr.ints[i] != 1)) throw bad("fused op flags");
+    return instr.ints[i] == 1;
+  };
+  auto need = [&](bool ok, const char* what) {
+    if (!ok) throw bad(what);
+  };
+  const ArrayDesc& x = *(ins.empty() ? throw bad("fused op without inputs") : ins[0]);
+  const DType t = x.dtype;
+  need(t == DType::F32 || t == DType::F64, "fused ops take float32 or float64");
+  for (const ArrayDesc* a : ins)
+    if (a != ins[0] && !(instr.op == Op::Rope && a == ins.back() && ins.size() == 2)) need(a->dtype == t, "fused op operand dtypes differ");
+  for (const OutSpec& o : instr.outs) need(o.dtype == t, "fused op output dtype");
+  need(x.ndim() >= 1, "fused op operand must have at least 1 dimension");
+  const int nd = x.ndim();
+  const int64_t n = x.shape[nd - 1];
+  auto prefix_of_x = [&](const Shape& p, int lead) {  // p's axes before `lead` are x's first ones
+    need(static_cast<int>(p.size()) >= lead && static_cast<int>(p.size()) - lead <= nd - 1, "fused op parameter rank");
+    for (size_t d = 0; d + lead < p.size(); ++d) need(p[d] == x.shape[d], "fused op parameter shape is not a prefix of x's");
+  };
+  auto param = [&](const Shape& p) {  // [...P, n]
+    prefix_of_x(p, 1);
+    need(!p.empty() && p.back() == n, "fused op parameter must end with x's last axis");
+  };
+  switch (instr.op) {
+    case Op::LayerNorm: case Op::RmsNorm: {
+      const bool layer = instr.op == Op::LayerNorm;
+      need(instr.ints.size() == (layer ? 2u : 1u) && instr.num_scalars == 1, "norm params");
+      const bool hw = flag(0), hb = layer && flag(1);
+      need(ins.size() == 1u + hw + hb && instr.outs.size() == 1, "norm operand count");
+      for (size_t i = 1; i < ins.size(); ++i) param(ins[i]->shape), need(ins[i]->shape == ins[1]->shape, "weight and bias shapes differ");
+      need(instr.shape == x.shape, "norm output shape");
+      return;
+    }
+    case Op::LayerNormBwd: case Op::RmsNormBwd: {
+      const bool layer = instr.op == Op::LayerNormBwd;
+      need(instr.ints.size() == 1 && instr.num_scalars == 1, "norm backward params");
+      const bool hw = flag(0);
+      need(ins.size() == 2u + hw && instr.outs.size() == (layer ? 3u : 2u), "norm backward operand count");
+      need(ins.back()->shape == x.shape && instr.shape == x.shape, "norm backward cotangent shape");
+      const Shape& p = instr.outs[1].shape;
+      param(p);
+      if (hw) need(ins[1]->shape == p, "norm backward weight shape");
+      if (layer) need(instr.outs[2].shape == p, "norm backward bias shape");
+      return;
+    }
+    case Op::Rope: {
+      need(instr.ints.size() == 3 && instr.num_scalars == 3 && instr.outs.size() == 1, "rope params");
+      const bool ho = (flag(1), flag(2));
+      need(ins.size() == 1u + ho, "rope operand count");
+      need(nd >= 2 && instr.shape == x.shape, "rope shapes");
+      const int64_t dims = instr.ints[0];
+      need(dims >= 2 && dims % 2 == 0 && dims <= n, "rope dims");
+      if (ho) {
+        need(ins[1]->dtype == DType::F64, "rope offset must be float64");
+        need(ins[1]->ndim() <= nd - 2, "rope offset rank");
+        prefix_of_x(ins[1]->shape, 0);
+      }
+      return;
+    }
+    case Op::Softmax: case Op::LogSumExp: {
+      need(ins.size() == 1 && instr.outs.size() == 1 && instr.ints.empty(), "softmax operands");
+      const Shape want = instr.op == Op::Softmax ? x.shape : Shape(x.shape.begin(), x.shape.end() - 1);
+      need(instr.shape == want, "softmax output shape");
+      return;
+    }
+    case Op::SoftmaxBwd:
+      need(ins.size() == 2 && instr.outs.size() == 1 && instr.ints.empty(), "softmaxBwd operands");
+      need(ins[1]->shape == x.shape && instr.shape == x.shape, "softmaxBwd shapes");
+      return;
+    case Op::Attention: case Op::AttentionBwd: {
+      const bool fwd = instr.op == Op::Attention;
+      need(instr.ints.size() == 1 && instr.ints[0] >= 0 && instr.ints[0] <= 2 && instr.num_scalars == 1, "attention params");
+      const bool hm = instr.ints[0] == 1;
+      need(ins.size() == (fwd ? 3u : 6u) + hm && instr.outs.size() == (fwd ? 2u : 3u), "attention operand count");
+      const ArrayDesc &k = *ins[1], &v = *ins[2];
+      need(nd >= 3 && k.ndim() == nd && v.ndim() == nd, "attention operand ranks");
+      const Shape batch(x.shape.begin(), x.shape.end() - 3);
+      auto with = [&](std::initializer_list<int64_t> core) {
+        Shape s = batch;
+        s.insert(s.end(), core);
+        return s;
+      };
+      const int64_t H = x.shape[nd - 3], Lq = x.shape[nd - 2], D = n, Hkv = k.shape[nd - 3], Lk = k.shape[nd - 2], Dv = v.shape[nd - 1];
+      need(Hkv >= 1 && H % Hkv == 0, "attention heads");
+      need(k.shape == with({Hkv, Lk, D}) && v.shape == with({Hkv, Lk, Dv}), "attention key/value shapes");
+      if (hm) need(ins[3]->shape == with({H, Lq, Lk}), "attention mask shape");
+      const Shape os = with({H, Lq, Dv}), ls = with({H, Lq});
+      if (fwd) {
+        need(instr.outs[0].shape == os && instr.outs[1].shape == ls, "attention output shapes");
+      } else {
+        need(ins[3 + hm]->shape == os && ins[4 + hm]->shape == ls && ins[5 + hm]->shape == os, "attention backward operand shapes");
+        need(instr.outs[0].shape == x.shape && instr.outs[1].shape == k.shape && instr.outs[2].shape == v.shape,
+             "attention backward output shapes");
+      }
+      return;
+    }
+    default: throw bad("not a fused op");
+  }
+}
+
 // Checks an instruction's operands against its outputs before any kernel touches a byte, so a
 // program built by hand (the internal binding takes any Int32Array) can fail but never read or
 // write outside a buffer. The kernels rely on exactly these facts.
+// A fused chain (layout in cpu/fused.h): every register index refers to an earlier register, every
+// step's operand kinds fit its op, inputs broadcast to the output shape, outputs match their registers.
+static void check_fused(const Instr& instr, const Inputs& ins) {
+  auto bad = [](const std::string& what) { return std::runtime_error("malformed fused instruction: " + what); };
+  const std::vector<int64_t>& v = instr.ints;
+  if (v.size() < 3) throw bad("too short");
+  const DType t = static_cast<DType>(v[0]);
+  if (t != DType::F32 && t != DType::F64) throw bad("chains compute in float32 or float64");
+  const int64_t n_in = static_cast<int64_t>(ins.size()), n_steps = v[1];
+  if (n_steps < 1 || n_steps > 4096 || static_cast<int64_t>(v.size()) < 3 + 5 * n_steps) throw bad("step count");
+  const int64_t n_out = v[2 + 5 * n_steps];
+  if (n_out < 1 || n_out != static_cast<int64_t>(instr.outs.size()) || static_cast<int64_t>(v.size()) != 3 + 5 * n_steps + n_out)
+    throw bad("output count");
+  const Shape& shape = instr.shape;
+  std::vector<int64_t> kind(n_in + n_steps);
+  for (int64_t i = 0; i < n_in; ++i) {
+    const ArrayDesc& x = *ins[i];
+    if (x.dtype != t && x.dtype != DType::Bool) throw bad("input dtype");
+    if (x.ndim() > static_cast<int>(shape.size())) throw bad("input rank");
+    const int lead = static_cast<int>(shape.size()) - x.ndim();
+    for (int d = 0; d < x.ndim(); ++d)
+      if (x.shape[d] != 1 && x.shape[d] != shape[lead + d]) throw bad("input does not broadcast to the output");
+    kind[i] = x.dtype == DType::Bool ? cpu::kRegBool : cpu::kRegNumber;
+  }
+  for (int64_t k = 0; k < n_steps; ++k) {
+    const int64_t* s = &v[2 + 5 * k];
+    const int64_t type = s[1], reg = n_in + k;
+    if (type != cpu::kRegNumber && type != cpu::kRegBool) throw bad("register kind");
+    kind[reg] = type;
+    int operands = 0;
+    if (s[0] == cpu::kFusedConst) {
+      if (s[2] < 0 || s[2] >= instr.num_scalars) throw bad("constant's scalar index");
+      if (s[3] != -1 || s[4] != -1) throw bad("constant operands");
+      continue;
+    }
+    if (s[0] < 0 || s[0] >= static_cast<int64_t>(Op::Count)) throw bad("opcode");
+    const Op op = static_cast<Op>(s[0]);
+    const OpKind k_op = op_kind(op);
+    if (op == Op::Cast || k_op == OpKind::unary || k_op == OpKind::predicate) operands = 1;
+    else if (k_op == OpKind::binary || k_op == OpKind::compare) operands = 2;
+    else if (op == Op::Where) operands = 3;
+    else throw bad(std::string(op_name(int32_t(op))) + " is not elementwise");
+    for (int j = 0; j < 3; ++j) {
+      if (j < operands ? (s[2 + j] < 0 || s[2 + j] >= reg) : s[2 + j] != -1) throw bad("operand register");
+    }
+    const int64_t a = kind[s[2]];
+    bool ok;
+    if (op == Op::Where) ok = a == cpu::kRegBool && kind[s[3]] == type && kind[s[4]] == type;
+    else if (op == Op::Cast) ok = a != type;
+    else if (k_op == OpKind::predicate) ok = a == cpu::kRegNumber && type == cpu::kRegBool;
+    else if (k_op == OpKind::compare) ok = kind[s[3]] == a && type == cpu::kRegBool;
+    else ok = a == type && (operands == 1 || kind[s[3]] == a);
+    if (!ok) throw bad(std::string("operand kinds of ") + op_name(int32_t(op)));
+  }
+  for (int64_t j = 0; j < n_out; ++j) {
+    const int64_t r = v[3 + 5 * n_steps + j];
+    if (r < n_in || r >= n_in + n_steps) throw bad("output register");
+    const OutSpec& o = instr.outs[j];
+    if (o.shape != shape || o.dtype != (kind[r] == cpu::kRegBool ? DType::Bool : t)) throw bad("output shape or dtype");
+  }
+}
+
 static void check_operands(const Instr& instr, const Inputs& ins) {
   auto bad = [](const std::string& what) { return std::runtime_error("malformed instruction: " + what); };
   auto expect_counts = [&](size_t nin, size_t nout) {
@@ -282,6 +463,7 @@ static void check_operands(const Instr& instr, const Inputs& ins) {
     if (x.dtype != t) throw bad(std::string("operand dtype ") + dtype_name(x.dtype) + ", expected " + dtype_name(t));
   };
   const int out_ndim = static_cast<int>(instr.shape.size());
+  if (instr.op == Op::Fused) return check_fused(instr, ins);
   switch (op_kind(instr.op)) {
     case OpKind::source:
       expect_counts(0, 1);
@@ -346,11 +528,13 @@ static void check_operands(const Instr& instr, const Inputs& ins) {
       if (instr.ints[0] == 4 && !is_float) throw bad("logaddexp scan of a non-floating dtype");
       return;
     }
-    case Op::Sort: {  // x -> [values, uint32 indices] along ints[0]
+    case Op::Sort: {  // x -> [values, uint32 indices] along ints[0] (ints[1..2]: a selection)
       expect_counts(1, 2);
       const ArrayDesc& x = *ins[0];
       same_shape_as_out(x), dtype_is(x, instr.dtype);
-      if (instr.ints.size() != 1 || instr.ints[0] < 0 || instr.ints[0] >= x.ndim()) throw bad("axis out of range");
+      if ((instr.ints.size() != 1 && instr.ints.size() != 3) || instr.ints[0] < 0 || instr.ints[0] >= x.ndim()) throw bad("axis out of range");
+      if (instr.ints.size() == 3 && (instr.ints[1] < 0 || instr.ints[1] >= x.shape[instr.ints[0]] || (instr.ints[2] != 0 && instr.ints[2] != 1)))
+        throw bad("selection kth out of range");  // ints [axis, kth, sort_tail]: a partition
       if (instr.outs[1].shape != instr.shape || instr.outs[1].dtype != DType::U32) throw bad("sort indices output");
       return;
     }
@@ -522,6 +706,9 @@ static void check_operands(const Instr& instr, const Inputs& ins) {
       }
       return;
     }
+    case Op::LayerNorm: case Op::RmsNorm: case Op::LayerNormBwd: case Op::RmsNormBwd: case Op::Rope:
+    case Op::Softmax: case Op::SoftmaxBwd: case Op::LogSumExp: case Op::Attention: case Op::AttentionBwd:
+      return check_fast(instr, ins);
     case Op::Identity:
       return;  // checked where its outputs are bound
     default:  // views: their geometry is checked where they are built
@@ -572,10 +759,16 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
       Backend& from = backend(x->device);
       out.strides = row_major_strides(out.shape);
       out.storage = be.allocator().allocate(out.nbytes());
-      std::vector<uint8_t> staging(out.nbytes());
       from.synchronize();
-      from.read(*x, staging.data());
-      be.write(out, staging.data());
+      if (&be == &cpu_backend()) {  // read straight into the host output
+        from.read(*x, out.storage->data);
+      } else if (&from == &cpu_backend() && x->is_row_contiguous() && out.nbytes() > 0) {  // write straight from the host input
+        be.write(out, x->bytes());
+      } else {
+        std::vector<uint8_t> staging(out.nbytes());
+        from.read(*x, staging.data());
+        be.write(out, staging.data());
+      }
       break;
     }
     case Op::BroadcastTo: {
@@ -662,15 +855,20 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
       }
       // Donation: an elementwise op may write into a dying, unshared, contiguous input of the
       // same byte size instead of allocating.
-      if (is_elementwise(instr.op) && outs.size() == 1) {
-        for (int32_t s : instr.in) {
-          ArrayDesc& cand = slots[s];
-          if (p.last_use[s] == instr.index && !p.is_output[s] && cand.storage.use_count() == 1 && cand.offset == 0 &&
-              itemsize(cand.dtype) == itemsize(out.dtype) && cand.size() == out.size() && cand.is_row_contiguous() &&
-              cand.storage->nbytes == out.nbytes()) {
-            outs[0].storage = cand.storage;
-            outs[0].strides = row_major_strides(out.shape);
-            break;
+      // A fused chain donates to each of its outputs (it stores a tile only after reading it).
+      if ((is_elementwise(instr.op) && outs.size() == 1) || instr.op == Op::Fused) {
+        std::vector<int32_t> taken;
+        for (ArrayDesc& o : outs) {
+          for (int32_t s : instr.in) {
+            ArrayDesc& cand = slots[s];
+            if (p.last_use[s] == instr.index && !p.is_output[s] && cand.storage.use_count() == 1 && cand.offset == 0 &&
+                itemsize(cand.dtype) == itemsize(o.dtype) && cand.size() == o.size() && cand.is_row_contiguous() &&
+                cand.storage->nbytes == o.nbytes() && std::find(taken.begin(), taken.end(), s) == taken.end()) {
+              o.storage = cand.storage;
+              o.strides = row_major_strides(o.shape);
+              taken.push_back(s);
+              break;
+            }
           }
         }
       }
@@ -720,6 +918,7 @@ std::vector<ArrayDesc> Executor::run(BoundProgram& bound) {
   for (Backend* b : used) b->end_program();
   if (bound.profile) {
     std::lock_guard<std::mutex> lock(bound.profile->mutex);
+    bound.profile->entries.emplace_back(-1, static_cast<int64_t>(timings.size()));  // one block per run
     bound.profile->entries.insert(bound.profile->entries.end(), timings.begin(), timings.end());
   }
   std::vector<ArrayDesc> outs;

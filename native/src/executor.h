@@ -12,7 +12,8 @@
 
 namespace tessera {
 
-// Per-instruction timings gathered while a profile is open (mx.profile): opcode and nanoseconds.
+// Per-instruction timings gathered while a profile is open (mx.profile): opcode and nanoseconds,
+// each run's block headed by (-1, number of instructions).
 struct ProfileLog {
   std::mutex mutex;
   std::vector<std::pair<int32_t, int64_t>> entries;

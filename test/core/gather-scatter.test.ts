@@ -234,6 +234,46 @@ describe("errors", () => {
     expect(x.index(mx.array([-3], "int32")).tolist()).toEqual([[0, 1, 2, 3]]); // still usable
   });
 
+  it("an index out of range is an error wherever it is read: wide and long index arrays, int64 and uint64 values", () => {
+    const big = mx.zeros([64, 300]);
+    const bad = Int32Array.from({ length: 64 * 300 }, (_, i) => i % 300);
+    bad[64 * 300 - 1] = 300; // the very last index of the last line (a worker thread reads it)
+    const idx = mx.array(bad).reshape([64, 300]);
+    expect(() => mx.eval(mx.takeAlongAxis(big, idx, 1))).toThrow(/gather.*index 300 is out of bounds for an axis of size 300/);
+    expect(() => mx.eval(mx.putAlongAxis(big, idx, 1, 1))).toThrow(/scatter.*index 300 is out of bounds for an axis of size 300/);
+    expect(() => mx.eval(big.at(mx.slice(), idx.index(-1)).add(1))).toThrow(/scatter.*index 300 .*size 300/);
+    expect(() => mx.eval(mx.take(x, mx.array([2n ** 62n], "int64")))).toThrow(/gather.*index 4611686018427387904 .*size 12/);
+    expect(() => mx.eval(mx.take(x, mx.array([2n ** 64n - 1n], "uint64")))).toThrow(/gather.*index 18446744073709551615 .*size 12/);
+    expect(() => mx.eval(mx.take(x, mx.array([-(2n ** 63n)], "int64")))).toThrow(/gather.*index -9223372036854775808 .*size 12/);
+    expect(mx.takeAlongAxis(big, mx.zeros([64, 2], "int32"), 1).shape).toEqual([64, 2]); // still usable
+  });
+
+  it("an empty gather or scatter reads no index, so none is out of range (NumPy's take)", () => {
+    const I = (data: number[], shape = [data.length]) => mx.reshape(mx.array(Int32Array.from(data)), shape);
+    // no indices at all
+    expect(mx.take(x, I([]), 1).shape).toEqual([3, 0]);
+    expect(mx.take(x, I([])).shape).toEqual([0]);
+    expect(x.index(I([]), I([])).shape).toEqual([0]);
+    expect(x.at(I([])).add(1).tolist()).toEqual(x.tolist());
+    expect(mx.putAlongAxis(x, I([], [3, 0]), 5, 1).tolist()).toEqual(x.tolist());
+    // gathering nothing from an empty axis
+    expect(mx.take(mx.zeros([0]), I([])).shape).toEqual([0]);
+    expect(mx.take(mx.zeros([2, 0]), I([], [0, 3]), 1).shape).toEqual([2, 0, 3]);
+    expect(mx.takeAlongAxis(mx.zeros([2, 0]), I([], [2, 0]), 1).shape).toEqual([2, 0]);
+    expect(mx.zeros([0]).at(I([])).set(1).shape).toEqual([0]);
+    expect(mx.zeros([0, 2]).index(I([])).shape).toEqual([0, 2]);
+    // a zero-size result: the indices (even ones out of range) are never applied to an element
+    expect(mx.take(mx.zeros([0, 3]), I([5, 9]), 1).shape).toEqual([0, 2]);
+    expect(mx.takeAlongAxis(mx.zeros([0, 3]), I([7], [1, 1]), 1).shape).toEqual([0, 1]);
+    expect(mx.putAlongAxis(mx.zeros([0, 3]), I([7], [1, 1]), 1, 1).shape).toEqual([0, 3]);
+    expect(mx.zeros([3, 0]).index(I([8])).shape).toEqual([1, 0]);
+    expect(mx.zeros([0, 3]).at(mx.slice(), I([9])).add(1).shape).toEqual([0, 3]);
+    expect(mx.zeros([3, 0]).at(I([9])).add(1).shape).toEqual([3, 0]);
+    // but an index that is read is checked, even against an empty axis
+    expect(() => mx.eval(mx.takeAlongAxis(mx.zeros([0, 3]), I([0], [1, 1]), 0))).toThrow(/gather.*index 0 .*size 0/);
+    expect(() => mx.eval(mx.zeros([0]).at(I([0])).add(1))).toThrow(/scatter.*index 0 .*size 0/);
+  });
+
   it("bad arguments throw at the call, naming the op", () => {
     expect(() => mx.take(x, mx.array([1.5]), 0)).toThrow(/take: indices must have an integer dtype; got float32/);
     expect(() => mx.take(x, 1.5 as number)).toThrow(TypeError);

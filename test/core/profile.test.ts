@@ -29,6 +29,7 @@ describe("mx.profile", () => {
 
   it("sees evaluations inside fn and nothing after it", () => {
     const x = mx.ones([8]);
+    mx.eval(x);
     const p = mx.profile(() => {
       mx.eval(mx.sin(x));
       return mx.cos(x);
@@ -38,6 +39,14 @@ describe("mx.profile", () => {
     const q = mx.profile(() => 1);
     expect(q.rows).toEqual([]);
     expect(q.value).toBe(1);
+  });
+
+  it("names a fused chain by the primitives it computes", () => {
+    const a = mx.random.normal([1000]);
+    mx.eval(a);
+    const p = mx.profile(() => mx.exp(mx.multiply(a, 2)));
+    expect(p.rows.map((r) => r.primitive)).toEqual(["fused(mul, exp)"]);
+    expect(p.rows[0].calls).toBe(1);
   });
 
   it("rejects a non-function and nesting, and closes on a throw", () => {

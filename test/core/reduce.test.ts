@@ -6,6 +6,8 @@
  * (n * sum|x| for a sum), plus two units of the output dtype.
  */
 import { describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import * as mx from "@tessera/core";
 import { rng, sizeOf, strides, unravel } from "../helpers/reference.js";
 import { VIEWS, hostFrom, makeBroadcastable, readFlat, viewOf, type Host } from "../helpers/host.js";
@@ -301,4 +303,231 @@ describe("half types average in float32", () => {
     expect(mx.var(mx.array([-947.5, -124.5], "bfloat16")).dtype).toBe("bfloat16");
     expect(mx.var(mx.array([-947.5, -124.5], "float16")).item()).toBe(Infinity); // 169332.25 is past float16's range
   });
+});
+
+/**
+ * The vectorized float32/float64 path (native/src/cpu/reduce_simd.h) on large arrays of every
+ * layout it takes, against float64 loops, within the error bounds that header states:
+ * float64 sums (log2(n) + 32) u sum|x|; float32 sums 3.01 u_f sum|x| + u_f |S| (+ a float64
+ * term far below). max/min/argmax/argmin are exact; NaN propagates.
+ */
+describe("large reductions on the vector path", () => {
+  const U32 = 2 ** -24, U64 = 2 ** -53;
+  /** Deterministic values in [lo, hi), exact in float32 (so both dtypes see the same data). */
+  function values(seed: number, count: number, lo = -1, hi = 1): Float64Array {
+    let s = seed >>> 0;
+    const out = new Float64Array(count);
+    for (let i = 0; i < count; i++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      out[i] = Math.fround(lo + ((hi - lo) * s) / 2 ** 32);
+    }
+    return out;
+  }
+  const make = (v: Float64Array, shape: number[], d: "float32" | "float64") =>
+    mx.reshape(mx.array(d === "float32" ? new Float32Array(v) : v), shape);
+  /** Groups of a row-major [..shape] array over `axes`, as index lists (like groups() above, faster). */
+  function refReduce(v: Float64Array, shape: number[], axes: number[]) {
+    const st = strides(shape);
+    const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
+    const outShape = kept.map((a) => shape[a]), redShape = axes.map((a) => shape[a]);
+    const nOut = sizeOf(outShape), nRed = sizeOf(redShape);
+    const res = [];
+    for (let o = 0; o < nOut; o++) {
+      const oi = unravel(o, outShape);
+      let base = 0;
+      kept.forEach((a, k) => (base += oi[k] * st[a]));
+      let sum = 0, abs = 0, max = -Infinity, min = Infinity, amax = 0, amin = 0;
+      for (let r = 0; r < nRed; r++) {
+        let off = base, rem = r;
+        for (let k = axes.length - 1; k >= 0; k--) {
+          off += (rem % redShape[k]) * st[axes[k]];
+          rem = Math.floor(rem / redShape[k]);
+        }
+        const x = v[off];
+        sum += x; // float64 serial: its own error is far below the bounds checked
+        abs += Math.abs(x);
+        if (x > max) [max, amax] = [x, r];
+        if (x < min) [min, amin] = [x, r];
+      }
+      res.push({ sum, abs, max, min, amax, amin, n: nRed });
+    }
+    return res;
+  }
+  const sumBound = (d: string, r: { sum: number; abs: number; n: number }) =>
+    d === "float32" ? 3.01 * U32 * r.abs + U32 * Math.abs(r.sum) + (Math.log2(r.n) + 260) * U64 * r.abs
+      : (Math.log2(r.n) + 33) * U64 * r.abs;
+
+  type Layout = { name: string; shape: number[]; axes: number[]; view?: (x: mx.Array) => mx.Array; refShape?: number[]; refPerm?: number[] };
+  const LAYOUTS: Layout[] = [
+    { name: "full", shape: [(1 << 20) + 37], axes: [0] },
+    { name: "last axis", shape: [1029, 1031], axes: [1] },
+    { name: "first axis", shape: [1031, 1029], axes: [0] },
+    { name: "middle axis", shape: [17, 259, 241], axes: [1] },
+    { name: "leading axes", shape: [33, 31, 1030], axes: [0, 1] },
+    { name: "two separated axes (general path)", shape: [129, 65, 131], axes: [0, 2] },
+  ];
+  for (const d of ["float32", "float64"] as const) {
+    for (const L of LAYOUTS) {
+      it(`${d} ${L.name} ${JSON.stringify(L.shape)} axes ${JSON.stringify(L.axes)}: sum, max, min within bounds`, () => {
+        const v = values(7, sizeOf(L.shape));
+        const x = make(v, L.shape, d);
+        const ref = refReduce(v, L.shape, L.axes);
+        const got = { sum: mx.sum(x, L.axes), max: mx.max(x, L.axes), min: mx.min(x, L.axes) };
+        const s = got.sum.toTypedArray(), mxv = got.max.toTypedArray(), mnv = got.min.toTypedArray();
+        expect(s.length).toBe(ref.length);
+        ref.forEach((r, i) => {
+          if (!(Math.abs(Number(s[i]) - r.sum) <= sumBound(d, r))) expect.fail(`${d} ${L.name} sum[${i}] = ${s[i]}, expected ${r.sum} within ${sumBound(d, r)}`);
+          if (mxv[i] !== r.max || mnv[i] !== r.min) expect.fail(`${d} ${L.name} max/min[${i}] = ${mxv[i]}/${mnv[i]}, expected ${r.max}/${r.min}`);
+        });
+      }, 30_000);
+    }
+    it(`${d} non-contiguous views: transposed and strided, over either axis`, () => {
+      const v = values(8, 1030 * 1031);
+      const base = make(v, [1030, 1031], d);
+      // t[i, j] = base[j, i]; strided s[i, j] = base[i, 2j]
+      const t = mx.transpose(base), st = base.index(mx.slice(), mx.slice(null, null, 2));
+      const tv = new Float64Array(1031 * 1030), sv = new Float64Array(1030 * 516);
+      for (let i = 0; i < 1030; i++) for (let j = 0; j < 1031; j++) tv[j * 1030 + i] = v[i * 1031 + j];
+      for (let i = 0; i < 1030; i++) for (let j = 0; j < 516; j++) sv[i * 516 + j] = v[i * 1031 + 2 * j];
+      for (const [view, hv, shape] of [[t, tv, [1031, 1030]], [st, sv, [1030, 516]]] as const) {
+        for (const axes of [[0], [1], [0, 1]]) {
+          const ref = refReduce(hv, [...shape], axes);
+          const s = mx.sum(view, axes).toTypedArray(), m = mx.max(view, axes).toTypedArray();
+          const am = axes.length === 1 ? mx.argmin(view, axes[0]).toTypedArray() : null;
+          ref.forEach((r, i) => {
+            if (!(Math.abs(Number(s[i]) - r.sum) <= sumBound(d, r))) expect.fail(`${d} view ${shape} axes ${axes}: sum[${i}] = ${s[i]}, expected ${r.sum}`);
+            if (m[i] !== r.max) expect.fail(`${d} view ${shape} axes ${axes}: max[${i}] = ${m[i]}, expected ${r.max}`);
+            if (am && am[i] !== r.amin) expect.fail(`${d} view ${shape} axes ${axes}: argmin[${i}] = ${am[i]}, expected ${r.amin}`);
+          });
+        }
+      }
+    }, 30_000);
+    it(`${d} argmax/argmin over long rows, columns and the flattened array return the first extreme`, () => {
+      // few distinct values: many ties, so "first" matters
+      const v = values(9, 517 * 2053).map((x) => Math.round(x * 3));
+      for (const [shape, axis] of [[[517, 2053], 1], [[517, 2053], 0], [[517 * 2053], 0]] as const) {
+        const x = make(v, [...shape], d);
+        const ref = refReduce(v, [...shape], [axis]);
+        const amax = mx.argmax(x, axis).toTypedArray(), amin = mx.argmin(x, axis).toTypedArray();
+        ref.forEach((r, i) => {
+          if (amax[i] !== r.amax || amin[i] !== r.amin) expect.fail(`${d} ${shape} axis ${axis}: arg[${i}] = ${amax[i]}/${amin[i]}, expected ${r.amax}/${r.amin}`);
+        });
+      }
+    }, 30_000);
+    it(`${d} prod of a long run stays within (n + 1) u |p| of the float64 product`, () => {
+      const n = 100_003;
+      const v = values(10, n, 0.999, 1.001);
+      let p = 1;
+      for (const x of v) p *= x;
+      const got = mx.prod(make(v, [n], d)).item() as number;
+      const u = d === "float32" ? U32 : U64;
+      // products accumulate in double: n u_64 |p| (+ one float32 rounding)
+      expect(Math.abs(got - p)).toBeLessThanOrEqual((n + 1) * U64 * Math.abs(p) + u * Math.abs(p));
+    });
+  }
+
+  it("adversarial sums: huge cancellation and one huge value among many small ones", () => {
+    const n = (1 << 20) + 5;
+    for (const d of ["float32", "float64"] as const) {
+      // 1e8 (or 1e16), a million ones, then its negation: exact sum n - 2
+      const big = d === "float32" ? 1e8 : 1e16;
+      const v = new Float64Array(n).fill(1);
+      v[0] = big;
+      v[n - 1] = -big;
+      const got = mx.sum(make(v, [n], d)).item() as number;
+      const r = { sum: n - 2, abs: 2 * big + n - 2, n };
+      expect(Math.abs(got - r.sum), `${d} 1e8 + ones - 1e8`).toBeLessThanOrEqual(sumBound(d, r));
+      // many 0.1s: a float32 running sum would drift by percent; the bound is ~3 ulps
+      const tenth = new Float64Array(n).fill(Math.fround(0.1));
+      const s = mx.sum(make(tenth, [n], d)).item() as number;
+      const exact = n * Math.fround(0.1);
+      expect(Math.abs(s - exact), `${d} sum of 0.1s`).toBeLessThanOrEqual(sumBound(d, { sum: exact, abs: exact, n }));
+      // alternating +-(1 + tiny): cancellation everywhere, exact sum known
+      const alt = values(11, n, 1, 2).map((x, i) => (i % 2 ? -x : x));
+      let exactAlt = 0, absAlt = 0;
+      for (const x of alt) { exactAlt += x; absAlt += Math.abs(x); }
+      const a = mx.sum(make(alt, [n], d)).item() as number;
+      expect(Math.abs(a - exactAlt), `${d} alternating`).toBeLessThanOrEqual(sumBound(d, { sum: exactAlt, abs: absAlt, n }));
+    }
+  });
+
+  it("NaN and infinities propagate through long runs, rows and columns", () => {
+    const n = 70_001;
+    for (const d of ["float32", "float64"] as const) {
+      for (const at of [0, 5, 1000, 65_536, n - 1]) {
+        const v = values(12, n);
+        v[at] = NaN;
+        const x = make(v, [n], d);
+        expect(mx.sum(x).item(), `${d} sum NaN at ${at}`).toBeNaN();
+        expect(mx.max(x).item(), `${d} max NaN at ${at}`).toBeNaN();
+        expect(mx.min(x).item(), `${d} min NaN at ${at}`).toBeNaN();
+        expect(mx.prod(x).item(), `${d} prod NaN at ${at}`).toBeNaN();
+        expect(mx.argmax(x).item(), `${d} argmax NaN at ${at}`).toBe(at);
+        expect(mx.argmin(x).item(), `${d} argmin NaN at ${at}`).toBe(at);
+        // the same as a column of a [n, 3] matrix (kept-inner path) and a row of [3, n]
+        const cols = mx.sum(make(new Float64Array(3 * n).map((_, i) => (i === 3 * at + 1 ? NaN : 1)), [n, 3], d), 0).tolist() as number[];
+        expect(cols.map(Number.isNaN), `${d} column NaN at ${at}`).toEqual([false, true, false]);
+        const mcols = mx.max(make(new Float64Array(3 * n).map((_, i) => (i === 3 * at + 2 ? NaN : i)), [n, 3], d), 0).tolist() as number[];
+        expect(mcols.map(Number.isNaN), `${d} column max NaN at ${at}`).toEqual([false, false, true]);
+      }
+      const inf = values(13, n);
+      inf[100] = Infinity;
+      expect(mx.sum(make(inf, [n], d)).item()).toBe(Infinity);
+      expect(mx.max(make(inf, [n], d)).item()).toBe(Infinity);
+      expect(mx.argmax(make(inf, [n], d)).item()).toBe(100);
+      inf[40_000] = -Infinity;
+      expect(mx.sum(make(inf, [n], d)).item()).toBeNaN();
+      expect(mx.min(make(inf, [n], d)).item()).toBe(-Infinity);
+      expect(mx.max(make(new Float64Array(n).fill(-Infinity), [n], d)).item()).toBe(-Infinity);
+      expect(mx.argmax(make(new Float64Array(n).fill(-Infinity), [n], d)).item()).toBe(0);
+    }
+  });
+});
+
+/**
+ * The vector path's results depend on the shape only: the same bits with one thread or two
+ * (fixed blocks combined in a fixed tree) and on every SIMD path the CPU has (one logical vector
+ * width everywhere). Each case runs in a child process with TESSERA_NUM_THREADS and
+ * TESSERA_CPU_ISA set, since both are read once per process.
+ */
+describe("reductions are deterministic across thread counts and SIMD paths", () => {
+  const CHILD = `
+import * as mx from "@tessera/core";
+function values(seed, count) {
+  let s = seed >>> 0;
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; out[i] = Math.fround(s / 2 ** 31 - 1); }
+  return out;
+}
+const out = [];
+for (const d of ["float32", "float64"]) {
+  const v = values(5, 3 * 1024 * 1024 + 11);
+  const x = mx.array(d === "float32" ? new Float32Array(v) : v);
+  const m = mx.reshape(x.index(mx.slice(0, 2048 * 1536)), [2048, 1536]);
+  for (const y of [mx.sum(x), mx.prod(mx.add(mx.multiply(x, 1e-6), 1)), mx.sum(m, 1), mx.sum(m, 0), mx.mean(m, 0), mx.sum(mx.transpose(m), 0), mx.max(m, 0), mx.argmin(m, 1)])
+    out.push(Array.from(y.astype("float64").toTypedArray()));
+}
+console.log(JSON.stringify({ isa: mx.internal.native.cpuIsa(), out }));
+`;
+  function runChild(isa: string, threads: number): { isa: string; out: number[][] } {
+    const root = fileURLToPath(new URL("../..", import.meta.url));
+    const stdout = execFileSync(process.execPath, ["--input-type=module", "-e", CHILD], {
+      cwd: root,
+      env: { ...process.env, TESSERA_CPU_ISA: isa, TESSERA_NUM_THREADS: String(threads) },
+      maxBuffer: 256 << 20,
+    });
+    return JSON.parse(stdout.toString());
+  }
+  const RANK = ["generic", "avx2", "avx512"];
+  const best = mx.internal.native.cpuIsa();
+  it("gives the same bits with 1 or 2 threads on each SIMD path, and across paths", () => {
+    const reference = runChild(best, 2);
+    for (const isa of RANK.slice(0, RANK.indexOf(best) + 1)) {
+      for (const threads of [1, 2]) {
+        const r = runChild(isa, threads);
+        expect(r.isa).toBe(isa);
+        r.out.forEach((vals, k) => expect(vals, `${isa} threads ${threads} result ${k}`).toEqual(reference.out[k]));
+      }
+    }
+  }, 120_000);
 });

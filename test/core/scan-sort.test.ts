@@ -352,6 +352,68 @@ describe("partition, argpartition and topk", () => {
     expect((x.topk(1).tolist() as number[][]).map((r) => r[0])).toEqual([9, 7]);
   });
 
+  /**
+   * The selection's full contract on long lines (NaN, many ties, -0): with the stable order of a
+   * sort (value, NaN last, ties by position) computed here by a plain JS sort, argpartition puts
+   * that order's kth index at kth, the indices before it in that order on its left and the rest on
+   * its right, each side ascending; topk is that order's last k values, ascending.
+   */
+  it.each([["float64", "spread"], ["float64", "ties and NaN"], ["float32", "ties and NaN"], ["int32", "ties"]] as [mx.DType, string][])(
+    "long lines in %s (%s) against a sort-based reference",
+    (d, kind) => {
+      const r = rng(d.length * 31 + kind.length);
+      for (const [rows, n, axis] of [[3, 1000, 1], [700, 2, 0], [2, 257, 1], [1, 1, 1]] as [number, number, number][]) {
+        const shape = axis === 1 ? [rows, n] : [n, rows];
+        const data = Array.from({ length: rows * n }, () => {
+          if (kind === "spread") return (r() - 0.5) * 1e3;
+          const u = r();
+          if (d !== "int32" && u < 0.1) return NaN;
+          if (d !== "int32" && u < 0.15) return -0;
+          return Math.floor(r() * 7) - 3; // seven values: long runs of ties
+        });
+        const x = mx.array(data, d).reshape(shape);
+        const at = (line: number, i: number) => (axis === 1 ? line * n + i : i * rows + line);
+        // Orders of each line by the stable sort's rule, computed in JS (values are exact in d).
+        const orders = Array.from({ length: rows }, (_, line) =>
+          [...Array(n).keys()].sort((i, j) => lessNanLast(data[at(line, i)], data[at(line, j)]) || i - j));
+        for (const kth of [...new Set([0, 1, n >> 1, n - 2, n - 1])].filter((k) => k >= 0 && k < n)) {
+          const gotI = mx.argpartition(x, kth, axis).reshape([-1]).tolist() as number[];
+          const gotV = mx.partition(x, kth, axis).astype("float64").reshape([-1]).tolist() as number[];
+          for (let line = 0; line < rows; line++) {
+            const order = orders[line];
+            const want = [...order.slice(0, kth).sort((a, b) => a - b), order[kth], ...order.slice(kth + 1).sort((a, b) => a - b)];
+            const got = want.map((_, i) => gotI[at(line, i)]);
+            expect(got, `argpartition kth ${kth}, line ${line} of ${JSON.stringify(shape)} axis ${axis}`).toEqual(want);
+            want.forEach((src, i) => expect(Object.is(gotV[at(line, i)], data[at(line, src)])).toBe(true));
+          }
+        }
+        for (const k of [...new Set([0, 1, n >> 1, n - 1, n])].filter((k) => k >= 0 && k <= n)) {
+          const t = mx.topk(x, k, axis);
+          expect(t.shape).toEqual(shape.map((s, i) => (i === axis ? k : s)));
+          const tv = t.astype("float64").reshape([-1]).tolist() as number[];
+          const tAt = (line: number, i: number) => (axis === 1 ? line * k + i : i * rows + line);
+          for (let line = 0; line < rows; line++) {
+            const want = orders[line].slice(n - k).map((src) => data[at(line, src)]);
+            // ties among the k are equal values, so the values (-0 and 0 aside) are exact
+            const got = want.map((_, i) => tv[tAt(line, i)]);
+            expect(got.map(String), `topk ${k}, line ${line}`).toEqual(want.map(String));
+          }
+        }
+      }
+    },
+  );
+
+  it("selection is deterministic and works on empty and non-contiguous axes", () => {
+    const x = mx.array(Array.from({ length: 600 }, (_, i) => (i * 37) % 11), "float64").reshape([20, 30]);
+    const a = mx.argpartition(x.T, 7, 1).tolist();
+    expect(mx.argpartition(x.T, 7, 1).tolist()).toEqual(a);
+    expect(mx.topk(mx.zeros([3, 0]), 0).shape).toEqual([3, 0]);
+    expect(mx.topk(mx.zeros([0, 4]), 2).shape).toEqual([0, 2]);
+    expect(mx.partition(mx.zeros([0, 4]), 3).shape).toEqual([0, 4]);
+    expect(mx.topk(mx.array([2, NaN, 1]), 2).tolist()).toEqual([2, NaN]);
+    expect(mx.argpartition(mx.array([3, 1, 3, 3, 0]), 2).tolist()).toEqual([1, 4, 0, 2, 3]);
+  });
+
   it("errors name the op, what it got and what was expected", () => {
     const x = mx.array([[1, 2, 3], [4, 5, 6]]);
     expect(() => mx.topk(x, 4)).toThrow(/^topk: k 4 is larger than the axis \(length 3/);

@@ -147,7 +147,12 @@ const EXPLICIT: Record<string, Case[] | null> = {
     { args: [withZeros(1)], params: { kind: "prod", axis: 1, reverse: true, inclusive: false } },
     { args: [withZeros(2)], params: { kind: "prod", axis: 1, reverse: false, inclusive: true } },
   ],
-  sort: [{ args: [uniform([3, 4], -2, 2)], params: { axis: 1 } }, { args: [uniform([3, 4], -2, 2)], params: { axis: 0 } }],
+  // a full sort, and selections (partition around kth; topk's with the side after kth sorted)
+  sort: [
+    { args: [uniform([3, 4], -2, 2)], params: { axis: 1 } }, { args: [uniform([3, 4], -2, 2)], params: { axis: 0 } },
+    { args: [uniform([3, 5], -2, 2)], params: { axis: 1, kth: 2, sortTail: false } },
+    { args: [uniform([4, 3], -2, 2)], params: { axis: 0, kth: 1, sortTail: true } },
+  ],
   // convolution: plain 1-D; 2-D with groups, stride, uneven padding and kernel dilation; 1-D
   // with input dilation, a flipped kernel and negative padding (what the transposed convs and the
   // gradients build); pooling windows and their transpose
@@ -178,6 +183,58 @@ const EXPLICIT: Record<string, Case[] | null> = {
   qr: [{ args: [shifted([4, 3], [3, 2, 1])] }, { args: [shifted([3, 3], [3, 2, 1])] }],
   eigh: [{ args: [shifted([3, 3], [0, 3, 6])] }],
   svd: [{ args: [shifted([3, 3], [5, 3, 1])] }, { args: [shifted([4, 2], [4, 2])] }, { args: [shifted([2, 4], [4, 2])] }],
+  // fused: with and without weight and bias, leading axes, rope in both layouts, every mask kind
+  // (causal with Lq > Lk: rows that see no key), grouped-query heads; the backward primitives on
+  // independent random operands (their rules differentiate the plain computation)
+  layerNorm: [
+    { args: [uniform([3, 5], -2, 2), uniform([5], -2, 2), uniform([5], -2, 2)], params: { eps: 1e-5, hasWeight: true, hasBias: true } },
+    { args: [uniform([2, 3, 4], -2, 2)], params: { eps: 0.1, hasWeight: false, hasBias: false } },
+    { args: [uniform([2, 4], -2, 2), uniform([4], -2, 2)], params: { eps: 1e-3, hasWeight: false, hasBias: true } },
+  ],
+  layerNormBwd: [
+    { args: [uniform([3, 5], -2, 2), uniform([5], -2, 2), uniform([3, 5], -2, 2)], params: { eps: 1e-5, hasWeight: true, lead: [] } },
+    { args: [uniform([2, 4], -2, 2), uniform([2, 4], -2, 2)], params: { eps: 0.1, hasWeight: false, lead: [] } },
+  ],
+  rmsNorm: [
+    { args: [uniform([3, 5], -2, 2), uniform([5], -2, 2)], params: { eps: 1e-5, hasWeight: true } },
+    { args: [uniform([2, 3, 4], -2, 2)], params: { eps: 0.1, hasWeight: false } },
+  ],
+  rmsNormBwd: [
+    { args: [uniform([3, 5], -2, 2), uniform([5], -2, 2), uniform([3, 5], -2, 2)], params: { eps: 1e-5, hasWeight: true, lead: [] } },
+    { args: [uniform([2, 4], -2, 2), uniform([2, 4], -2, 2)], params: { eps: 0.1, hasWeight: false, lead: [] } },
+  ],
+  rope: [
+    { args: [uniform([2, 3, 6], -2, 2)], params: { dims: 4, traditional: false, base: 10000, scale: 1, offset: 2, hasOffset: false } },
+    { args: [uniform([3, 4], -2, 2)], params: { dims: 4, traditional: true, base: 100, scale: 0.5, offset: 0, hasOffset: false } },
+  ],
+  softmax: [{ args: [uniform([3, 4], -2, 2)] }, { args: [uniform([2, 3, 5], -2, 2)] }],
+  logsumexp: [{ args: [uniform([3, 4], -2, 2)] }, { args: [uniform([2, 3, 5], -2, 2)] }],
+  softmaxBwd: [{ args: [uniform([3, 4], 0, 1), uniform([3, 4], -2, 2)] }, { args: [uniform([2, 5], 0, 1), uniform([2, 5], -2, 2)] }],
+  attention: [
+    { args: [uniform([1, 4, 3, 2], -1, 1), uniform([1, 2, 4, 2], -1, 1), uniform([1, 2, 4, 3], -1, 1)], params: { scale: 0.7, mask: "none" } },
+    {
+      args: [uniform([1, 2, 3, 2], -1, 1), uniform([1, 2, 4, 2], -1, 1), uniform([1, 2, 4, 3], -1, 1), uniform([1, 2, 3, 4], -1, 1)],
+      params: { scale: 0.5, mask: "additive" },
+    },
+    { args: [uniform([2, 2, 5, 3], -1, 1), uniform([2, 1, 3, 3], -1, 1), uniform([2, 1, 3, 2], -1, 1)], params: { scale: 0.6, mask: "causal" } },
+  ],
+  attentionBwd: [
+    {
+      args: [uniform([1, 2, 3, 2], -1, 1), uniform([1, 1, 4, 2], -1, 1), uniform([1, 1, 4, 3], -1, 1), uniform([1, 2, 3, 3], -1, 1), uniform([1, 2, 3], 0, 1), uniform([1, 2, 3, 3], -1, 1)],
+      params: { scale: 0.7, mask: "none" },
+    },
+    {
+      args: [
+        uniform([1, 1, 3, 2], -1, 1), uniform([1, 1, 4, 2], -1, 1), uniform([1, 1, 4, 3], -1, 1), uniform([1, 1, 3, 4], -1, 1),
+        uniform([1, 1, 3, 3], -1, 1), uniform([1, 1, 3], 0, 1), uniform([1, 1, 3, 3], -1, 1),
+      ],
+      params: { scale: 0.5, mask: "additive" },
+    },
+    {
+      args: [uniform([1, 2, 4, 2], -1, 1), uniform([1, 2, 3, 2], -1, 1), uniform([1, 2, 3, 2], -1, 1), uniform([1, 2, 4, 2], -1, 1), uniform([1, 2, 4], 0, 1), uniform([1, 2, 4, 2], -1, 1)],
+      params: { scale: 0.6, mask: "causal" },
+    },
+  ],
   full: null, arange: null, placeholder: null,
 };
 

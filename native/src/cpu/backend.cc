@@ -37,7 +37,7 @@ class CpuBackend : public Backend {
   }
 
   void write(ArrayDesc& dst, const void* src) override {
-    if (dst.nbytes() > 0) std::memcpy(dst.data<uint8_t>(), src, dst.nbytes());  // an empty view may have no data pointer
+    if (dst.nbytes() > 0) std::memcpy(dst.bytes(), src, dst.nbytes());  // an empty view may have no data pointer
   }
 
   void read(const ArrayDesc& src, void* host_dst) override {
@@ -68,6 +68,7 @@ class CpuBackend : public Backend {
       case Op::Matmul: return matmul(instr, in, out);
       case Op::SliceUpdate: return slice_update(instr, in, out);
       case Op::Divmod: return divmod(in, outs);
+      case Op::Fused: return fused(instr, in, outs, sc);
       case Op::Scan: return scan(instr, in, out);
       case Op::Sort: return sort(instr, in, outs);
       case Op::Cholesky: case Op::Inv: case Op::Solve: case Op::Qr: case Op::Eigh: case Op::Svd:
@@ -78,6 +79,9 @@ class CpuBackend : public Backend {
       case Op::Conv: return conv(instr, in, out);
       case Op::Window: return window(instr, in, out);
       case Op::WindowAdd: return window_add(instr, in, out);
+      case Op::LayerNorm: case Op::LayerNormBwd: case Op::RmsNorm: case Op::RmsNormBwd: case Op::Rope:
+      case Op::Softmax: case Op::SoftmaxBwd: case Op::LogSumExp: case Op::Attention: case Op::AttentionBwd:
+        return fast(instr, in, outs, sc);
       default: return elementwise(instr, in, out);
     }
   }

@@ -9,6 +9,8 @@ namespace tessera::cpu {
 
 // elementwise.cc: unary, predicate, binary, compare, ternary and cast ops. `out` is allocated.
 void elementwise(const Instr& instr, const Inputs& in, ArrayDesc& out);
+// fused.cc: a chain of elementwise ops over one shape in one pass (layout in fused.h).
+void fused(const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc);
 // divmod(a, b) -> [floorDivide(a, b), remainder(a, b)] in one pass.
 void divmod(const Inputs& in, const Outputs& outs);
 // reduce.cc: reduceSum/Prod/Max/Min over instr.ints (sorted axes), argmax/argmin over ints[0].
@@ -33,7 +35,8 @@ void random_bits(const Instr& instr, const Inputs& in, ArrayDesc& out);
 // scan.cc: scan along ints[1] combining with ints[0] (a ScanKind); ints[2] reverse, ints[3] inclusive.
 enum class ScanKind : int64_t { Sum = 0, Prod = 1, Max = 2, Min = 3, LogAddExp = 4 };
 void scan(const Instr& instr, const Inputs& in, ArrayDesc& out);
-// sort(x) -> [values, uint32 indices] along ints[0]: stable, NaN last.
+// sort(x) -> [values, uint32 indices] along ints[0]: stable, NaN last. With ints [axis, kth,
+// sort_tail], a selection: only position kth is the sorted one (the rest split around it).
 void sort(const Instr& instr, const Inputs& in, const Outputs& outs);
 
 // conv.cc: conv(x [N, S..., Cin], w [Cout, K..., Cin/groups]) -> [N, O..., Cout]; ints: D, groups,
@@ -46,5 +49,9 @@ void window_add(const Instr& instr, const Inputs& in, ArrayDesc& out);
 // linalg.cc: cholesky, inv, solve, qr, eigh, svd on the last two axes (float32/float64), batched
 // over the leading ones; instr.op picks the decomposition, outs as the primitives list them.
 void linalg(const Instr& instr, const Inputs& in, const Outputs& outs);
+
+// fast.cc: the fused ops, on the last axis (float32/float64), as executor.cc's check_operands
+// describes them: layerNorm(Bwd), rmsNorm(Bwd), rope, softmax, logsumexp, attention(Bwd).
+void fast(const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc);
 
 }  // namespace tessera::cpu

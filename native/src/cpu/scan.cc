@@ -106,8 +106,12 @@ template <class C> bool less_nan_last(C a, C b) {
   return a < b;
 }
 
+// The selection: kth < 0 sorts the whole line (stable); kth >= 0 only places the element a stable
+// sort would put at kth, in O(n): every element before it in the sort's order comes first and every
+// one after it last, each side in its original order (so the result does not depend on how
+// nth_element permutes), and with `sort_tail` the side after kth sorted (topk: O(n + k log k)).
 template <class T>
-void sort_typed(const ArrayDesc& x, int axis, ArrayDesc& values, ArrayDesc& indices) {
+void sort_typed(const ArrayDesc& x, int axis, int64_t kth, bool sort_tail, ArrayDesc& values, ArrayDesc& indices) {
   using C = compute_t<T>;
   const int64_t n = x.shape[axis];
   if (values.size() == 0) return;
@@ -120,12 +124,31 @@ void sort_typed(const ArrayDesc& x, int axis, ArrayDesc& values, ArrayDesc& indi
   parallel_for(s.n_outer * s.n_inner, grain, [&](int64_t b, int64_t e) {
     std::vector<C> key(n);
     std::vector<uint32_t> idx(n);
+    // The stable sort's order as a total one: by value (NaN last), ties by position.
+    auto before = [&](uint32_t a, uint32_t c) {
+      if (less_nan_last(key[a], key[c])) return true;
+      if (less_nan_last(key[c], key[a])) return false;
+      return a < c;
+    };
     for (int64_t line = b; line < e; ++line) {
       const int64_t o = line / s.n_inner, j = line % s.n_inner;
       const T* xl = xp + s.outer.offset(o) + s.inner.offset(j);
       for (int64_t k = 0; k < n; ++k) key[k] = C(xl[k * sx]);
       std::iota(idx.begin(), idx.end(), 0u);
-      std::stable_sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t c) { return less_nan_last(key[a], key[c]); });
+      if (kth < 0) {
+        std::stable_sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t c) { return less_nan_last(key[a], key[c]); });
+      } else {
+        std::nth_element(idx.begin(), idx.begin() + kth, idx.end(), before);
+        const uint32_t pivot = idx[kth];
+        // Exactly kth elements precede the pivot in a total order, so `lo` ends at kth.
+        int64_t lo = 0, hi = kth + 1;
+        for (uint32_t i = 0; i < uint32_t(n); ++i) {
+          if (i == pivot) continue;
+          idx[before(i, pivot) ? lo++ : hi++] = i;
+        }
+        idx[kth] = pivot;
+        if (sort_tail) std::sort(idx.begin() + kth + 1, idx.end(), before);
+      }
       const int64_t obase = o * n * s.n_inner + j;
       for (int64_t k = 0; k < n; ++k) {
         vp[obase + k * s.n_inner] = xl[int64_t(idx[k]) * sx];  // the element itself (NaN payloads, -0)
@@ -168,7 +191,10 @@ void scan(const Instr& instr, const Inputs& in, ArrayDesc& out) {
 void sort(const Instr& instr, const Inputs& in, const Outputs& outs) {
   const ArrayDesc& x = *in.at(0);
   const int axis = static_cast<int>(instr.ints.at(0));
-  DISPATCH_ALL(x.dtype, sort_typed<T>(x, axis, *outs.at(0), *outs.at(1)));
+  // ints [axis] sorts; [axis, kth, sort_tail] selects (see sort_typed).
+  const int64_t kth = instr.ints.size() == 3 ? instr.ints[1] : -1;
+  const bool sort_tail = instr.ints.size() == 3 && instr.ints[2] != 0;
+  DISPATCH_ALL(x.dtype, sort_typed<T>(x, axis, kth, sort_tail, *outs.at(0), *outs.at(1)));
 }
 
 }  // namespace tessera::cpu

@@ -65,6 +65,8 @@ export class Array {
   consumers = 0;
   /** @internal An evaluation computed this array and freed it again as an intermediate. */
   freedOnce = false;
+  /** @internal Handed over (donate): the next evaluation reading it may reuse its memory, then disposes it. */
+  donated = false;
 
   /**
    * Arrays are made by ops (`mx.array`, `mx.zeros`, ...), never by this constructor: an array

@@ -1,7 +1,7 @@
 /**
- * @file mx.fast: layerNorm, rmsNorm, rope and scaledDotProductAttention with MLX's semantics, as
- * composites of existing ops (so grad and vmap come for free). Half-precision inputs are computed
- * in float32 and the result cast back, as MLX's kernels accumulate.
+ * @file mx.fast: layerNorm, rmsNorm, rope and scaledDotProductAttention with MLX's semantics, each
+ * one fused primitive (primitives/fast.ts) with a fused backward. Half-precision inputs are
+ * computed in float32 and the result cast back, as MLX's kernels accumulate.
  */
 import { Array, isArray } from "./array.js";
 import { isFloating, promoteTypes, type DType } from "./dtype.js";
@@ -9,12 +9,10 @@ import { DTypeError, ShapeError, fmtShape } from "./errors.js";
 import * as lax from "./lax.js";
 import type { DeviceOptions } from "./device.js";
 import { broadcastShapes, checkArray, checkBoolOption, checkFinite, checkInteger, fmtGot, withDevice } from "./ops/util.js";
-import { matmulOf } from "./ops/linalg.js";
-import { sliceAxis } from "./ops/shape.js";
+import { LOWEST } from "./primitives/fast-plain.js";
 
 /** The dtype arithmetic runs in: float32 for the half types, otherwise the dtype itself. */
 const computeType = (t: DType): DType => (t === "float16" || t === "bfloat16" ? "float32" : t);
-const lastAxis = (x: Array) => [x.ndim - 1];
 
 /** The floating dtype of the operands (null ones skipped), or a DTypeError naming the op. */
 function floatType(op: string, xs: [string, Array | null][]): DType {
@@ -46,21 +44,6 @@ function checkNormArgs(op: string, x: unknown, eps: unknown, epsPosition: string
   if (eps < 0) throw new RangeError(`${op}: eps must be non-negative; got ${eps}`);
 }
 
-/** Multiplies by weight and adds bias (each optional), broadcast along the last axis. */
-function affine(y: Array, weight: Array | null, bias: Array | null): Array {
-  if (weight) y = lax.mul(y, lax.broadcastTo(lax.cast(weight, y.dtype), y.shape));
-  if (bias) y = lax.add(y, lax.broadcastTo(lax.cast(bias, y.dtype), y.shape));
-  return y;
-}
-
-/** The mean over the last axis, kept as a size-1 axis and broadcast back to x's shape. */
-function meanLast(x: Array): Array {
-  const d = x.shape[x.ndim - 1];
-  const s = lax.reduceSum(x, lastAxis(x));
-  const m = lax.div(s, lax.constLike(s, d));
-  return lax.broadcastTo(lax.reshape(m, [...x.shape.slice(0, -1), 1]), x.shape);
-}
-
 /**
  * Layer normalization over the last axis: `(x - mean) / sqrt(var + eps) * weight + bias`, the
  * variance biased; `weight` and `bias` are 1-D of the last axis's size, or null to skip them.
@@ -74,11 +57,9 @@ export function layerNorm(x: Array, weight: Array | null, bias: Array | null, ep
     const w = checkFeature("fast.layerNorm", "weight", weight, x, 2);
     const b = checkFeature("fast.layerNorm", "bias", bias, x, 3);
     const t = floatType("fast.layerNorm", [["x", x], ["weight", w], ["bias", b]]);
-    const xf = lax.cast(x, computeType(t));
-    const xc = lax.sub(xf, meanLast(xf));
-    const v = meanLast(lax.mul(xc, xc));
-    const y = lax.mul(xc, lax.rsqrt(lax.add(v, lax.constLike(v, eps))));
-    return lax.cast(affine(y, w, b), t);
+    const ct = computeType(t);
+    const y = lax.layerNorm(lax.cast(x, ct), w && lax.cast(w, ct), b && lax.cast(b, ct), eps);
+    return lax.cast(y, t);
   });
 }
 
@@ -94,10 +75,8 @@ export function rmsNorm(x: Array, weight: Array | null, eps: number, options: De
     checkNormArgs("fast.rmsNorm", x, eps, "argument 3");
     const w = checkFeature("fast.rmsNorm", "weight", weight, x, 2);
     const t = floatType("fast.rmsNorm", [["x", x], ["weight", w]]);
-    const xf = lax.cast(x, computeType(t));
-    const ms = meanLast(lax.mul(xf, xf));
-    const y = lax.mul(xf, lax.rsqrt(lax.add(ms, lax.constLike(ms, eps))));
-    return lax.cast(affine(y, w, null), t);
+    const ct = computeType(t);
+    return lax.cast(lax.rmsNorm(lax.cast(x, ct), w && lax.cast(w, ct), eps), t);
   });
 }
 
@@ -144,35 +123,9 @@ export function rope(x: Array, dims: number, options: RopeOptions = {}): Array {
       checkFinite("fast.rope", "offset", offset);
     }
     const t = floatType("fast.rope", [["x", x]]), ct = computeType(t);
-    const half = dims / 2;
-    // positions (offset + l) * scale, frequencies exp(-i ln(base) / half) = base^(-2i/dims)
-    let pos = lax.arange(0, 1, len, ct);
-    const off = isArray(offset) ? lax.reshape(lax.cast(offset, ct), []) : lax.full([], offset, ct);
-    pos = lax.mul(lax.add(pos, lax.broadcastTo(off, [len])), lax.full([len], scale, ct));
-    const idx = lax.arange(0, 1, half, ct);
-    const freqs = lax.exp(lax.mul(idx, lax.full([half], -Math.log(base) / half, ct)));
-    const theta = lax.mul(lax.broadcastTo(lax.reshape(pos, [len, 1]), [len, half]), lax.broadcastTo(lax.reshape(freqs, [1, half]), [len, half]));
-    const xf = lax.cast(x, ct);
-    const lead = x.shape.slice(0, -1);
-    const ax = x.ndim - 1;
-    const rotate = (x1: Array, x2: Array): [Array, Array] => {
-      const cos = lax.broadcastTo(lax.cos(theta), x1.shape), sin = lax.broadcastTo(lax.sin(theta), x1.shape);
-      return [lax.sub(lax.mul(x1, cos), lax.mul(x2, sin)), lax.add(lax.mul(x1, sin), lax.mul(x2, cos))];
-    };
-    let rotated: Array;
-    if (traditional) {
-      const pairs = lax.reshape(sliceAxis(xf, ax, 0, dims), [...lead, half, 2]);
-      const x1 = lax.reshape(sliceAxis(pairs, ax + 1, 0, 1), [...lead, half]);
-      const x2 = lax.reshape(sliceAxis(pairs, ax + 1, 1, 2), [...lead, half]);
-      const [y1, y2] = rotate(x1, x2);
-      const ys = [y1, y2].map((y) => lax.reshape(y, [...lead, half, 1]));
-      rotated = lax.reshape(lax.concatenate(ys, ax + 1), [...lead, dims]);
-    } else {
-      const [y1, y2] = rotate(sliceAxis(xf, ax, 0, half), sliceAxis(xf, ax, half, dims));
-      rotated = lax.concatenate([y1, y2], ax);
-    }
-    const out = dims < d ? lax.concatenate([rotated, sliceAxis(xf, ax, dims, d)], ax) : rotated;
-    return lax.cast(out, t);
+    const off = isArray(offset) ? lax.cast(lax.reshape(offset, []), "float64") : null;
+    const params = { dims, traditional, base, scale, offset: isArray(offset) ? 0 : offset, hasOffset: off !== null };
+    return lax.cast(lax.rope(lax.cast(x, ct), off, params), t);
   }, ["traditional", "base", "scale", "offset"]);
 }
 
@@ -186,11 +139,6 @@ export interface AttentionOptions extends DeviceOptions {
    */
   mask?: Array | "causal" | null;
 }
-
-/** The most negative finite value of each float dtype: masked scores, as MLX's finfo(t).min. */
-const LOWEST: Record<string, number> = {
-  float16: -65504, bfloat16: -3.3895313892515355e38, float32: -3.4028234663852886e38, float64: -Number.MAX_VALUE,
-};
 
 /**
  * Attention `softmax(scale * q k^T + mask) v` with q `[B, H, Lq, D]`, k `[B, Hkv, Lk, D]` and
@@ -227,28 +175,17 @@ export function scaledDotProductAttention(q: Array, k: Array, v: Array, options:
       if (!fits) throw new ShapeError(`${op}: mask of shape ${fmtShape(mask.shape)} cannot be broadcast to the scores' shape ${fmtShape([b, h, lq, lk])}`);
     }
     const t = floatType(op, [["q", q], ["k", k], ["v", v]]), ct = computeType(t);
-    const rep = h / hkv;
-    // Query heads grouped by their key/value head: [B, Hkv, rep, Lq, D] against [B, Hkv, 1, Lk, D].
-    const qs = lax.reshape(lax.mul(lax.cast(q, t), lax.full(q.shape, scale, t)), [b, hkv, rep, lq, d]);
-    const kt = lax.reshape(lax.transpose(lax.cast(k, t), [0, 1, 3, 2]), [b, hkv, 1, d, lk]);
     const scoreShape = [b, h, lq, lk];
-    let s = lax.cast(lax.reshape(matmulOf(qs, kt, op), scoreShape), ct);
-    if (mask === "causal") {
-      const rows = lax.broadcastTo(lax.reshape(lax.arange(lk - lq, 1, lq, "int32"), [lq, 1]), [lq, lk]);
-      const cols = lax.broadcastTo(lax.reshape(lax.arange(0, 1, lk, "int32"), [1, lk]), [lq, lk]);
-      const keep = lax.broadcastTo(lax.greaterEqual(rows, cols), scoreShape);
-      s = lax.where(keep, s, lax.full(scoreShape, LOWEST[ct], ct));
-    } else if (mask !== null && mask.dtype === "bool") {
-      s = lax.where(lax.broadcastTo(mask, scoreShape), s, lax.full(scoreShape, LOWEST[ct], ct));
-    } else if (mask !== null) {
-      s = lax.add(s, lax.broadcastTo(lax.cast(mask, ct), scoreShape));
+    let m: Array | null = null;
+    if (mask !== null && mask !== "causal") {
+      // A bool mask keeps where true: the others get the lowest finite score, as MLX.
+      const add = mask.dtype === "bool"
+        ? lax.where(mask, lax.full(mask.shape, 0, ct), lax.full(mask.shape, LOWEST[ct], ct))
+        : lax.cast(mask, ct);
+      m = lax.broadcastTo(lax.reshape(add, [...globalThis.Array(4 - add.ndim).fill(1), ...add.shape]), scoreShape);
     }
-    // softmax over the keys, shifted by the (constant) row maximum
-    const m = lk > 0 ? lax.stopGradient(lax.reduceMax(s, [3])) : lax.full([b, h, lq], 0, ct);
-    const e = lax.exp(lax.sub(s, lax.broadcastTo(lax.reshape(m, [b, h, lq, 1]), scoreShape)));
-    const p = lax.div(e, lax.broadcastTo(lax.reshape(lax.reduceSum(e, [3]), [b, h, lq, 1]), scoreShape));
-    const pg = lax.reshape(lax.cast(p, t), [b, hkv, rep, lq, lk]);
-    const vs = lax.reshape(lax.cast(v, t), [b, hkv, 1, lk, v.shape[3]]);
-    return lax.reshape(matmulOf(pg, vs, op), [b, h, lq, v.shape[3]]);
+    const kind = mask === "causal" ? "causal" : m ? "additive" : "none";
+    const [out] = lax.attention(lax.cast(q, ct), lax.cast(k, ct), lax.cast(v, ct), m, { scale, mask: kind });
+    return lax.cast(out, t);
   }, ["scale", "mask"]);
 }

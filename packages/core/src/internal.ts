@@ -1,7 +1,8 @@
 /** @file What @tessera/transforms and the tests need beyond the public API (not a public contract). */
-export { traceState, enterTrace, exitTrace, evalStats } from "./eval/eval.js";
+export { traceState, enterTrace, exitTrace, evalStats, donate } from "./eval/eval.js";
 export { buildProgram, PROGRAM_VERSION, type Program } from "./eval/program.js";
 export { printGraph } from "./eval/print.js";
+export { setFusion, fusionEnabled } from "./eval/fuse.js";
 export { onDevice, currentDevice, deviceName, nativeDevice } from "./device.js";
 export { bind, bind1, withRuleLog, registry, noGradient, zeroTangent, noInputs, type PrimitiveDef, type Tangent } from "./primitive.js";
 export * as lax from "./lax.js";

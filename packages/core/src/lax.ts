@@ -10,6 +10,7 @@ import type { SliceParams } from "./primitives/movement.js";
 import type { ScatterMode } from "./primitives/indexing.js";
 import type { ScanParams } from "./primitives/scan.js";
 import type { ConvParams, WindowParams, WindowAddParams } from "./primitives/conv.js";
+import type { AttentionParams, NormBwdParams, RopeParams } from "./primitives/fast.js";
 
 // The elementwise primitives are their own wrappers (primitives/elementwise.ts): lax.sin is P.sin.
 export * from "./primitives/elementwise.js";
@@ -31,7 +32,9 @@ export const argmin = (x: Array, axis: number) => bind1(P.argmin, [x], { axis })
 export const randomBits = (key: Array, shape: number[]) => bind1(P.randomBits, [key], { shape });
 
 export const scan = (x: Array, params: ScanParams) => bind1(P.scan, [x], params);
-export const sort = (x: Array, axis: number) => bind(P.sort, [x], { axis });
+/** A stable sort along axis, or with `kth` a partition around it (see SortParams). */
+export const sort = (x: Array, axis: number, { kth, sortTail }: { kth?: number; sortTail?: boolean } = {}) =>
+  bind(P.sort, [x], kth === undefined ? { axis } : { axis, kth, sortTail: sortTail ?? false });
 
 export const cholesky = (a: Array) => bind1(P.cholesky, [a], {});
 export const inv = (a: Array) => bind1(P.inv, [a], {});
@@ -57,6 +60,23 @@ export const concatenate = (xs: Array[], axis: number) => bind1(P.concatenate, x
 export const gather = (x: Array, idx: Array, axis: number) => bind1(P.gather, [x, idx], { axis });
 export const scatter = (base: Array, idx: Array, updates: Array, axis: number, mode: ScatterMode) =>
   bind1(P.scatter, [base, idx, updates], { axis, mode });
+
+// fused (primitives/fast.ts); optional operands are null
+const opt = (...xs: (Array | null)[]) => xs.filter((x): x is Array => x !== null);
+export const layerNorm = (x: Array, w: Array | null, b: Array | null, eps: number) =>
+  bind1(P.layerNorm, opt(x, w, b), { eps, hasWeight: w !== null, hasBias: b !== null });
+export const layerNormBwd = (x: Array, w: Array | null, g: Array, params: NormBwdParams) =>
+  bind(P.layerNormBwd, opt(x, w, g), params) as [Array, Array, Array];
+export const rmsNorm = (x: Array, w: Array | null, eps: number) => bind1(P.rmsNorm, opt(x, w), { eps, hasWeight: w !== null });
+export const rmsNormBwd = (x: Array, w: Array | null, g: Array, params: NormBwdParams) =>
+  bind(P.rmsNormBwd, opt(x, w, g), params) as [Array, Array];
+export const rope = (x: Array, offset: Array | null, params: RopeParams) => bind1(P.rope, opt(x, offset), params);
+export const softmax = (x: Array) => bind1(P.softmax, [x], {});
+export const logsumexp = (x: Array) => bind1(P.logsumexp, [x], {});
+export const attention = (q: Array, k: Array, v: Array, mask: Array | null, params: AttentionParams) =>
+  bind(P.attention, opt(q, k, v, mask), params) as [Array, Array];
+export const attentionBwd = (q: Array, k: Array, v: Array, mask: Array | null, out: Array, lse: Array, g: Array, params: AttentionParams) =>
+  bind(P.attentionBwd, opt(q, k, v, mask, out, lse, g), params) as [Array, Array, Array];
 
 export const full = (shape: number[], value: number | bigint, dtype: DType) => bind1(P.full, [], { shape, dtype, value });
 export const arange = (start: number, step: number, size: number, dtype: DType) =>

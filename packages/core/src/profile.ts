@@ -5,12 +5,13 @@
  */
 import { isArray } from "./array.js";
 import { native } from "./native/binding.js";
-import { evaluate } from "./eval/eval.js";
+import { evaluate, profiledPrograms } from "./eval/eval.js";
 import { treeLeaves } from "./tree.js";
 
 /** One primitive's share of a profile. */
 export interface ProfileRow {
-  /** The native op's name, as `mx.internal.printGraph` shows it. */
+  /** The primitive's name, as `mx.internal.printGraph` shows it; a fused chain of elementwise
+   * primitives (one instruction) shows as `fused(mul, add, ...)`. */
   primitive: string;
   /** How many instructions of this primitive ran. */
   calls: number;
@@ -51,23 +52,32 @@ export function profile<T>(fn: () => T): Profile<T> {
   let raw: Float64Array;
   let value: T;
   native.profileStart();
+  profiledPrograms.steps = [];
+  const programs = profiledPrograms.steps;
   try {
     value = fn();
     evaluate(treeLeaves([value], isArray, "profile"), "profile");
   } finally {
     raw = native.profileStop();
+    profiledPrograms.steps = null;
     open = false;
   }
   const wallMs = performance.now() - t0;
-  const byOp = new Map<number, ProfileRow>();
-  for (let i = 0; i < raw.length; i += 2) {
-    const op = raw[i];
-    let row = byOp.get(op);
-    if (!row) byOp.set(op, (row = { primitive: NAMES[op] ?? `op ${op}`, calls: 0, ms: 0 }));
-    row.calls++;
-    row.ms += raw[i + 1] / 1e6;
+  const byName = new Map<string, ProfileRow>();
+  for (let i = 0, run = 0; i < raw.length; run++) {
+    const count = raw[i + 1];
+    const steps = programs[run];
+    i += 2;
+    for (let k = 0; k < count; k++, i += 2) {
+      const step = steps && steps.length === count ? steps[k] : undefined;
+      const name = step?.members ? `fused(${step.members.join(", ")})` : NAMES[raw[i]] ?? `op ${raw[i]}`;
+      let row = byName.get(name);
+      if (!row) byName.set(name, (row = { primitive: name, calls: 0, ms: 0 }));
+      row.calls++;
+      row.ms += raw[i + 1] / 1e6;
+    }
   }
-  const rows = [...byOp.values()].sort((a, b) => b.ms - a.ms);
+  const rows = [...byName.values()].sort((a, b) => b.ms - a.ms);
   const kernelMs = rows.reduce((s, r) => s + r.ms, 0);
   return { value, wallMs, kernelMs, rows, toString: () => format(rows, kernelMs, wallMs) };
 }

@@ -196,13 +196,21 @@ export abstract class Optimizer {
 
   /**
    * Applies one update to the model's trainable parameters and hands them to `model.update`.
+   * The parameters and state it replaces are donated: the evaluation that computes the new ones
+   * reuses their memory, so a step never holds two copies, and the old arrays are disposed then
+   * (keep a copy, `mx.copy(p)`, of any you want to read after the step).
    * @example
    * const [loss, grads] = step(x, y);
    * opt.update(model, grads);
    * mx.eval(model.parameters(), opt.state, loss);
    */
   update(model: Model, grads: unknown): void {
-    model.update(this.applyGradients(grads, model.trainableParameters()));
+    const params = model.trainableParameters();
+    const before = new Set([...leaves(params), ...leaves(this.#state)]);
+    const next = this.applyGradients(grads, params);
+    model.update(next);
+    for (const a of [...leaves(next), ...leaves(this.#state)]) before.delete(a);
+    mx.internal.donate(before);
   }
 
   /** The learning rate for update number `k`: the value to compute with, and the 0-d array to store. */
@@ -229,6 +237,11 @@ function checkLearningRate(name: string, lr: unknown): LearningRate {
     throw new TypeError(`${name}: learningRate must be a non-negative number or a schedule; got ${describe(lr)}`);
   }
   return lr;
+}
+
+/** The arrays of a tree (arrays, JS arrays and plain objects of them). */
+function leaves(tree: unknown): mx.Array[] {
+  return mx.treeFlatten(tree as mx.Tree<unknown>).map(([, v]) => v).filter(mx.isArray);
 }
 
 /** A short description of a value for error messages. */

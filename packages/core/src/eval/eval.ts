@@ -39,12 +39,16 @@ function detach(a: Array): void {
 /** What evaluation has done, for tests that check laziness and sharing. */
 export const evalStats = {
   programs: 0,
+  /** Primitive computations run (a fused instruction counts each primitive it computes). */
   instructions: 0,
+  /** Fused instructions run. */
+  fused: 0,
   /** Executed instructions per primitive name. */
   ops: new Map<string, number>(),
   reset(): void {
     this.programs = 0;
     this.instructions = 0;
+    this.fused = 0;
     this.ops.clear();
   },
 };
@@ -60,10 +64,20 @@ export function releaseHandle(a: Array): void {
   setHandle(a, 0);
 }
 
+/** While mx.profile runs: the steps of each program run, in the order they finished. */
+export const profiledPrograms: { steps: Program["steps"][] | null } = { steps: null };
+
 function record(p: Program): void {
   evalStats.programs++;
-  evalStats.instructions += p.steps.length;
-  for (const { name } of p.steps) evalStats.ops.set(name, (evalStats.ops.get(name) ?? 0) + 1);
+  profiledPrograms.steps?.push(p.steps);
+  for (const { name, members } of p.steps) {
+    // A fused instruction counts as the primitives it computes (fusion changes how, not what).
+    for (const m of members ?? [name]) {
+      evalStats.instructions++;
+      evalStats.ops.set(m, (evalStats.ops.get(m) ?? 0) + 1);
+    }
+    if (members) evalStats.fused++;
+  }
 }
 
 /** Hands the run's handles to their arrays; the intermediates it freed are marked as such. */
@@ -89,9 +103,51 @@ function nativeError(p: Program, op: string, e: unknown): Error {
   if (m) {
     const step = p.steps[Number(m[1])];
     const shapes = step.inputs.map((x) => `[${x.shape.join(",")}] ${x.dtype}`).join(", ");
-    return new Error(`${op}: ${step.name} failed during evaluation (inputs ${shapes || "none"}): ${m[3]}`);
+    const name = step.members ? `fused(${step.members.join(", ")})` : step.name;
+    return new Error(`${op}: ${name} failed during evaluation (inputs ${shapes || "none"}): ${m[3]}`);
   }
   return new Error(`${op}: evaluation failed: ${msg.replace(/^\[run\] /, "")}`);
+}
+
+/**
+ * Marks arrays as donated: the next evaluation that reads one takes over its memory (its results
+ * may be written there) and the array is disposed (so is any graph still reading it: evaluating
+ * that later throws a DisposedError, never reads reused memory). An
+ * optimizer's update donates the parameters and state it replaces, so a training step never
+ * holds two copies of them. Reading a donated array after that evaluation throws DisposedError.
+ */
+export function donate(arrays: Iterable<Array>): void {
+  for (const a of arrays) {
+    if (a.disposed) continue;
+    // Read by nothing recorded: no evaluation will take it over, so it goes now.
+    if (a.consumers === 0 && a.handle) a.dispose();
+    else a.donated = true;
+  }
+}
+
+/**
+ * The donated inputs a run took over: their handles are gone, so the arrays are disposed. After a
+ * failure (`failed`), only those the run had already taken (a run that fails before binding its
+ * inputs takes none, and they stay usable).
+ */
+function retireDonated(p: Program, failed = false): void {
+  for (const i of p.donated) {
+    const a = p.inputArrays[i];
+    if (a.disposed || !a.handle) continue;
+    if (failed && handleAlive(a.handle)) continue;
+    setHandle(a, 0);
+    a.disposed = true;
+    a.node = null;
+  }
+}
+
+function handleAlive(h: number): boolean {
+  try {
+    native.describe(h);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Computes every lazy array in `arrays` in one native call. */
@@ -100,10 +156,12 @@ export function evaluate(arrays: Array[], op = "eval"): void {
   if (!p) return;
   let handles: Int32Array;
   try {
-    handles = native.run(p.body, p.inputs, p.scalars);
+    handles = native.run(p.body, p.inputs, p.scalars, p.donated);
   } catch (e) {
+    retireDonated(p, true);
     throw nativeError(p, op, e);
   }
+  retireDonated(p);
   record(p);
   adopt(p, handles);
 }
@@ -113,8 +171,11 @@ export async function evaluateAsync(arrays: Array[], op = "evalAsync"): Promise<
   if (!p) return;
   let handles: Int32Array;
   try {
-    handles = await native.runAsync(p.body, p.inputs, p.scalars);
+    const run = native.runAsync(p.body, p.inputs, p.scalars, p.donated);
+    retireDonated(p); // bound: their handles are the run's now
+    handles = await run;
   } catch (e) {
+    retireDonated(p, true);
     throw nativeError(p, op, e);
   }
   record(p);

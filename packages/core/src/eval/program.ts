@@ -15,6 +15,7 @@ import { dtypeCode, type DType } from "../dtype.js";
 import { DisposedError, InternalError, TransformError, fmtShape } from "../errors.js";
 import { nativeDevice } from "../device.js";
 import { opcode } from "../native/ops.js";
+import { planFusion } from "./fuse.js";
 
 /** native/src/program.h's kProgramVersion. */
 export const PROGRAM_VERSION = 0x54530002;
@@ -23,14 +24,20 @@ export const PROGRAM_VERSION = 0x54530002;
 export interface Step {
   name: string;
   inputs: { shape: number[]; dtype: DType }[];
+  /** For a fused instruction, the primitives it computes, in order. */
+  members?: string[];
 }
 
 export interface Program {
   body: Int32Array;
   /** Handles bound to the body's input slots, in slot order. */
   inputs: Int32Array;
+  /** The arrays bound to the input slots, in slot order. */
+  inputArrays: Array[];
   /** The scalar words (doubles; int64 bits where a 64-bit integer fill needs them). */
   scalars: Float64Array;
+  /** Positions in `inputs` of donated arrays this run takes over (see donate in eval.ts). */
+  donated: Int32Array;
   /** The arrays whose handles the run returns, in output order: the roots, then kept values. */
   outputs: Array[];
   /** The step of each instruction. */
@@ -146,7 +153,23 @@ export function buildProgram(roots: Array[], op: string): Program | null {
     return t;
   };
 
-  for (const node of order) {
+  const fusedOp = opcode("fused");
+  for (const unit of planFusion(order, new Set([...pending, ...kept]))) {
+    if (unit.kind === "fused") {
+      const dev = nativeDevice(unit.nodes[0].device, "fused");
+      const ins = unit.inputs.map((x) => slotOn(x, dev));
+      code.push(fusedOp, dev, ins.length);
+      pushAll(code, ins);
+      code.push(unit.outputs.length);
+      for (const y of unit.outputs) outSpec(y);
+      code.push(unit.ints.length);
+      pushAll(code, unit.ints);
+      code.push(unit.scalars.length, scalars.length);
+      pushAll(scalars, unit.scalars);
+      steps.push({ name: "fused", inputs: unit.inputs, members: unit.nodes.map((n) => n.prim.name) });
+      continue;
+    }
+    const node = unit.node;
     const enc = node.prim.encode(node.params, node.inputs);
     const dev = nativeDevice(node.device, node.prim.name);
     const ins = node.prim.opcode === transfer ? node.inputs.map((x) => slotOf.get(x)!) : node.inputs.map((x) => slotOn(x, dev));
@@ -172,9 +195,18 @@ export function buildProgram(roots: Array[], op: string): Program | null {
   const words = new Float64Array(scalars.length);
   const bits = new BigInt64Array(words.buffer);
   scalars.forEach((v, i) => (typeof v === "bigint" ? (bits[i] = BigInt.asIntN(64, v)) : (words[i] = v)));
+  // A donated input is taken over by the first program that reads it. Nodes recorded outside
+  // this program that read it (often garbage: the collector has not run yet) would find it
+  // disposed if ever evaluated, and throw a DisposedError rather than read reused memory.
+  const donated: number[] = [];
+  inputs.forEach((x, i) => {
+    if (x.donated) donated.push(i);
+  });
   return {
     body: Int32Array.from(code),
     inputs: Int32Array.from(inputs, (x) => x.handle),
+    inputArrays: inputs,
+    donated: Int32Array.from(donated),
     scalars: words,
     outputs,
     steps,

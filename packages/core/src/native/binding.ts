@@ -27,8 +27,9 @@ export interface NativeBinding {
   /** Frees `handle` when `owner` is garbage-collected (from inside the collector). */
   track(owner: object, handle: number): void;
   /** Decodes and runs one program (see eval/program.ts) with its bindings; returns the output handles. */
-  run(body: Int32Array, inputs: Int32Array, scalars: Float64Array): Int32Array;
-  runAsync(body: Int32Array, inputs: Int32Array, scalars: Float64Array): Promise<Int32Array>;
+  /** Runs a program; `donated` lists input positions whose handles the run takes over (freed at once). */
+  run(body: Int32Array, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array): Int32Array;
+  runAsync(body: Int32Array, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array): Promise<Int32Array>;
   /** Decodes a body once and keeps it; runBody replays it with new bindings. */
   keepBody(body: Int32Array): number;
   runBody(id: number, inputs: Int32Array, scalars: Float64Array): Int32Array;
@@ -36,6 +37,8 @@ export interface NativeBinding {
   /** The names of the addon's backends; a program's device field indexes this list. */
   devices(): string[];
   opTable(): string[];
+  /** Each opcode's kind as ops.def declares it ("unary", "binary", "view", ...). */
+  opKinds(): string[];
   describe(handle: number): { shape: number[]; strides: number[]; offset: number; storage: number; device: number };
   /** The figures of one device's allocator (default 0, the cpu). */
   memoryStats(device?: number): MemoryStats;
@@ -47,7 +50,8 @@ export interface NativeBinding {
   cpuIsa(): string;
   /** Starts timing every instruction this environment runs (mx.profile). */
   profileStart(): void;
-  /** Stops timing; returns (opcode, nanoseconds) pairs, one per instruction run since the start. */
+  /** Stops timing; returns (opcode, nanoseconds) pairs, one per instruction run since the start,
+   * each run's block headed by (-1, its instruction count). */
   profileStop(): Float64Array;
 }
 

@@ -5,7 +5,7 @@ import { fmtShape } from "../errors.js";
 import * as lax from "../lax.js";
 import { checkArray, checkBoolOption, fmtValue, normalizeAxes, normalizeAxis, withDevice } from "./util.js";
 import type { DeviceOptions } from "../device.js";
-import { stopGradient, where, isinf, sqrt, square } from "./elementwise.js";
+import { sqrt, square } from "./elementwise.js";
 
 /** Options of the reductions. */
 export interface ReduceOptions extends DeviceOptions {
@@ -142,26 +142,42 @@ function logsumexpOf(x: Array, axis: Axis, options: ReduceOptions | null | undef
   checkArray("logsumexp", x);
   const keepdims = keepdimsOf("logsumexp", options);
   const axes = normalizeAxes("logsumexp", axis, x.shape);
-  const xf = lax.cast(x, toFloating(x.dtype));
+  const t = toFloating(x.dtype);
+  const xf = lax.cast(x, t);
   if (xf.size === 0) return keep(lax.log(lax.reduceSum(lax.exp(xf), axes)), x.shape, axes, keepdims);
-  const m0 = stopGradient(max(xf, axes, { keepdims: true }));
-  const m = where(isinf(m0), 0, m0); // all -inf (or an inf): shift by 0 instead of producing nan
-  const mb = lax.broadcastTo(m, x.shape);
-  const s = lax.log(lax.reduceSum(lax.exp(lax.sub(xf, mb)), axes));
-  const y = lax.add(s, lax.reshape(m, s.shape));
+  const { flat, rest } = axesLast(lax.cast(xf, computeType(t)), axes);
+  const y = lax.cast(lax.reshape(lax.logsumexp(flat), rest), t);
   return keep(y, x.shape, axes, keepdims);
 }
 
-/** exp(x) / sum(exp(x)) along an axis (the last by default). */
+/** The dtype the fused kernels run in: float32 for the half types. */
+const computeType = (t: DType): DType => (t === "float16" || t === "bfloat16" ? "float32" : t);
+
+/**
+ * x with `axes` moved to the end and merged into one: `flat` [...rest, n], `perm` the
+ * transposition applied, `moved` its shape before the merge.
+ */
+function axesLast(x: Array, axes: number[]) {
+  const others = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const perm = [...others, ...axes];
+  const moved = lax.transpose(x, perm);
+  const rest = others.map((i) => x.shape[i]);
+  const n = axes.reduce((p, a) => p * x.shape[a], 1);
+  return { flat: lax.reshape(moved, [...rest, n]), rest, perm, moved: moved.shape };
+}
+
+/** exp(x) / sum(exp(x)) along an axis (the last by default), as one fused kernel per row. */
 export function softmax(x: Array, axis: number | number[] = -1, options: DeviceOptions = {}): Array {
   return withDevice("softmax", options, () => {
     checkArray("softmax", x);
     const axes = normalizeAxes("softmax", axis, x.shape);
-    const xf = lax.cast(x, toFloating(x.dtype));
+    const t = toFloating(x.dtype);
+    const xf = lax.cast(x, t);
     if (xf.size === 0) return xf;
-    const m = lax.broadcastTo(stopGradient(max(xf, axes, { keepdims: true })), x.shape);
-    const e = lax.exp(lax.sub(xf, m));
-    return lax.div(e, lax.broadcastTo(sum(e, axes, { keepdims: true }), x.shape));
+    const { flat, perm, moved } = axesLast(lax.cast(xf, computeType(t)), axes);
+    const y = lax.reshape(lax.softmax(flat), moved);
+    const inverse = perm.map((_, i) => perm.indexOf(i));
+    return lax.cast(lax.transpose(y, inverse), t);
   });
 }
 

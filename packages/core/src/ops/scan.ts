@@ -110,34 +110,36 @@ export function argsort(x: Array, axis: number | null = -1, options: DeviceOptio
 
 /**
  * The axis rearranged so that the element at `kth` is the one a sort would put there, every
- * element before it is not greater and every one after it not less (here: fully sorted).
+ * element before it is not greater and every one after it not less (NaN counts as the largest).
+ * O(n) per line: a selection, not a sort. Each side keeps its elements in their original order,
+ * so the result is deterministic; ties with the kth element are split as a stable sort would.
  * @example
  * mx.partition(mx.array([5, 1, 4, 2]), 1).index(1).item(); // 2
  */
 export function partition(x: Array, kth: number, axis: number | null = -1, options: DeviceOptions = {}): Array {
   return withDevice("partition", options, () => {
     const [xa, a] = sortAxis("partition", x, axis);
-    checkKth("partition", kth, x, xa.shape[a]);
-    return lax.sort(xa, a)[0];
+    return lax.sort(xa, a, { kth: checkKth("partition", kth, x, xa.shape[a]) })[0];
   });
 }
 
 /**
- * The indices that partition an axis around `kth` (see partition), as uint32.
+ * The indices that partition an axis around `kth` (see partition), as uint32: O(n) per line, and
+ * the indices on each side of kth ascending.
  * @example
  * mx.argpartition(mx.array([5, 1, 4, 2]), 0).index(0).item(); // 1
  */
 export function argpartition(x: Array, kth: number, axis: number | null = -1, options: DeviceOptions = {}): Array {
   return withDevice("argpartition", options, () => {
     const [xa, a] = sortAxis("argpartition", x, axis);
-    checkKth("argpartition", kth, x, xa.shape[a]);
-    return lax.sort(xa, a)[1];
+    return lax.sort(xa, a, { kth: checkKth("argpartition", kth, x, xa.shape[a]) })[1];
   });
 }
 
 /**
  * The k largest elements along an axis (the last by default; the flattened array for `null`),
- * in no promised order (MLX's contract; here ascending). NaN counts as the largest.
+ * in no promised order (MLX's contract; here ascending). NaN counts as the largest. A selection
+ * and a sort of the k found: O(n + k log k) per line.
  * @example
  * mx.topk(mx.array([3, 9, 1, 7]), 2).tolist();           // [7, 9]
  */
@@ -147,7 +149,8 @@ export function topk(x: Array, k: number, axis: number | null = -1, options: Dev
     const n = xa.shape[a];
     checkInteger("topk", "k", k, 0);
     if (k > n) throw new RangeError(`topk: k ${k} is larger than the axis (length ${n}, shape ${fmtShape(x.shape)})`);
-    const sorted = lax.sort(xa, a)[0];
+    // k = 0 selects nothing (and an empty axis has no kth to select around).
+    const sorted = k === 0 ? xa : lax.sort(xa, a, { kth: n - k, sortTail: true })[0];
     return lax.slice(sorted, {
       start: xa.shape.map((d, i) => (i === a ? n - k : 0)),
       step: xa.shape.map(() => 1),

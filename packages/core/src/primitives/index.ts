@@ -9,6 +9,7 @@ export * from "./random.js";
 export * from "./scan.js";
 export * from "./linalg.js";
 export * from "./conv.js";
+export * from "./fast.js";
 export type { PrimitiveDef } from "../primitive.js";
 import type { PrimitiveDef } from "../primitive.js";
 /** A primitive with any params, for code generic over primitives. */

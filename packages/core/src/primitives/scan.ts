@@ -165,19 +165,31 @@ export const scan: PrimitiveDef<ScanParams> = defPrimitive({
 
 export interface SortParams {
   axis: number;
+  /**
+   * A selection instead of a full sort (partition, argpartition, topk): only position kth holds
+   * what a stable sort puts there; the elements before it in that order come first and the rest
+   * after it, each side in its original order, in O(n). With `sortTail`, the side after kth is
+   * sorted too (topk: O(n + k log k)).
+   */
+  kth?: number;
+  sortTail?: boolean;
 }
 
-/** sort(x) = [values, indices]: ascending along axis, stable, NaN last; indices uint32. */
+/**
+ * sort(x) = [values, indices]: ascending along axis, stable, NaN last; indices uint32. With
+ * `kth`, a partition around it (see SortParams). Either way the values are x permuted by the
+ * indices, which the derivative rules rely on.
+ */
 export const sort: PrimitiveDef<SortParams> = defPrimitive({
   name: "sort",
   opcode: opcode("sort"),
   abstractEval: ([x]) => [x, { shape: x.shape, dtype: "uint32" }],
-  encode: ({ axis }) => ({ ints: [axis] }),
+  encode: ({ axis, kth, sortTail }) => ({ ints: kth === undefined ? [axis] : [axis, kth, sortTail ? 1 : 0] }),
   // The values are x permuted by the indices: their tangents are t permuted the same way.
   jvp: (_p, [t], { axis }, [, idx]) => [t ? takeAlong(t, idx, axis) : null, null],
   vjp: ([x], [ct], { axis }, [, idx]) => [ct ? scatterAddAlong(ct, idx, axis, x.shape[axis]) : null],
-  vmap: ([x], [d], { axis }) => {
-    const outs = lax.sort(x, d! <= axis ? axis + 1 : axis);
+  vmap: ([x], [d], p) => {
+    const outs = lax.sort(x, d! <= p.axis ? p.axis + 1 : p.axis, p);
     return [outs, [d, d]];
   },
 });

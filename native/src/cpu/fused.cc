@@ -1,0 +1,253 @@
+// @file The fused elementwise kernel (layout in fused.h). The output is cut into tiles of kTile
+// elements; per tile each step runs over whole tiles held in per-thread scratch (L1-resident),
+// so memory sees each input read once and each output written once however long the chain.
+// Each step applies the same scalar functor as the unfused kernel (elementwise_ops.h), so a
+// fused chain gives the results the separate instructions give.
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "elementwise_ops.h"
+#include "fused.h"
+#include "isa.h"
+#include "kernels.h"
+#include "threads.h"
+#include "vmath.h"
+
+namespace tessera::cpu {
+namespace {
+
+constexpr int64_t kTile = 1024;
+
+namespace fused_generic {
+#define TILE_TARGET
+#include "fused_tiles.inc"
+#undef TILE_TARGET
+}  // namespace fused_generic
+
+// The tile function of `op` for the CPU's widest instruction set.
+template <class T>
+TileFn find_tile(Op op, int64_t in, int64_t out) {
+  constexpr bool f32 = std::is_same_v<T, float>;
+#if defined(__x86_64__)
+  if (cpu_isa() == Isa::Avx512) return f32 ? fused_avx512::find_tile_f32(op, in, out) : fused_avx512::find_tile_f64(op, in, out);
+  if (cpu_isa() == Isa::Avx2) return f32 ? fused_avx2::find_tile_f32(op, in, out) : fused_avx2::find_tile_f64(op, in, out);
+#endif
+  return f32 ? fused_generic::find_tile_f32(op, in, out) : fused_generic::find_tile_f64(op, in, out);
+}
+
+struct Step {
+  TileFn fn;
+  int64_t type;
+  int32_t a, b, c;
+  int32_t scratch;  // the scratch tile this step's result lives in
+};
+
+// Where each input's tile comes from: straight from memory (contiguous over S), a constant
+// (broadcast of one element, filled once per thread), or gathered through its strides.
+enum class Source { Direct, Constant, Gather };
+struct InputPlan {
+  Source source;
+  const uint8_t* base;
+  size_t itemsize;
+  Shape strides;  // broadcast to S, in elements
+};
+
+template <class T>
+void run_fused(const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc) {
+  const std::vector<int64_t>& ints = instr.ints;
+  const int n_in = static_cast<int>(in.size());
+  const int64_t n_steps = ints[1];
+  const Shape& shape = instr.shape;
+  const int nd = static_cast<int>(shape.size());
+  int64_t total = 1;
+  for (int64_t d : shape) total *= d;
+  if (total == 0) return;
+
+  // Registers: kinds, and for steps their tile function and scratch tile (reused after the
+  // register's last read: a linear scan over the chain).
+  const int n_regs = n_in + static_cast<int>(n_steps);
+  std::vector<int64_t> kind(n_regs);
+  for (int i = 0; i < n_in; ++i) kind[i] = in[i]->dtype == DType::Bool ? kRegBool : kRegNumber;
+  std::vector<Step> steps(n_steps);
+  std::vector<int64_t> last_read(n_regs, -1);
+  for (int64_t k = 0; k < n_steps; ++k) {
+    const int64_t* s = &ints[2 + 5 * k];
+    Step& st = steps[k];
+    st.type = s[1];
+    st.a = static_cast<int32_t>(s[2]), st.b = static_cast<int32_t>(s[3]), st.c = static_cast<int32_t>(s[4]);
+    kind[n_in + k] = st.type;
+    if (s[0] == kFusedConst) {
+      st.fn = nullptr;
+    } else {
+      const Op op = static_cast<Op>(s[0]);
+      const int32_t first = op == Op::Where ? st.b : st.a;  // where's value operands set its input kind
+      st.fn = find_tile<T>(op, kind[first], st.type);
+      if (!st.fn) throw std::runtime_error("fused step " + std::to_string(k) + ": " + op_name(int32_t(op)) + " is not defined there");
+      for (int32_t r : {st.a, st.b, st.c})
+        if (r >= 0) last_read[r] = k;
+    }
+  }
+  const int64_t n_out = ints[2 + 5 * n_steps];
+  std::vector<int32_t> out_reg(n_out);
+  for (int64_t j = 0; j < n_out; ++j) {
+    out_reg[j] = static_cast<int32_t>(ints[3 + 5 * n_steps + j]);
+    last_read[out_reg[j]] = n_steps;  // read when the tile is stored
+  }
+  // Constants are filled once per thread, so each keeps a tile of its own for the whole run;
+  // the other steps share the remaining tiles, one freed after its register's last read.
+  int n_scratch = 0;
+  for (Step& st : steps)
+    if (!st.fn) st.scratch = n_scratch++;
+  {
+    std::vector<int32_t> free_list;
+    std::vector<std::vector<int32_t>> dying(n_steps + 1);
+    for (int64_t k = 0; k < n_steps; ++k) {
+      Step& st = steps[k];
+      // Tiles freed by step k - 1's reads: a step never writes a tile one of its operands is in.
+      for (int32_t r : dying[k]) free_list.push_back(r);
+      if (!st.fn) continue;
+      if (free_list.empty()) {
+        st.scratch = n_scratch++;
+      } else {
+        st.scratch = free_list.back();
+        free_list.pop_back();
+      }
+      const int64_t last = last_read[n_in + k];
+      if (last < 0) free_list.push_back(st.scratch);  // never read: reusable at once
+      else if (last < n_steps) dying[last + 1].push_back(st.scratch);
+    }
+  }
+
+  std::vector<InputPlan> plan(n_in);
+  for (int i = 0; i < n_in; ++i) {
+    const ArrayDesc& x = *in[i];
+    InputPlan& p = plan[i];
+    p.itemsize = itemsize(x.dtype);
+    p.base = x.bytes();
+    p.strides.assign(nd, 0);
+    const int lead = nd - x.ndim();
+    bool all_zero = true;
+    for (int d = 0; d < x.ndim(); ++d) {
+      if (x.shape[d] != 1) p.strides[lead + d] = x.strides[d];
+      all_zero &= p.strides[lead + d] == 0;
+    }
+    bool contiguous = true;
+    for (int d = nd - 1, expect = 1; d >= 0; --d) {
+      if (shape[d] != 1 && p.strides[d] != expect) contiguous = false;
+      expect *= static_cast<int>(shape[d]);
+    }
+    p.source = all_zero ? Source::Constant : (contiguous ? Source::Direct : Source::Gather);
+  }
+
+  // A step whose register is an output writes straight into the output, unless that output took
+  // over an input's buffer (donation): then the tile is stored only after every step has read it.
+  std::vector<int64_t> direct(n_steps, -1);
+  for (int64_t j = 0; j < n_out; ++j) {
+    bool aliased = false;
+    for (const ArrayDesc* x : in) aliased |= x->storage == outs[j]->storage;
+    const int64_t k = out_reg[j] - n_in;
+    if (!aliased && steps[k].fn && direct[k] < 0) direct[k] = j;
+  }
+  auto out_at = [&](int64_t j, int64_t start) {
+    const ArrayDesc& o = *outs[j];
+    return o.bytes() + start * itemsize(o.dtype);
+  };
+
+  const int64_t n_tiles = (total + kTile - 1) / kTile;
+  const size_t tile_bytes = kTile * sizeof(T);
+  // Small chains stay on one thread: waking another costs more than a few tiles of work.
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / kTile / std::max<int64_t>(1, n_steps / 4));
+  parallel_for(n_tiles, grain, [&](int64_t t0, int64_t t1) {
+    std::vector<uint8_t> raw((n_scratch + n_in) * tile_bytes + 64);
+    uint8_t* area = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw.data()) + 63) & ~uintptr_t(63));
+    auto scratch = [&](int s) { return area + s * tile_bytes; };
+    auto in_tile = [&](int i) { return area + (n_scratch + i) * tile_bytes; };
+    std::vector<const void*> reg(n_regs, nullptr);
+    // Constants: broadcast inputs and constant steps, filled once.
+    for (int i = 0; i < n_in; ++i) {
+      if (plan[i].source != Source::Constant) continue;
+      uint8_t* t = in_tile(i);
+      for (int64_t e = 0; e < kTile; ++e) std::memcpy(t + e * plan[i].itemsize, plan[i].base, plan[i].itemsize);
+      reg[i] = t;
+    }
+    for (int64_t k = 0; k < n_steps; ++k) {
+      const Step& st = steps[k];
+      if (st.fn) continue;
+      uint8_t* t = scratch(st.scratch);
+      if (st.type == kRegBool) {
+        const bool v = sc.f(st.a) != 0;
+        std::memset(t, v ? 1 : 0, kTile);
+      } else {
+        const T v = static_cast<T>(sc.f(st.a));
+        std::fill(reinterpret_cast<T*>(t), reinterpret_cast<T*>(t) + kTile, v);
+      }
+      reg[n_in + k] = t;
+    }
+    Shape idx(nd);
+    for (int64_t tile = t0; tile < t1; ++tile) {
+      const int64_t start = tile * kTile, n = std::min(kTile, total - start);
+      for (int i = 0; i < n_in; ++i) {
+        const InputPlan& p = plan[i];
+        if (p.source == Source::Direct) {
+          reg[i] = p.base + start * p.itemsize;
+        } else if (p.source == Source::Gather) {
+          // Unravel `start`, then walk the odometer (innermost axis in a tight loop).
+          int64_t rem = start, off = 0;
+          for (int d = nd - 1; d >= 0; --d) {
+            idx[d] = rem % shape[d];
+            rem /= shape[d];
+            off += idx[d] * p.strides[d];
+          }
+          uint8_t* t = in_tile(i);
+          const int64_t inner = shape[nd - 1], st_in = p.strides[nd - 1];
+          for (int64_t e = 0; e < n;) {
+            const int64_t run = std::min(n - e, inner - idx[nd - 1]);
+            if (p.itemsize == sizeof(T)) {
+              const T* src = reinterpret_cast<const T*>(p.base) + off;
+              T* dst = reinterpret_cast<T*>(t) + e;
+              for (int64_t q = 0; q < run; ++q) dst[q] = src[q * st_in];
+            } else {
+              for (int64_t q = 0; q < run; ++q) t[e + q] = p.base[off + q * st_in];
+            }
+            e += run;
+            off += run * st_in;
+            idx[nd - 1] += run;
+            for (int d = nd - 1; d > 0 && idx[d] == shape[d]; --d) {
+              off -= shape[d] * p.strides[d];
+              idx[d] = 0;
+              ++idx[d - 1];
+              off += p.strides[d - 1];
+            }
+          }
+          reg[i] = t;
+        }
+      }
+      for (int64_t k = 0; k < n_steps; ++k) {
+        const Step& st = steps[k];
+        if (!st.fn) continue;
+        void* o = direct[k] >= 0 ? out_at(direct[k], start) : scratch(st.scratch);
+        st.fn(reg[st.a], st.b >= 0 ? reg[st.b] : nullptr, st.c >= 0 ? reg[st.c] : nullptr, o, n);
+        reg[n_in + k] = o;
+      }
+      for (int64_t j = 0; j < n_out; ++j) {
+        const uint8_t* src = static_cast<const uint8_t*>(reg[out_reg[j]]);
+        uint8_t* dst = out_at(j, start);
+        if (src != dst) std::memcpy(dst, src, n * itemsize(outs[j]->dtype));
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void fused(const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc) {
+  switch (static_cast<DType>(instr.ints.at(0))) {
+    case DType::F32: return run_fused<float>(instr, in, outs, sc);
+    case DType::F64: return run_fused<double>(instr, in, outs, sc);
+    default: throw std::runtime_error("fused chains compute in float32 or float64");
+  }
+}
+
+}  // namespace tessera::cpu

@@ -1,0 +1,59 @@
+// @file The CUDA backend's internal interface: what backend.cc (plain C++ on the CUDA runtime API)
+// calls in the kernel families (*.cu, compiled by nvcc), and the strided geometry they share.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "../backend.h"
+
+namespace tessera::cuda {
+
+// What every launch needs: the backend's one stream, its allocator (for temporaries, which are
+// released in stream order) and the switches read when the backend starts.
+struct Context {
+  cudaStream_t stream = nullptr;
+  int num_sms = 1;
+  Allocator* allocator = nullptr;
+  bool allow_tf32 = false;  // TESSERA_ALLOW_TF32=1: float32 matmul may use TF32 tensor cores
+};
+
+inline void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + " failed on device gpu: " + cudaGetErrorString(e));
+}
+// After a launch: a bad configuration shows up here, a fault in the kernel at the next sync.
+inline void check_launch(const char* what) { check(cudaGetLastError(), what); }
+
+constexpr int kThreads = 256;  // threads per block of every kernel
+
+// An elementwise iteration space after dropping size-1 axes and merging the axes every operand
+// walks contiguously; operand 0 is the output. Passed to kernels by value.
+constexpr int kMaxDims = 8;
+constexpr int kMaxOperands = 4;
+struct Geometry {
+  int32_t nd = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t st[kMaxOperands][kMaxDims] = {};
+};
+// Throws (naming `op`) if more than kMaxDims axes remain after merging.
+Geometry collapse(const Shape& shape, const Shape* const* strides, int num_operands, const char* op);
+// Blocks of 256 threads for n work items, capped at a few waves (the kernels loop grid-stride).
+int blocks_for(const Context& c, int64_t n);
+
+// elementwise.cu: unary, predicate, binary, compare and where (any strides; out is contiguous).
+void elementwise(const Context& c, const Instr& instr, const Inputs& in, ArrayDesc& out);
+// copy.cu: same-shape strided copy by item size, a fill of out with one item's bytes, and casts.
+void copy_strided(const Context& c, const ArrayDesc& src, const ArrayDesc& dst);
+void fill_bytes(const Context& c, ArrayDesc& out, uint64_t item_bits);
+void cast(const Context& c, const ArrayDesc& x, ArrayDesc& out);
+// reduce.cu: reduceSum/Prod/Max/Min over instr.ints (cpu semantics: double accumulation for
+// floats), and argmax/argmin along ints[0] (uint32 indices).
+void reduce(const Context& c, const Instr& instr, const ArrayDesc& x, ArrayDesc& out);
+// matmul.cc: float32/float64 through cuBLAS (opened at run time).
+void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out);
+// The error for a dtype a ported op does not handle on the gpu yet.
+[[noreturn]] void not_ported(const char* op, DType t);
+
+}  // namespace tessera::cuda

@@ -1,0 +1,141 @@
+// @file Batched matmul on the gpu through cuBLAS, opened with dlopen when first needed: the build
+// needs neither cuBLAS's headers nor its library, so the few declarations it uses live here.
+// Row-major C = A @ B is computed as column-major C^T = B^T A^T, so no operand is transposed in
+// memory; an operand whose last two axes have no unit stride, or whose batch axes do not reduce
+// to one stride, is first copied to a contiguous temporary.
+#include <dlfcn.h>
+
+#include <mutex>
+#include <string>
+
+#include "kernels.h"
+
+namespace tessera::cuda {
+namespace {
+
+// From cublas_api.h / library_types.h (values fixed by NVIDIA's ABI).
+using cublasHandle_t = struct cublasContext*;
+using cublasStatus_t = int;
+constexpr int kOpN = 0, kOpT = 1;                      // cublasOperation_t
+constexpr int kR32F = 0, kR64F = 1;                    // cudaDataType
+constexpr int kCompute32F = 68, kCompute32FFastTF32 = 77, kCompute64F = 70;  // cublasComputeType_t
+constexpr int kGemmDefault = -1;                       // cublasGemmAlgo_t
+constexpr size_t kWorkspace = size_t(32) << 20;        // what cuBLAS asks for on Hopper
+
+struct Cublas {
+  cublasStatus_t (*create)(cublasHandle_t*) = nullptr;
+  cublasStatus_t (*set_stream)(cublasHandle_t, cudaStream_t) = nullptr;
+  cublasStatus_t (*set_workspace)(cublasHandle_t, void*, size_t) = nullptr;
+  cublasStatus_t (*gemm)(cublasHandle_t, int, int, int, int, int, const void*, const void*, int, int, long long, const void*,
+                         int, int, long long, const void*, void*, int, int, long long, int, int, int) = nullptr;
+  cublasHandle_t handle = nullptr;
+  std::string error;  // why cuBLAS is unusable, if it is
+};
+
+Cublas& cublas(cudaStream_t stream) {
+  static Cublas lib;
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    void* so = nullptr;  // the toolkit's own version first; the entry points used are the same since 12
+    for (const char* name : {"libcublas.so.13", "libcublas.so.12", "libcublas.so"})
+      if (!so) so = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (!so) {
+      lib.error = std::string("cannot open libcublas.so.13 (") + dlerror() + ")";
+      return;
+    }
+    lib.create = reinterpret_cast<decltype(lib.create)>(dlsym(so, "cublasCreate_v2"));
+    lib.set_stream = reinterpret_cast<decltype(lib.set_stream)>(dlsym(so, "cublasSetStream_v2"));
+    lib.gemm = reinterpret_cast<decltype(lib.gemm)>(dlsym(so, "cublasGemmStridedBatchedEx"));
+    lib.set_workspace = reinterpret_cast<decltype(lib.set_workspace)>(dlsym(so, "cublasSetWorkspace_v2"));
+    if (!lib.create || !lib.set_stream || !lib.gemm) {
+      lib.error = "libcublas lacks cublasCreate_v2, cublasSetStream_v2 or cublasGemmStridedBatchedEx";
+      return;
+    }
+    if (int s = lib.create(&lib.handle)) lib.error = "cublasCreate failed with status " + std::to_string(s);
+    else if (int s2 = lib.set_stream(lib.handle, stream)) lib.error = "cublasSetStream failed with status " + std::to_string(s2);
+    // A workspace of our own, allocated once: without one, algorithms that want scratch space
+    // (split-K, TF32 on Hopper) are passed over or pay for an allocation per call.
+    void* ws = nullptr;
+    if (lib.error.empty() && lib.set_workspace && cudaMalloc(&ws, kWorkspace) == cudaSuccess) lib.set_workspace(lib.handle, ws, kWorkspace);
+    else cudaGetLastError();
+  });
+  if (!lib.error.empty()) throw std::runtime_error("matmul on device gpu: " + lib.error);
+  return lib;
+}
+
+// How cuBLAS sees one operand [..., R, C]: its op, leading dimension and batch stride.
+struct Operand {
+  const void* data = nullptr;
+  int op = kOpN;
+  int64_t ld = 0, batch_stride = 0;
+};
+
+// Fills `o` if x's layout fits cuBLAS as it is. Row-major (unit column stride) is op N in the
+// transposed problem; column-major (unit row stride) is op T.
+bool fits(const ArrayDesc& x, Operand& o) {
+  const int nd = x.ndim();
+  const int64_t R = x.shape[nd - 2], C = x.shape[nd - 1], rs = x.strides[nd - 2], cs = x.strides[nd - 1];
+  if ((cs == 1 || C == 1) && rs >= std::max<int64_t>(C, 1)) o.op = kOpN, o.ld = std::max<int64_t>(rs, 1);
+  else if ((rs == 1 || R == 1) && cs >= std::max<int64_t>(R, 1)) o.op = kOpT, o.ld = std::max<int64_t>(cs, 1);
+  else return false;
+  if (R == 1 && C == 1) o.op = kOpN, o.ld = 1;
+  // Batch axes must reduce to one stride (a contiguous or fully broadcast batch).
+  int64_t stride = -1, expect = -1;
+  for (int d = nd - 3; d >= 0; --d) {
+    if (x.shape[d] == 1) continue;
+    if (stride < 0) stride = x.strides[d], expect = x.strides[d] * x.shape[d];
+    else if (x.strides[d] == expect) expect *= x.shape[d];
+    else if (!(x.strides[d] == 0 && stride == 0)) return false;
+  }
+  o.batch_stride = stride < 0 ? 0 : stride;
+  o.data = static_cast<const uint8_t*>(x.storage->data) + x.offset * itemsize(x.dtype);
+  return o.batch_stride >= 0 && o.ld <= INT32_MAX;
+}
+
+// x, or a contiguous copy of it held by `keep`.
+ArrayDesc usable(const Context& c, const ArrayDesc& x, Operand& o) {
+  if (fits(x, o)) return x;
+  ArrayDesc t;
+  t.dtype = x.dtype;
+  t.shape = x.shape;
+  t.device = x.device;
+  t.strides = row_major_strides(x.shape);
+  t.storage = c.allocator->allocate(x.nbytes());
+  copy_strided(c, x, t);
+  if (!fits(t, o)) throw std::runtime_error("matmul on device gpu: operand layout (this is a bug)");
+  return t;
+}
+
+}  // namespace
+
+void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out) {
+  const int nd = a.ndim();
+  if (nd < 2 || b.ndim() != nd || out.ndim() != nd) throw std::runtime_error("matmul: operands must have equal rank >= 2 (this is a bug)");
+  if (a.dtype != DType::F32 && a.dtype != DType::F64) not_ported("matmul", a.dtype);
+  const int64_t M = a.shape[nd - 2], K = a.shape[nd - 1], N = b.shape[nd - 1];
+  int64_t batch = 1;
+  for (int d = 0; d < nd - 2; ++d) batch *= a.shape[d];
+  if (out.size() == 0) return;
+  if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || batch > INT32_MAX)
+    throw std::runtime_error("matmul on device gpu: a dimension exceeds 2^31 - 1");
+  if (K == 0) {  // an empty sum: zeros (cuBLAS with k = 0 leaves C alone)
+    check(cudaMemsetAsync(out.storage->data, 0, out.nbytes(), c.stream), "matmul");
+    return;
+  }
+  Cublas& lib = cublas(c.stream);
+  Operand oa, ob;
+  ArrayDesc ka = usable(c, a, oa), kb = usable(c, b, ob);  // temporaries live until the call is queued
+  const bool f64 = a.dtype == DType::F64;
+  const double one_d = 1, zero_d = 0;
+  const float one_f = 1, zero_f = 0;
+  const int type = f64 ? kR64F : kR32F;
+  const int compute = f64 ? kCompute64F : (c.allow_tf32 ? kCompute32FFastTF32 : kCompute32F);
+  // Column-major: C^T [N, M] = B^T [N, K] @ A^T [K, M].
+  int s = lib.gemm(lib.handle, ob.op, oa.op, int(N), int(M), int(K), f64 ? static_cast<const void*>(&one_d) : &one_f, ob.data,
+                   type, int(ob.ld), ob.batch_stride, oa.data, type, int(oa.ld), oa.batch_stride,
+                   f64 ? static_cast<const void*>(&zero_d) : &zero_f, out.storage->data, type, int(N), M * N, int(batch),
+                   compute, kGemmDefault);
+  if (s != 0) throw std::runtime_error("matmul on device gpu: cublasGemmStridedBatchedEx failed with status " + std::to_string(s));
+}
+
+}  // namespace tessera::cuda

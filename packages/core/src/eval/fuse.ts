@@ -1,0 +1,296 @@
+/**
+ * @file The fusion pass: groups chains of elementwise nodes of one shape into single fused
+ * instructions (native/src/cpu/fused.h), so that a chain such as Adam's update or a ReLU's
+ * backward reads its inputs once and writes its outputs once, instead of a pass over memory per
+ * op. Every evaluation runs it; the results are those of the separate instructions (each step
+ * applies the same kernel expression).
+ *
+ * The plan walks the program's nodes in order. A fusable node joins an open group that produced
+ * one of its inputs (same shape, device and number type) or opens one; a node that reads an open
+ * group's value from outside closes that group first, so every group runs before its readers and
+ * after its inputs. Scalar constants (`full`, and broadcasts of one) that only feed groups are
+ * folded into them as constant steps. A value of a group is written out only when something
+ * outside the group reads it or the evaluation keeps it.
+ */
+import type { Array, Node } from "../array.js";
+import { dtypeCode, type DType } from "../dtype.js";
+import { native } from "../native/binding.js";
+import { opcode } from "../native/ops.js";
+
+const KINDS: string[] = native.opKinds();
+const FULL = opcode("full");
+const BROADCAST = opcode("broadcastTo");
+const CAST = opcode("cast");
+const WHERE = opcode("where");
+/** fused.h's markers. */
+const CONST_STEP = -1;
+const REG_NUMBER = 0;
+const REG_BOOL = 1;
+/** Bounds on a group: steps, and distinct inputs (each takes a scratch tile per thread). */
+const MAX_STEPS = 64;
+const MAX_INPUTS = 16;
+
+let enabled = process.env.TESSERA_FUSION !== "0";
+/** Turns the fusion pass on or off (on by default; TESSERA_FUSION=0 starts with it off). */
+export function setFusion(on: boolean): void {
+  enabled = on;
+}
+export function fusionEnabled(): boolean {
+  return enabled;
+}
+
+/** One fused instruction: what it reads, what it writes, and its steps (fused.h's layout). */
+export interface FusedUnit {
+  kind: "fused";
+  nodes: Node[];
+  inputs: Array[];
+  outputs: Array[];
+  /** fused.h's ints. */
+  ints: number[];
+  /** The constants' values, in the order the constant steps index them. */
+  scalars: number[];
+}
+export type Unit = { kind: "node"; node: Node } | FusedUnit;
+
+const isFloat = (t: DType) => t === "float32" || t === "float64";
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/**
+ * The number type a fusable node computes in: "float32" or "float64", null for a node on bools
+ * only (it joins a group but opens none), or undefined when the node cannot be fused.
+ */
+function numberType(node: Node): DType | null | undefined {
+  if (node.outputs.length !== 1) return undefined;
+  const op = node.prim.opcode;
+  if (op === null) return undefined;
+  const kind = KINDS[op];
+  const out = node.outputs[0].dtype;
+  const ins = node.inputs.map((x) => x.dtype);
+  const shape = node.outputs[0].shape;
+  if (!node.inputs.every((x) => sameShape(x.shape, shape))) return undefined;
+  if (op === CAST) {
+    if (ins[0] === "bool" && isFloat(out)) return out;
+    if (isFloat(ins[0]) && out === "bool") return ins[0];
+    return undefined;
+  }
+  if (op === WHERE) {
+    if (ins[0] !== "bool") return undefined;
+    return isFloat(out) ? out : out === "bool" ? null : undefined;
+  }
+  if (kind === "unary" || kind === "binary") {
+    if (!ins.every((t) => t === out)) return undefined;
+    return isFloat(out) ? out : out === "bool" ? null : undefined;
+  }
+  if (kind === "predicate" || kind === "compare") {
+    if (out !== "bool" || !ins.every((t) => t === ins[0])) return undefined;
+    return isFloat(ins[0]) ? ins[0] : ins[0] === "bool" ? null : undefined;
+  }
+  return undefined;
+}
+
+/** A scalar constant the plan may fold: a `full`, or a broadcast of one. */
+function constantOf(node: Node): { value: number; dtype: DType } | null {
+  const op = node.prim.opcode;
+  if (op === FULL) {
+    const v = node.params.value;
+    if (typeof v !== "number" && typeof v !== "boolean") return null;
+    return { value: Number(v), dtype: node.outputs[0].dtype };
+  }
+  return null;
+}
+
+interface Group {
+  nodes: Node[];
+  members: Set<Node>;
+  shape: number[];
+  device: string;
+  type: DType;
+  /** The register of each value the group computes, reads or folds in (see REG_*). */
+  reg: Map<Array, number>;
+  inputs: Array[];
+  /** [op, type, a, b, c] per step, registers in the plan's numbering. */
+  steps: number[][];
+  scalars: number[];
+}
+
+/** Registers while planning: inputs and steps are numbered apart until the input count is known. */
+const INPUT_REG = 0x100000;
+const STEP_REG = 0x200000;
+
+interface Deferred {
+  value: number;
+  dtype: DType;
+  /** The nodes computing it: a full, then a broadcast of it. */
+  chain: Node[];
+}
+
+const deviceKey = (n: Node) => `${n.device.type}:${n.device.index}`;
+
+/**
+ * Plans the units of a program: `order` is its nodes in execution order, `kept` the values it
+ * must write out (roots and kept values). Returns the units in an order that respects every
+ * dependency.
+ */
+export function planFusion(order: Node[], kept: Set<Array>): Unit[] {
+  if (!enabled) return order.map((node) => ({ kind: "node", node }));
+  const readers = new Map<Array, Node[]>();
+  for (const node of order)
+    for (const x of node.inputs) {
+      let r = readers.get(x);
+      if (!r) readers.set(x, (r = []));
+      r.push(node);
+    }
+
+  const units: Unit[] = [];
+  const emitted = new Set<Node>();
+  const emit = (node: Node) => {
+    if (emitted.has(node)) return;
+    emitted.add(node);
+    units.push({ kind: "node", node });
+  };
+  const groupOf = new Map<Array, Group>(); // values computed by a group still open
+  const open = new Set<Group>();
+  const deferred = new Map<Array, Deferred>();
+
+  // A deferred constant read by something that is not a group: computed after all, once.
+  const materialize = (x: Array) => {
+    const d = deferred.get(x);
+    if (!d) return;
+    for (const n of d.chain) {
+      deferred.delete(n.outputs[0]);
+      emit(n);
+    }
+  };
+  const close = (g: Group) => {
+    open.delete(g);
+    for (const n of g.nodes) groupOf.delete(n.outputs[0]);
+    const unit = finish(g, kept, readers);
+    if (unit.kind === "node") emit(unit.node);
+    else units.push(unit);
+  };
+
+  for (const node of order) {
+    const y = node.outputs[0];
+    // Constants wait until a reader decides whether to fold them in or compute them.
+    const c = constantOf(node);
+    if (c && !kept.has(y)) {
+      deferred.set(y, { ...c, chain: [node] });
+      continue;
+    }
+    const src = node.prim.opcode === BROADCAST ? deferred.get(node.inputs[0]) : undefined;
+    if (src && !kept.has(y)) {
+      deferred.set(y, { value: src.value, dtype: src.dtype, chain: [...src.chain, node] });
+      continue;
+    }
+
+    // Only the cpu backends have the fused kernel (the gpu's is to come: docs/cuda.md).
+    const type = node.device.type === "cpu" ? numberType(node) : undefined;
+    // The open groups this node can join: it joins all of them (merged into the first), since
+    // open groups never read each other's values (reading one from outside closes it).
+    let target: Group | undefined;
+    if (type !== undefined) {
+      for (const x of node.inputs) {
+        const g = groupOf.get(x);
+        if (!g || g === target || !sameShape(g.shape, y.shape) || g.device !== deviceKey(node)) continue;
+        if (type !== null && g.type !== type) continue;
+        if (!target) {
+          if (g.steps.length + node.inputs.length >= MAX_STEPS || g.inputs.length + node.inputs.length > MAX_INPUTS) continue;
+          target = g;
+        } else if (target.type === g.type && target.steps.length + g.steps.length + node.inputs.length < MAX_STEPS &&
+                   target.inputs.length + g.inputs.length + node.inputs.length <= MAX_INPUTS) {
+          merge(target, g);
+          open.delete(g);
+          for (const n of g.nodes) groupOf.set(n.outputs[0], target);
+        }
+      }
+    }
+    // Every open group this node reads from and does not join runs before it.
+    for (const x of node.inputs) {
+      const g = groupOf.get(x);
+      if (g && g !== target && open.has(g)) close(g);
+    }
+    if (type === undefined || (type === null && !target)) {
+      for (const x of node.inputs) materialize(x);
+      emit(node);
+      continue;
+    }
+    if (!target) {
+      target = {
+        nodes: [], members: new Set(), shape: y.shape, device: deviceKey(node), type: type!,
+        reg: new Map(), inputs: [], steps: [], scalars: [],
+      };
+      open.add(target);
+    }
+    addStep(target, node, deferred);
+    groupOf.set(y, target);
+  }
+  for (const g of [...open]) close(g);
+  return units;
+}
+
+/** Moves every step of open group `b` into `a` (b's registers renumbered; shared inputs shared). */
+function merge(a: Group, b: Group): void {
+  const shift = a.steps.length, scalarShift = a.scalars.length;
+  const map = (r: number): number => {
+    if (r === -1) return -1;
+    if (r >= STEP_REG) return r + shift;
+    const x = b.inputs[r - INPUT_REG];
+    let ra = a.reg.get(x);
+    if (ra === undefined) {
+      ra = INPUT_REG + a.inputs.length;
+      a.inputs.push(x);
+      a.reg.set(x, ra);
+    }
+    return ra;
+  };
+  const moved = b.steps.map(([op, type, x, y, z]) =>
+    op === CONST_STEP ? [op, type, x + scalarShift, -1, -1] : [op, type, map(x), map(y), map(z)]);
+  for (const [v, r] of b.reg) if (r >= STEP_REG) a.reg.set(v, r + shift);
+  for (const st of moved) a.steps.push(st);
+  for (const v of b.scalars) a.scalars.push(v);
+  for (const n of b.nodes) a.nodes.push(n), a.members.add(n);
+}
+
+/** Adds `node` to `g`: registers for its new inputs (constants folded in as steps), then its step. */
+function addStep(g: Group, node: Node, deferred: Map<Array, Deferred>): void {
+  const regs = node.inputs.map((x) => {
+    let r = g.reg.get(x);
+    if (r !== undefined) return r;
+    const d = deferred.get(x);
+    if (d) {
+      r = STEP_REG + g.steps.length;
+      g.steps.push([CONST_STEP, d.dtype === "bool" ? REG_BOOL : REG_NUMBER, g.scalars.length, -1, -1]);
+      g.scalars.push(d.value);
+    } else {
+      r = INPUT_REG + g.inputs.length;
+      g.inputs.push(x);
+    }
+    g.reg.set(x, r);
+    return r;
+  });
+  const y = node.outputs[0];
+  g.reg.set(y, STEP_REG + g.steps.length);
+  g.steps.push([node.prim.opcode!, y.dtype === "bool" ? REG_BOOL : REG_NUMBER, regs[0] ?? -1, regs[1] ?? -1, regs[2] ?? -1]);
+  g.nodes.push(node);
+  g.members.add(node);
+}
+
+/** The unit of a closed group: a plain node when there is nothing to fuse, else the fused layout. */
+function finish(g: Group, kept: Set<Array>, readers: Map<Array, Node[]>): Unit {
+  if (g.nodes.length === 1 && g.steps.length === 1) return { kind: "node", node: g.nodes[0] };
+  const nIn = g.inputs.length;
+  const resolve = (r: number) => (r === -1 ? -1 : r >= STEP_REG ? nIn + (r - STEP_REG) : r - INPUT_REG);
+  const ints: number[] = [dtypeCode(g.type), g.steps.length];
+  for (const [op, type, a, b, c] of g.steps) {
+    if (op === CONST_STEP) ints.push(op, type, a, -1, -1);
+    else ints.push(op, type, resolve(a), resolve(b), resolve(c));
+  }
+  const outputs: Array[] = [];
+  for (const n of g.nodes) {
+    const y = n.outputs[0];
+    if (kept.has(y) || (readers.get(y) ?? []).some((r) => !g.members.has(r))) outputs.push(y);
+  }
+  ints.push(outputs.length);
+  for (const y of outputs) ints.push(resolve(g.reg.get(y)!));
+  return { kind: "fused", nodes: g.nodes, inputs: g.inputs, outputs, ints, scalars: g.scalars };
+}

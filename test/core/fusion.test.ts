@@ -1,0 +1,141 @@
+/**
+ * The fusion pass (packages/core/src/eval/fuse.ts, native/src/cpu/fused.cc): chains of elementwise
+ * ops run as one instruction and give bit for bit what the separate instructions give. Random
+ * chains over float32/float64 operands that broadcast, are transposed views, are constants, or are
+ * bools (comparisons, where, casts) are evaluated with fusion on and off; the results must be
+ * identical, and values read outside a chain or kept must come out of it.
+ */
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import * as mx from "@tessera/core";
+
+const { evalStats, setFusion } = mx.internal;
+
+type Op = (xs: mx.Array[], pick: (k: number) => mx.Array) => mx.Array;
+// Each op reads earlier values (pick) and returns a value of the chain's shape and dtype.
+const OPS: Op[] = [
+  (_, p) => mx.add(p(0), p(1)),
+  (_, p) => mx.subtract(p(0), p(1)),
+  (_, p) => mx.multiply(p(0), p(1)),
+  (_, p) => mx.divide(p(0), mx.add(mx.abs(p(1)), 0.5)),
+  (_, p) => mx.maximum(p(0), p(1)),
+  (_, p) => mx.minimum(p(0), 0.25),
+  (_, p) => mx.tanh(p(0)),
+  (_, p) => mx.exp(mx.minimum(p(0), 10)),
+  (_, p) => mx.sigmoid(p(0)),
+  (_, p) => mx.sqrt(mx.abs(p(0))),
+  (_, p) => mx.square(p(0)),
+  (_, p) => mx.negative(p(0)),
+  (_, p) => mx.where(mx.greater(p(0), p(1)), p(1), mx.multiply(p(0), 3)),
+  (_, p) => mx.multiply(p(0), mx.astype(mx.less(p(1), 0), p(0).dtype)),
+  (_, p) => mx.where(mx.logicalAnd(mx.isnan(p(0)), mx.greater(p(1), 0)), 0, p(1)),
+  (_, p) => mx.logaddexp(p(0), p(1)),
+];
+
+function seeded(seed: number, shape: number[], dtype: "float32" | "float64"): mx.Array {
+  return mx.random.normal(shape, { key: mx.random.key(seed), dtype });
+}
+
+/** Leaves of one chain: a full operand, a row that broadcasts, a transposed view, a scalar. */
+function leaves(seed: number, dtype: "float32" | "float64"): mx.Array[] {
+  const full = seeded(seed, [33, 70], dtype);
+  const row = seeded(seed + 1, [70], dtype);
+  const col = seeded(seed + 2, [33, 1], dtype);
+  const t = mx.transpose(seeded(seed + 3, [70, 33], dtype));
+  const xs = [full, row, col, t];
+  mx.eval(xs);
+  return [...xs.map((x) => mx.broadcastTo(x, [33, 70])), mx.full([33, 70], 1.5, dtype)];
+}
+
+function build(ops: number[], picks: number[][], seed: number, dtype: "float32" | "float64", kept: number[]) {
+  const vals = leaves(seed, dtype);
+  ops.forEach((o, i) => {
+    const pick = (k: number) => vals[picks[i][k] % vals.length];
+    vals.push(OPS[o](vals, pick));
+  });
+  const out = [vals[vals.length - 1], ...kept.map((k) => vals[5 + (k % ops.length)])];
+  return out;
+}
+
+describe("fused elementwise chains", () => {
+  it("give what the separate instructions give, bit for bit (random chains)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat(OPS.length - 1), { minLength: 1, maxLength: 24 }),
+        fc.array(fc.array(fc.nat(40), { minLength: 2, maxLength: 2 }), { minLength: 24, maxLength: 24 }),
+        fc.nat(1000),
+        fc.constantFrom("float32" as const, "float64" as const),
+        fc.array(fc.nat(40), { maxLength: 3 }),
+        (ops, picks, seed, dtype, kept) => {
+          setFusion(false);
+          const plain = build(ops, picks, seed, dtype, kept);
+          mx.eval(plain);
+          setFusion(true);
+          const fused = build(ops, picks, seed, dtype, kept);
+          mx.eval(fused);
+          plain.forEach((p, i) => {
+            const a = p.toTypedArray(), b = fused[i].toTypedArray();
+            expect(b.length).toBe(a.length);
+            for (let j = 0; j < a.length; j++) if (!Object.is(a[j], b[j])) expect([i, j, b[j]]).toEqual([i, j, a[j]]);
+          });
+        },
+      ),
+      { numRuns: 60, seed: 7 },
+    );
+    setFusion(true);
+  });
+
+  it("runs Adam's update as one instruction with three outputs", () => {
+    const [p, g, m] = [1, 2, 3].map((s) => seeded(s, [512, 300], "float32"));
+    const v = mx.abs(seeded(4, [512, 300], "float32"));
+    mx.eval(p, g, m, v);
+    const step = () => {
+      const m2 = mx.add(mx.multiply(m, 0.9), mx.multiply(g, 0.1));
+      const v2 = mx.add(mx.multiply(v, 0.999), mx.multiply(mx.square(g), 0.001));
+      return [m2, v2, mx.subtract(p, mx.divide(mx.multiply(m2, 1e-3), mx.add(mx.sqrt(v2), 1e-8)))];
+    };
+    setFusion(false);
+    const plain = step();
+    mx.eval(plain);
+    setFusion(true);
+    evalStats.reset();
+    const fused = step();
+    mx.eval(fused);
+    expect(evalStats.fused).toBe(1);
+    expect(evalStats.ops.get("mul")).toBe(6);
+    plain.forEach((a, i) => expect(fused[i].toTypedArray()).toEqual(a.toTypedArray()));
+  });
+
+  it("writes out a chain's value that a non-elementwise op reads", () => {
+    const x = seeded(5, [64, 64], "float64");
+    mx.eval(x);
+    const chain = () => {
+      const a = mx.tanh(mx.multiply(x, 2));
+      const s = mx.sum(a, 1, { keepdims: true }); // reads a: a is written out
+      return mx.subtract(mx.exp(a), s);
+    };
+    setFusion(false);
+    const plain = chain();
+    mx.eval(plain);
+    setFusion(true);
+    evalStats.reset();
+    const fused = chain();
+    mx.eval(fused);
+    // mul, tanh and exp are one instruction (the order runs exp before the sum), which writes out
+    // tanh's value for the sum; sub reads the sum and runs after it.
+    expect(evalStats.fused).toBe(1);
+    expect(evalStats.instructions).toBe(7); // mul tanh exp | reduceSum reshape broadcastTo | sub
+    expect(fused.toTypedArray()).toEqual(plain.toTypedArray());
+  });
+
+  it("leaves integer, half-precision and single ops alone", () => {
+    setFusion(true);
+    evalStats.reset();
+    const i = mx.add(mx.multiply(mx.arange(10), 3), 1);
+    const h = mx.add(mx.multiply(mx.ones([4], "float16"), 3), 1);
+    mx.eval(i, h);
+    expect(evalStats.fused).toBe(0);
+    expect(i.tolist()).toEqual([1, 4, 7, 10, 13, 16, 19, 22, 25, 28]);
+    expect(h.tolist()).toEqual([4, 4, 4, 4]);
+  });
+});
