@@ -1,8 +1,11 @@
-// @file AVX2 float32 exp, tanh and sigmoid. exp uses Cody-Waite range reduction (x = n ln2 + r)
-// and a degree-6 polynomial for e^r on [-ln2/2, ln2/2] (Cephes' coefficients, ~1 ulp), scaling by
-// 2^n in two steps so that subnormal results and overflow to inf come out right. tanh uses an odd
-// polynomial below |x| = 0.625 and 1 - 2 / (e^{2|x|} + 1) above; NaN propagates throughout.
+// @file AVX2 float32 exp, tanh and sigmoid. exp is fast_simd.h's: Cody-Waite range reduction
+// (x = n ln2 + r) and a degree-6 polynomial for e^r on [-ln2/2, ln2/2] (Cephes' coefficients,
+// ~1 ulp), scaling by 2^n in two steps so that subnormal results and overflow to inf come out
+// right. tanh uses an odd polynomial below |x| = 0.625 and 1 - 2 / (e^{2|x|} + 1) above; NaN
+// propagates throughout.
 #include "vmath.h"
+
+#include "fast_simd.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -18,31 +21,8 @@ bool has_avx2() {
   return ok;
 }
 
-__attribute__((target("avx2,fma"))) inline __m256 pow2i(__m256i n) {
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
-}
-
-__attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
-  const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-104.0f)), _mm256_set1_ps(89.0f));
-  const __m256 fn = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  // r = x - n ln2, with ln2 split in two so the product is exact.
-  __m256 r = _mm256_fnmadd_ps(fn, _mm256_set1_ps(0.693359375f), xc);
-  r = _mm256_fnmadd_ps(fn, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  // 2^n as 2^(n/2) * 2^(n - n/2): both factors stay normal for n in [-150, 129].
-  const __m256i n = _mm256_cvtps_epi32(fn);
-  const __m256i n1 = _mm256_srai_epi32(n, 1);
-  const __m256i n2 = _mm256_sub_epi32(n, n1);
-  const __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, pow2i(n1)), pow2i(n2));
-  return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));  // nan in, nan out
-}
+// The exp of fast_simd.h's 8-lane type (one implementation for every vectorized exp).
+__attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) { return fastv::vexp(fastv::F256{x}).v; }
 
 __attribute__((target("avx2,fma"))) inline __m256 tanh8(__m256 x) {
   const __m256 sign = _mm256_set1_ps(-0.0f);

@@ -2,6 +2,7 @@
 export { traceState, enterTrace, exitTrace, evalStats, donate } from "./eval/eval.js";
 export { buildProgram, PROGRAM_VERSION, type Program } from "./eval/program.js";
 export { printGraph } from "./eval/print.js";
+export { dependentNodes, allNodes } from "./walk.js";
 export { setFusion, fusionEnabled } from "./eval/fuse.js";
 export { onDevice, currentDevice, deviceName, nativeDevice } from "./device.js";
 export { bind, bind1, withRuleLog, registry, noGradient, zeroTangent, noInputs, type PrimitiveDef, type Tangent } from "./primitive.js";

@@ -9,35 +9,8 @@ import type { Array, Node } from "../array.js";
 import { isFloating } from "../dtype.js";
 import type { Tangent } from "../primitive.js";
 import * as lax from "../lax.js";
+import { dependentNodes as dependent } from "../walk.js";
 
-/** The nodes between `sources` and `outputs` that depend on a source, inputs before users. */
-function dependent(outputs: Array[], sources: Array[]): { order: Node[]; active: Set<Array> } {
-  const isSource = new Set(sources);
-  const active = new Set<Array>(sources);
-  const order: Node[] = [];
-  const seen = new Set<Node>();
-  const stack: [Node, number][] = [];
-  const push = (a: Array) => {
-    if (isSource.has(a) || !a.node || seen.has(a.node)) return;
-    seen.add(a.node);
-    stack.push([a.node, 0]);
-  };
-  for (const o of outputs) {
-    push(o);
-    while (stack.length) {
-      const top = stack[stack.length - 1];
-      if (top[1] < top[0].inputs.length) push(top[0].inputs[top[1]++]);
-      else {
-        const node = stack.pop()![0];
-        if (node.inputs.some((x) => active.has(x))) {
-          order.push(node);
-          for (const y of node.outputs) active.add(y);
-        }
-      }
-    }
-  }
-  return { order, active };
-}
 
 /** Fresh views of the primals, so a value passed twice (q as k) gets two tangents. */
 const leaves = (xs: Array[]) => xs.map((x) => lax.identity(x));

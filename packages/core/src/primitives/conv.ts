@@ -48,8 +48,48 @@ function inputGrad(x: Array, w: Array, ct: Array, p: ConvParams): Array {
   });
 }
 
+/** Reverses the kernel axes 1..D of a weight-shaped array (a flipped convolution's taps). */
+function flipTaps(dw: Array, D: number): Array {
+  return lax.slice(dw, {
+    start: dw.shape.map((s, i) => (i >= 1 && i <= D ? s - 1 : 0)),
+    step: dw.shape.map((_, i) => (i >= 1 && i <= D ? -1 : 1)),
+    shape: dw.shape,
+  });
+}
+
+/**
+ * The cotangent of w as one product per group over the input's windows (im2col):
+ * dw[g] = ct[g]^T [Og, N*O] @ windows(x)[g] [N*O, K*Cg]. The windows of every output point are
+ * materialized, which costs memory but turns the reduction over N*O into a GEMM with contiguous
+ * operands. Null when the input is dilated or a padding is negative (weightGrad's general form).
+ */
+function weightGradByWindows(x: Array, w: Array, ct: Array, p: ConvParams): Array | null {
+  const D = x.ndim - 2;
+  if (p.inputDilation.some((d) => d !== 1) || p.padLo.some((v) => v < 0) || p.padHi.some((v) => v < 0)) return null;
+  const G = p.groups, n = x.shape[0], cin = x.shape[D + 1], cout = w.shape[0], cg = w.shape[D + 1], og = cout / G;
+  const kshape = w.shape.slice(1, D + 1), outSp = ct.shape.slice(1, D + 1);
+  const rows = n * outSp.reduce((a, b) => a * b, 1), taps = kshape.reduce((a, b) => a * b, 1);
+  let xp = x;
+  if (p.padLo.some((v) => v > 0) || p.padHi.some((v) => v > 0)) {
+    const shape = x.shape.map((s, i) => (i >= 1 && i <= D ? s + p.padLo[i - 1] + p.padHi[i - 1] : s));
+    xp = lax.sliceUpdate(lax.full(shape, 0, x.dtype), x, { start: [0, ...p.padLo, 0], step: x.shape.map(() => 1), shape: x.shape });
+  }
+  let cols = lax.window(xp, { kernel: kshape, stride: p.stride, dilation: p.kernelDilation }); // [N, O'..., K..., Cin]
+  if (cols.shape.slice(1, D + 1).some((o, d) => o !== outSp[d])) {
+    // The high padding left room for windows the convolution did not use: keep its O.
+    const shape = [n, ...outSp, ...kshape, cin];
+    cols = lax.slice(cols, { start: shape.map(() => 0), step: shape.map(() => 1), shape });
+  }
+  const c = lax.reshape(lax.transpose(lax.reshape(cols, [rows, taps, G, cg]), [2, 0, 1, 3]), [G, rows, taps * cg]);
+  const g = lax.transpose(lax.reshape(ct, [rows, G, og]), [1, 2, 0]); // [G, Og, N*O]
+  const dw = lax.reshape(lax.matmul(g, c), [cout, ...kshape, cg]); // indexed by the physical tap
+  return p.flip ? flipTaps(dw, D) : dw;
+}
+
 /** The cotangent of w: a convolution of the input (batch and channels swapped) with the cotangent. */
 function weightGrad(x: Array, w: Array, ct: Array, p: ConvParams): Array {
+  const byWindows = weightGradByWindows(x, w, ct, p);
+  if (byWindows) return byWindows;
   const D = x.ndim - 2;
   const G = p.groups, n = x.shape[0], cg = w.shape[D + 1];
   const sp = x.shape.slice(1, D + 1);
@@ -66,12 +106,7 @@ function weightGrad(x: Array, w: Array, ct: Array, p: ConvParams): Array {
     stride: p.kernelDilation, padLo: p.padLo, padHi, kernelDilation: p.stride, inputDilation: p.inputDilation, groups: G, flip: false,
   });
   const dw = lax.transpose(z, swapEnds); // [Cout, K, Cg], indexed by the physical tap
-  if (!p.flip) return dw;
-  return lax.slice(dw, {
-    start: dw.shape.map((s, i) => (i >= 1 && i <= D ? s - 1 : 0)),
-    step: dw.shape.map((_, i) => (i >= 1 && i <= D ? -1 : 1)),
-    shape: dw.shape,
-  });
+  return p.flip ? flipTaps(dw, D) : dw;
 }
 
 export const conv: PrimitiveDef<ConvParams> = defPrimitive<ConvParams>({
