@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$PWD/native/build-sanitize"
-npx cmake-js compile -d native -O "$out" -m -p "$(nproc)" --CDTESSERA_SANITIZE=ON > "$out.log" 2>&1 || { tail -30 "$out.log"; exit 1; }
+npx cmake-js compile -d native -O "$out" -m -p "$(nproc)" --CDTESSERA_SANITIZE=ON --CDTESSERA_CUDA=OFF > "$out.log" 2>&1 || { tail -30 "$out.log"; exit 1; }
 # Node itself is not instrumented: the runtimes are preloaded so the addon's checks run inside it.
 # Leak checking is off because Node does not free everything at exit.
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"

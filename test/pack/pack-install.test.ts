@@ -35,6 +35,7 @@ function userEnv(): NodeJS.ProcessEnv {
     if (!/^(npm_|pnpm_|PNPM_|TESSERA_)/.test(k) && k !== "INIT_CWD") env[k] = v;
   }
   env.TESSERA_BUILD_JOBS = "2";
+  env.TESSERA_CUDA = "OFF"; // the packaging is under test, not the gpu backend (slow to compile)
   return env;
 }
 

@@ -3,7 +3,8 @@
  * of the sources (native/, put there by scripts/prepack.mjs) into native/build/Release/tessera.node,
  * which src/native/binding.ts loads. cmake-js finds the Node-API headers in the node-api-headers
  * and node-addon-api dependencies (native/package.json sets `binary.napi_versions`), so nothing is
- * downloaded; it needs cmake and a C++17 compiler.
+ * downloaded; it needs cmake and a C++17 compiler (and builds the CUDA backend too where a CUDA
+ * toolkit is found, unless TESSERA_CUDA=OFF).
  *
  * A no-op inside the tessera workspace, whose root install builds native/ once for every package,
  * and when $TESSERA_ADDON names an existing addon. TESSERA_BUILD_JOBS caps the parallel jobs.
@@ -34,6 +35,8 @@ if (!existsSync(join(sources, "CMakeLists.txt"))) {
 const jobs = Number(process.env.TESSERA_BUILD_JOBS) || availableParallelism();
 const cmakeJs = createRequire(import.meta.url).resolve("cmake-js/bin/cmake-js");
 const args = [cmakeJs, "compile", "-d", sources, "-m", "-p", String(jobs)];
+// The CUDA backend is built when a CUDA toolkit is found; TESSERA_CUDA=OFF builds without it.
+if (process.env.TESSERA_CUDA === "OFF") args.push("--CDTESSERA_CUDA=OFF");
 const result = spawnSync(process.execPath, args, { cwd: pkgDir, stdio: "inherit" });
 if (result.status !== 0) {
   console.error(
