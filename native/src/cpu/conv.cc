@@ -9,6 +9,7 @@
 
 #include "gemm.h"
 #include "kernels.h"
+#include "scratch.h"
 #include "threads.h"
 
 namespace tessera::cpu {
@@ -94,7 +95,10 @@ void conv_typed(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& w, Array
   if (M == 0 || g.Cout == 0) return;
   // Rows per chunk: about 2^21 elements of patches, so the buffer stays a few MiB.
   const int64_t chunk = std::min(M, std::max<int64_t>(32, (int64_t(1) << 21) / std::max<int64_t>(KC, 1)));
-  std::vector<C> col(static_cast<size_t>(chunk * std::max<int64_t>(KC, 1)));
+  // The patch buffer is every row's im2col (all of it written before the GEMM reads it), kept
+  // per thread between calls: a few MiB that would otherwise be fresh pages on every call.
+  static thread_local Scratch cols;
+  C* col = cols.get<C>(static_cast<size_t>(chunk * std::max<int64_t>(KC, 1)));
   std::vector<C> tmp(std::is_same_v<T, C> ? 0 : static_cast<size_t>(chunk * g.Cout));
   const T* xd = x.data<T>();
   const int64_t xsc = x.strides[D + 1];
@@ -107,7 +111,7 @@ void conv_typed(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& w, Array
         for (int64_t r = s; r < e; ++r) {
           const int64_t row = r0 + r, n = row / g.out_vol;
           unravel(row % g.out_vol, g.out, o.data());
-          C* dst = col.data() + r * KC;
+          C* dst = col + r * KC;
           for (int64_t kk = 0; kk < g.ker_vol; ++kk, dst += g.Cg) {
             int64_t off = n * x.strides[0] + c0 * xsc;
             bool inside = true;
@@ -129,7 +133,7 @@ void conv_typed(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& w, Array
       });
       C* cdst = std::is_same_v<T, C> ? reinterpret_cast<C*>(out.data<T>()) + r0 * g.Cout + grp * g.Og
                                      : tmp.data() + grp * g.Og;
-      GemmOf<C>::fn(rows, g.Og, KC, col.data(), KC, 1, wp.data() + grp * KC * g.Og, g.Og, 1, cdst, g.Cout);
+      GemmOf<C>::fn(rows, g.Og, KC, col, KC, 1, wp.data() + grp * KC * g.Og, g.Og, 1, cdst, g.Cout);
     }
     if constexpr (!std::is_same_v<T, C>) {
       T* od = out.data<T>() + r0 * g.Cout;

@@ -13,6 +13,7 @@
 
 #include "gemm_kernels.h"
 #include "isa.h"
+#include "scratch.h"
 #include "threads.h"
 
 #if defined(__x86_64__)
@@ -23,32 +24,6 @@ namespace tessera::cpu {
 namespace {
 
 using namespace gemm_detail;
-
-// Grow-only 64-byte-aligned scratch. thread_local, so concurrent calls and the pool's workers
-// never share packing space.
-class Scratch {
- public:
-  Scratch() = default;
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  ~Scratch() { std::free(raw_); }
-  template <class T>
-  T* get(size_t count) {
-    size_t bytes = count * sizeof(T);
-    if (bytes > cap_) {
-      std::free(raw_);
-      cap_ = 0;
-      raw_ = std::malloc(bytes + 64);
-      if (!raw_) throw std::bad_alloc();
-      cap_ = bytes;
-    }
-    return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(raw_) + 63) & ~uintptr_t(63));
-  }
-
- private:
-  void* raw_ = nullptr;
-  size_t cap_ = 0;
-};
 
 thread_local Scratch tls_pack_a;  // each thread's MC x KC block of A
 thread_local Scratch tls_pack_b;  // the calling thread's packed panel of B, shared by the workers
