@@ -134,9 +134,10 @@ void run_fused(const Instr& instr, const Inputs& in, const Outputs& outs, Scalar
       all_zero &= p.strides[lead + d] == 0;
     }
     bool contiguous = true;
-    for (int d = nd - 1, expect = 1; d >= 0; --d) {
+    int64_t expect = 1;
+    for (int d = nd - 1; d >= 0; --d) {
       if (shape[d] != 1 && p.strides[d] != expect) contiguous = false;
-      expect *= static_cast<int>(shape[d]);
+      expect *= shape[d];
     }
     p.source = all_zero ? Source::Constant : (contiguous ? Source::Direct : Source::Gather);
   }
