@@ -127,12 +127,17 @@ interface Deferred {
 const deviceKey = (n: Node) => `${n.device.type}:${n.device.index}`;
 
 /**
- * Plans the units of a program: `order` is its nodes in execution order, `kept` the values it
- * must write out (roots and kept values). Returns the units in an order that respects every
+ * Plans the units of a program: `order` is its nodes in execution order, `kept` gives the values
+ * it must write out (roots and kept values). Returns the units in an order that respects every
  * dependency.
  */
-export function planFusion(order: Node[], kept: Set<Array>): Unit[] {
-  if (!enabled) return order.map((node) => ({ kind: "node", node }));
+export function planFusion(order: Node[], kept: () => Set<Array>): Unit[] {
+  // One node has nothing to fuse with (the common tiny evaluation: skip the planning).
+  if (!enabled || order.length < 2) return order.map((node) => ({ kind: "node", node }));
+  return plan(order, kept());
+}
+
+function plan(order: Node[], kept: Set<Array>): Unit[] {
   const readers = new Map<Array, Node[]>();
   for (const node of order)
     for (const x of node.inputs) {

@@ -154,7 +154,7 @@ export function buildProgram(roots: Array[], op: string): Program | null {
   };
 
   const fusedOp = opcode("fused");
-  for (const unit of planFusion(order, new Set([...pending, ...kept]))) {
+  for (const unit of planFusion(order, () => new Set([...pending, ...kept]))) {
     if (unit.kind === "fused") {
       const dev = nativeDevice(unit.nodes[0].device, "fused");
       const ins = unit.inputs.map((x) => slotOn(x, dev));
