@@ -59,7 +59,7 @@ function flipTaps(dw: Array, D: number): Array {
 
 /**
  * The cotangent of w as one product per group over the input's windows (im2col):
- * dw[g] = ct[g]^T [Og, N*O] @ windows(x)[g] [N*O, K*Cg]. The windows of every output point are
+ * dw[g]^T = windows(x)[g]^T [K*Cg, N*O] @ ct[g] [N*O, Og]. The windows of every output point are
  * materialized, which costs memory but turns the reduction over N*O into a GEMM with contiguous
  * operands. Null when the input is dilated or a padding is negative (weightGrad's general form).
  */
@@ -81,8 +81,10 @@ function weightGradByWindows(x: Array, w: Array, ct: Array, p: ConvParams): Arra
     cols = lax.slice(cols, { start: shape.map(() => 0), step: shape.map(() => 1), shape });
   }
   const c = lax.reshape(lax.transpose(lax.reshape(cols, [rows, taps, G, cg]), [2, 0, 1, 3]), [G, rows, taps * cg]);
-  const g = lax.transpose(lax.reshape(ct, [rows, G, og]), [1, 2, 0]); // [G, Og, N*O]
-  const dw = lax.reshape(lax.matmul(g, c), [cout, ...kshape, cg]); // indexed by the physical tap
+  const g = lax.transpose(lax.reshape(ct, [rows, G, og]), [1, 0, 2]); // [G, N*O, Og]
+  // dw^T = windows^T @ ct: the long K*Cg side as the GEMM's rows runs faster than Og rows.
+  const dwT = lax.matmul(lax.transpose(c, [0, 2, 1]), g); // [G, K*Cg, Og]
+  const dw = lax.reshape(lax.transpose(dwT, [0, 2, 1]), [cout, ...kshape, cg]); // indexed by the physical tap
   return p.flip ? flipTaps(dw, D) : dw;
 }
 
