@@ -284,7 +284,7 @@ Napi::Value KeepBody(const Napi::CallbackInfo& info) {
   });
 }
 
-// runBody(id, inputs, scalars) -> Int32Array of output handles: replays a kept body.
+// runBody(id, inputs, scalars, donated?) -> Int32Array of output handles: replays a kept body.
 Napi::Value RunBody(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     return run_bound(info, bind_args(info, executor().body(info[0].As<Napi::Number>().Int32Value())));
@@ -335,6 +335,17 @@ class RunWorker : public Napi::AsyncWorker {
 Napi::Value RunAsync(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto* worker = new RunWorker(info.Env(), bind_args(info, decode_arg(info[0])));
+    Napi::Promise p = worker->promise();
+    worker->Queue();
+    return p;
+  });
+}
+
+// runBodyAsync(id, inputs, scalars, donated?) -> Promise of the output handles: runBody off the
+// main thread (evalAsync of a compiled function's call).
+Napi::Value RunBodyAsync(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto* worker = new RunWorker(info.Env(), bind_args(info, executor().body(info[0].As<Napi::Number>().Int32Value())));
     Napi::Promise p = worker->promise();
     worker->Queue();
     return p;
@@ -462,6 +473,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runAsync", Napi::Function::New(env, Guard<RunAsync>));
   exports.Set("keepBody", Napi::Function::New(env, Guard<KeepBody>));
   exports.Set("runBody", Napi::Function::New(env, Guard<RunBody>));
+  exports.Set("runBodyAsync", Napi::Function::New(env, Guard<RunBodyAsync>));
   exports.Set("releaseBody", Napi::Function::New(env, Guard<ReleaseBody>));
   exports.Set("devices", Napi::Function::New(env, Guard<Devices>));
   exports.Set("opTable", Napi::Function::New(env, Guard<OpTable>));

@@ -649,35 +649,39 @@ static void check_operands(const Instr& instr, const Inputs& ins) {
       if (!gather) same_shape_as_out(*ins[0]), dtype_is(*ins[0], instr.dtype);
       return;
     }
-    case Op::Conv: {
+    case Op::Conv: case Op::ConvWeightGrad: {
       // conv(x [N, S..., Cin], w [Cout, K..., Cin/groups]) -> [N, O..., Cout]; ints: D, groups,
       // flip, then per dim stride, padLo, padHi, kernelDilation, inputDilation, where O is
       // floor((dilated S + padLo + padHi - dilated K) / stride) + 1 (padding may be negative).
+      // convWeightGrad(x, ct [N, O..., Cout]) -> w's shape, with the same ints.
       expect_counts(2, 1);
-      const ArrayDesc &x = *ins[0], &w = *ins[1];
+      const bool fwd = instr.op == Op::Conv;
+      const ArrayDesc &x = *ins[0];
+      const Shape& w = fwd ? ins[1]->shape : instr.shape;
+      const Shape& y = fwd ? instr.shape : ins[1]->shape;
       if (instr.ints.size() < 3) throw bad("conv params");
       const int64_t D = instr.ints[0], groups = instr.ints[1];
       if (D < 1 || D > 8 || static_cast<int64_t>(instr.ints.size()) != 3 + 5 * D) throw bad("conv params");
-      if (x.ndim() != D + 2 || w.ndim() != D + 2 || out_ndim != D + 2) throw bad("conv ranks");
+      if (x.ndim() != D + 2 || ins[1]->ndim() != D + 2 || out_ndim != D + 2) throw bad("conv ranks");
       if (x.dtype != DType::F16 && x.dtype != DType::BF16 && x.dtype != DType::F32 && x.dtype != DType::F64)
         throw bad("conv of a non-floating dtype");
-      dtype_is(x, instr.dtype), dtype_is(w, instr.dtype);
+      dtype_is(x, instr.dtype), dtype_is(*ins[1], instr.dtype);
       if (instr.ints[2] != 0 && instr.ints[2] != 1) throw bad("conv flip flag");
-      const int64_t cin = x.shape[D + 1], cout = w.shape[0];
-      if (groups < 1 || cin % groups != 0 || cout % groups != 0 || w.shape[D + 1] * groups != cin)
+      const int64_t cin = x.shape[D + 1], cout = w[0];
+      if (groups < 1 || cin % groups != 0 || cout % groups != 0 || w[D + 1] * groups != cin)
         throw bad("conv channels and groups");
-      if (instr.shape[0] != x.shape[0] || instr.shape[D + 1] != cout) throw bad("conv output batch or channels");
+      if (y[0] != x.shape[0] || y[D + 1] != cout) throw bad("conv output batch or channels");
       // Bounds that keep every index computation well inside int64.
       constexpr int64_t kMaxStep = int64_t(1) << 24, kMaxPad = int64_t(1) << 40;
       for (int64_t d = 0; d < D; ++d) {
         auto p = [&](int k) { return instr.ints[3 + k * D + d]; };
-        const int64_t stride = p(0), lo = p(1), hi = p(2), kdil = p(3), idil = p(4), k = w.shape[1 + d], n = x.shape[1 + d];
+        const int64_t stride = p(0), lo = p(1), hi = p(2), kdil = p(3), idil = p(4), k = w[1 + d], n = x.shape[1 + d];
         if (stride < 1 || kdil < 1 || idil < 1 || stride > kMaxStep || kdil > kMaxStep || idil > kMaxStep ||
             lo < -kMaxPad || lo > kMaxPad || hi < -kMaxPad || hi > kMaxPad || k < 1)
           throw bad("conv stride, dilation, padding or kernel size");
         const int64_t padded = (n == 0 ? 0 : (n - 1) * idil + 1) + lo + hi, keff = (k - 1) * kdil + 1;
         const int64_t o = padded < keff ? 0 : (padded - keff) / stride + 1;
-        if (instr.shape[1 + d] != o) throw bad("conv output shape");
+        if (y[1 + d] != o) throw bad("conv output shape");
       }
       return;
     }

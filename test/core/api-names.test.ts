@@ -89,10 +89,7 @@ const TESTING = ["checkGrads", "arrayArb"];
  * Names missing today, each with the issue that adds it. The test asserts these are still
  * missing: when one lands, remove it here.
  */
-const NOT_YET = new Set<string>([
-  // #10 (compile): not yet implemented.
-  "transforms.compile",
-]);
+const NOT_YET = new Set<string>([]);
 
 function lookup(root: unknown, dotted: string): unknown {
   let v: unknown = root;

@@ -77,6 +77,7 @@ class CpuBackend : public Backend {
       case Op::Gather: return gather(instr, in, out);
       case Op::Scatter: return scatter(instr, in, out);
       case Op::Conv: return conv(instr, in, out);
+      case Op::ConvWeightGrad: return conv_weight_grad(instr, in, out);
       case Op::Window: return window(instr, in, out);
       case Op::WindowAdd: return window_add(instr, in, out);
       case Op::LayerNorm: case Op::LayerNormBwd: case Op::RmsNorm: case Op::RmsNormBwd: case Op::Rope:

@@ -3,11 +3,14 @@
 // packed GEMM per group; half types compute through float32. Also the sliding-window view copy
 // used by pooling (window) and its transpose, the sum of overlapping windows (windowAdd).
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
 
+#include "conv_kernels.h"
 #include "gemm.h"
+#include "isa.h"
 #include "kernels.h"
 #include "scratch.h"
 #include "threads.h"
@@ -56,6 +59,16 @@ inline void unravel(int64_t i, const Shape& dims, int64_t* idx) {
   }
 }
 
+// Per kernel tap, the offset k*kdil - lo along each dim of the dilated input.
+std::vector<int64_t> tap_koff(const ConvGeom& g) {
+  std::vector<int64_t> koff(static_cast<size_t>(g.ker_vol * g.D)), k(g.D);
+  for (int64_t kk = 0; kk < g.ker_vol; ++kk) {
+    unravel(kk, g.ker, k.data());
+    for (int d = 0; d < g.D; ++d) koff[kk * g.D + d] = k[d] * g.kdil[d] - g.lo[d];
+  }
+  return koff;
+}
+
 using GemmF32 = decltype(&gemm_f32);
 using GemmF64 = decltype(&gemm_f64);
 template <class C> struct GemmOf;
@@ -83,15 +96,7 @@ void conv_typed(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& w, Array
       }
     }
   });
-  // Per kernel tap, the offset k*kdil - lo along each dim of the dilated input.
-  std::vector<int64_t> koff(static_cast<size_t>(g.ker_vol * D));
-  {
-    std::vector<int64_t> k(D);
-    for (int64_t kk = 0; kk < g.ker_vol; ++kk) {
-      unravel(kk, g.ker, k.data());
-      for (int d = 0; d < D; ++d) koff[kk * D + d] = k[d] * g.kdil[d] - g.lo[d];
-    }
-  }
+  const std::vector<int64_t> koff = tap_koff(g);
   if (M == 0 || g.Cout == 0) return;
   // Rows per chunk: about 2^21 elements of patches, so the buffer stays a few MiB.
   const int64_t chunk = std::min(M, std::max<int64_t>(32, (int64_t(1) << 21) / std::max<int64_t>(KC, 1)));
@@ -142,6 +147,195 @@ void conv_typed(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& w, Array
       });
     }
   }
+}
+
+// Runs body(item) for items [0, n) claimed dynamically by the pool's threads in blocks of
+// `block`, so a thread that the machine delays simply takes fewer.
+template <class F>
+void parallel_claim(int64_t n, int64_t block, int64_t min_blocks_per_thread, const F& body) {
+  const int64_t blocks = (n + block - 1) / block;
+  const int64_t threads = std::min<int64_t>(num_threads(), std::max<int64_t>(1, blocks / min_blocks_per_thread));
+  std::atomic<int64_t> next{0};
+  parallel_for(threads, 1, [&](int64_t, int64_t) {
+    for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < blocks;)
+      for (int64_t i = b * block, e = std::min(n, i + block); i < e; ++i) body(i);
+  });
+}
+
+// Element offset in x of output position `row`'s input pixel under every tap (channel 0 of group
+// 0), or -1 where that pixel is padding or falls between input-dilated points.
+void tap_offsets(const ConvGeom& g, const ArrayDesc& x, const std::vector<int64_t>& koff, int64_t row, int64_t* o,
+                 int64_t* offs) {
+  const int D = g.D;
+  const int64_t n = row / g.out_vol;
+  unravel(row % g.out_vol, g.out, o);
+  for (int64_t kk = 0; kk < g.ker_vol; ++kk) {
+    int64_t off = n * x.strides[0];
+    for (int d = 0; d < D; ++d) {
+      const int64_t q = o[d] * g.stride[d] + koff[kk * D + d];
+      if (q < 0 || q >= g.dil_len[d] || q % g.idil[d] != 0) {
+        off = -1;
+        break;
+      }
+      off += (q / g.idil[d]) * x.strides[1 + d];
+    }
+    offs[kk] = off;
+  }
+}
+
+// float32 convolution on AVX-512 without im2col: each tile of 6 output rows reads its input pixels
+// through pointers (zeros for padding), so the patches are never copied. Needs contiguous channels.
+void conv_indirect_f32(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& w, ArrayDesc& out,
+                       const std::vector<int64_t>& koff) {
+  using namespace conv_detail;
+  const int64_t KC = g.ker_vol * g.Cg, G = g.groups, taps = g.ker_vol, M = g.N * g.out_vol;
+  const int64_t ldw = (g.Og + 15) / 16 * 16;
+  // Weights per group as [KC, ldw] (columns past Og zero), the flip applied here.
+  std::vector<float> wp(static_cast<size_t>(G * KC * ldw), 0.0f);
+  const float* wd = w.data<float>();
+  parallel_for(g.Cout, std::max<int64_t>(1, 4096 / std::max<int64_t>(KC, 1)), [&](int64_t s, int64_t e) {
+    std::vector<int64_t> k(g.D);
+    for (int64_t co = s; co < e; ++co) {
+      const int64_t grp = co / g.Og, o = co % g.Og;
+      for (int64_t kk = 0; kk < taps; ++kk) {
+        unravel(kk, g.ker, k.data());
+        int64_t off = co * w.strides[0];
+        for (int d = 0; d < g.D; ++d) off += (g.flip ? g.ker[d] - 1 - k[d] : k[d]) * w.strides[1 + d];
+        for (int64_t ci = 0; ci < g.Cg; ++ci)
+          wp[static_cast<size_t>((grp * KC + kk * g.Cg + ci) * ldw + o)] = wd[off + ci * w.strides[g.D + 1]];
+      }
+    }
+  });
+  const std::vector<float> zeros(static_cast<size_t>(g.Cg), 0.0f);
+  const float* xd = x.data<float>();
+  float* od = out.data<float>();
+  const int64_t tiles = (M + kFwdRows - 1) / kFwdRows;
+  // About 2^18 multiply-adds per claimed block.
+  const int64_t block = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(kFwdRows * KC * g.Cout, 1));
+  parallel_claim(tiles, block, 2, [&](int64_t tile) {
+    thread_local std::vector<int64_t> offs, o;
+    thread_local std::vector<const float*> ptrs;
+    offs.resize(static_cast<size_t>(taps * kFwdRows));
+    ptrs.resize(static_cast<size_t>(taps * kFwdRows));
+    o.resize(static_cast<size_t>(g.D));
+    const int64_t r0 = tile * kFwdRows;
+    const int mr = static_cast<int>(std::min<int64_t>(kFwdRows, M - r0));
+    thread_local std::vector<int64_t> row_offs;
+    row_offs.resize(static_cast<size_t>(taps));
+    for (int i = 0; i < kFwdRows; ++i) {
+      // Rows past the end repeat the last one: read, never stored.
+      tap_offsets(g, x, koff, r0 + std::min(i, mr - 1), o.data(), row_offs.data());
+      for (int64_t kk = 0; kk < taps; ++kk) offs[kk * kFwdRows + i] = row_offs[kk];
+    }
+    for (int64_t grp = 0; grp < G; ++grp) {
+      const int64_t c0 = grp * g.Cg;
+      for (int64_t t = 0; t < taps * kFwdRows; ++t) ptrs[t] = offs[t] < 0 ? zeros.data() : xd + offs[t] + c0;
+      for (int64_t j0 = 0; j0 < g.Og; j0 += kTileCols)
+        conv_fwd_tile_f32_avx512(taps, g.Cg, ptrs.data(), wp.data() + grp * KC * ldw + j0, ldw,
+                                 od + r0 * g.Cout + grp * g.Og + j0, g.Cout, mr,
+                                 static_cast<int>(std::min<int64_t>(kTileCols, g.Og - j0)));
+    }
+  });
+}
+
+// Weight gradient, ints as conv's: dw [Cout, K..., Cg] (physical taps, so flipped where flip) =
+// sum over output points r of ct[r, g*Og + o] * x[pixel(r, tap), g*Cg + c]. Rows are split into
+// fixed items, each summed into its own partial that the end adds in item order: the result does
+// not depend on the thread count. Where AVX-512 and float32 allow, each item walks its rows in
+// chunks (pixel pointers for every tap, the chunk's cotangent padded to whole 6-channel tiles)
+// through the register-resident tiles; elsewhere it accumulates outer products per row.
+constexpr int64_t kWgradItemRows = 2048, kWgradChunk = 64;
+
+template <class T>
+void conv_wgrad_typed(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& ct, ArrayDesc& dw) {
+  using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  using namespace conv_detail;
+  const int D = g.D;
+  const int64_t taps = g.ker_vol, M = g.N * g.out_vol, G = g.groups, W = g.Cout * taps * g.Cg;
+  const std::vector<int64_t> koff = tap_koff(g);
+  // Where each tap's sum lands in dw (the flip mirrors the tap index).
+  std::vector<int64_t> dst_tap(static_cast<size_t>(taps));
+  {
+    std::vector<int64_t> k(D);
+    for (int64_t kk = 0; kk < taps; ++kk) {
+      unravel(kk, g.ker, k.data());
+      int64_t t = 0;
+      for (int d = 0; d < D; ++d) t = t * g.ker[d] + (g.flip ? g.ker[d] - 1 - k[d] : k[d]);
+      dst_tap[kk] = t;
+    }
+  }
+  const bool tiles = std::is_same_v<T, float> && cpu_isa() == Isa::Avx512 && x.strides[D + 1] == 1;
+  const int64_t items = std::max<int64_t>(1, (M + kWgradItemRows - 1) / kWgradItemRows);
+  std::vector<C> partial(static_cast<size_t>(items * W), C(0));
+  const T* xd = x.data<T>();
+  const T* cd = ct.data<T>();
+  const int64_t og6 = (g.Og + kWgradOuts - 1) / kWgradOuts * kWgradOuts;
+  parallel_claim(items, 1, 1, [&](int64_t item) {
+    C* acc = partial.data() + item * W;  // [Cout, taps, Cg] in physical tap order
+    const int64_t r_begin = item * kWgradItemRows, r_end = std::min(M, r_begin + kWgradItemRows);
+    std::vector<int64_t> o(D), offs(static_cast<size_t>(kWgradChunk * taps)), ct_off(kWgradChunk);
+    std::vector<C> cbuf(static_cast<size_t>(kWgradChunk * og6));
+    std::vector<const float*> ptrs(static_cast<size_t>(kWgradChunk));
+    std::vector<C> zeros(static_cast<size_t>(g.Cg), C(0)), xrow(static_cast<size_t>(g.Cg));
+    for (int64_t r0 = r_begin; r0 < r_end; r0 += kWgradChunk) {
+      const int64_t rows = std::min(kWgradChunk, r_end - r0);
+      for (int64_t r = 0; r < rows; ++r) {
+        tap_offsets(g, x, koff, r0 + r, o.data(), offs.data() + r * taps);
+        const int64_t row = r0 + r;
+        int64_t off = (row / g.out_vol) * ct.strides[0];
+        for (int d = 0; d < D; ++d) off += o[d] * ct.strides[1 + d];
+        ct_off[r] = off;
+      }
+      for (int64_t grp = 0; grp < G; ++grp) {
+        const int64_t c0 = grp * g.Cg, o0 = grp * g.Og;
+        // The chunk's cotangent for this group, [rows, og6], zero past Og.
+        for (int64_t r = 0; r < rows; ++r) {
+          C* dst = cbuf.data() + r * og6;
+          for (int64_t j = 0; j < g.Og; ++j) dst[j] = C(compute_t<T>(cd[ct_off[r] + (o0 + j) * ct.strides[D + 1]]));
+          for (int64_t j = g.Og; j < og6; ++j) dst[j] = C(0);
+        }
+        for (int64_t kk = 0; kk < taps; ++kk) {
+          if constexpr (std::is_same_v<T, float>) {
+            if (tiles) {
+              for (int64_t r = 0; r < rows; ++r) {
+                const int64_t off = offs[r * taps + kk];
+                ptrs[r] = off < 0 ? zeros.data() : xd + off + c0;
+              }
+              for (int64_t i0 = 0; i0 < g.Og; i0 += kWgradOuts)
+                for (int64_t j0 = 0; j0 < g.Cg; j0 += kTileCols)
+                  conv_wgrad_tile_f32_avx512(rows, cbuf.data() + i0, og6, ptrs.data(),
+                                             acc + ((o0 + i0) * taps + dst_tap[kk]) * g.Cg + j0, taps * g.Cg,
+                                             static_cast<int>(std::min<int64_t>(kWgradOuts, g.Og - i0)),
+                                             static_cast<int>(std::min<int64_t>(kTileCols, g.Cg - j0)), true);
+              continue;
+            }
+          }
+          // Portable path: one outer product (Og x Cg) per row inside the image.
+          for (int64_t r = 0; r < rows; ++r) {
+            const int64_t off = offs[r * taps + kk];
+            if (off < 0) continue;
+            const T* xp = xd + off + c0 * x.strides[D + 1];
+            for (int64_t c = 0; c < g.Cg; ++c) xrow[c] = C(compute_t<T>(xp[c * x.strides[D + 1]]));
+            const C* a = cbuf.data() + r * og6;  // xrow: the pixel's channels as C
+            for (int64_t j = 0; j < g.Og; ++j) {
+              C* dst = acc + ((o0 + j) * taps + dst_tap[kk]) * g.Cg;
+              const C aj = a[j];
+              for (int64_t c = 0; c < g.Cg; ++c) dst[c] += aj * xrow[c];
+            }
+          }
+        }
+      }
+    }
+  });
+  // Sum the partials in item order and write dw (contiguous, freshly allocated).
+  T* od = dw.data<T>();
+  parallel_for(W, 1 << 14, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) {
+      C v = partial[static_cast<size_t>(i)];
+      for (int64_t it = 1; it < items; ++it) v += partial[static_cast<size_t>(it * W + i)];
+      od[i] = T(v);
+    }
+  });
 }
 
 // window: x [N, S..., C] -> [N, O..., K..., C], out[n, o, k, c] = x[n, o*stride + k*dilation, c].
@@ -234,9 +428,26 @@ void conv(const Instr& instr, const Inputs& in, ArrayDesc& out) {
   switch (x.dtype) {
     case DType::F16: return conv_typed<float16>(g, x, w, out);
     case DType::BF16: return conv_typed<bfloat16>(g, x, w, out);
-    case DType::F32: return conv_typed<float>(g, x, w, out);
+    case DType::F32:
+      // The indirect tiles pay off once a tap's channels fill a few vector steps.
+      if (cpu_isa() == Isa::Avx512 && x.strides[g.D + 1] == 1 && g.Cg >= 8 && g.N * g.out_vol > 0)
+        return conv_indirect_f32(g, x, w, out, tap_koff(g));
+      return conv_typed<float>(g, x, w, out);
     case DType::F64: return conv_typed<double>(g, x, w, out);
     default: throw std::runtime_error("conv of a non-floating dtype (this is a bug)");
+  }
+}
+
+void conv_weight_grad(const Instr& instr, const Inputs& in, ArrayDesc& out) {
+  const ArrayDesc &x = *in[0], &ct = *in[1];
+  ConvGeom g = geometry(instr, x, out, ct);
+  if (out.size() == 0) return;
+  switch (x.dtype) {
+    case DType::F16: return conv_wgrad_typed<float16>(g, x, ct, out);
+    case DType::BF16: return conv_wgrad_typed<bfloat16>(g, x, ct, out);
+    case DType::F32: return conv_wgrad_typed<float>(g, x, ct, out);
+    case DType::F64: return conv_wgrad_typed<double>(g, x, ct, out);
+    default: throw std::runtime_error("convWeightGrad of a non-floating dtype (this is a bug)");
   }
 }
 

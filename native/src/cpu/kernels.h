@@ -42,6 +42,9 @@ void sort(const Instr& instr, const Inputs& in, const Outputs& outs);
 // conv.cc: conv(x [N, S..., Cin], w [Cout, K..., Cin/groups]) -> [N, O..., Cout]; ints: D, groups,
 // flip, then per spatial dim stride, padLo, padHi, kernelDilation, inputDilation (see executor.cc).
 void conv(const Instr& instr, const Inputs& in, ArrayDesc& out);
+// convWeightGrad(x [N, S..., Cin], ct [N, O..., Cout]) -> [Cout, K..., Cin/groups]: conv's weight
+// cotangent, ints as conv's.
+void conv_weight_grad(const Instr& instr, const Inputs& in, ArrayDesc& out);
 // window(x [N, S..., C]) -> [N, O..., K..., C] and windowAdd, its transpose; ints: D, kernel, stride, dilation.
 void window(const Instr& instr, const Inputs& in, ArrayDesc& out);
 void window_add(const Instr& instr, const Inputs& in, ArrayDesc& out);

@@ -82,6 +82,9 @@ bool ported(Op op) {
   switch (op) {
     case Op::Full: case Op::Arange: case Op::Copy: case Op::Cast: case Op::Matmul: case Op::Transfer:
     case Op::Argmax: case Op::Argmin: case Op::Concatenate: case Op::SliceUpdate:
+    case Op::RandomBits: case Op::Gather: case Op::Scatter: case Op::Scan: case Op::Sort:
+    case Op::LayerNorm: case Op::LayerNormBwd: case Op::RmsNorm: case Op::RmsNormBwd: case Op::Rope:
+    case Op::Softmax: case Op::SoftmaxBwd: case Op::LogSumExp:
       return true;
     default:
       return false;
@@ -133,7 +136,7 @@ class CudaBackend : public Backend {
       flat.storage = allocator_.allocate(n);
       copy_strided(ctx_, src, flat);
     }
-    const uint8_t* d = flat.data<uint8_t>();
+    const uint8_t* d = flat.bytes();  // offset counts elements of the dtype, not bytes
     uint8_t* h = static_cast<uint8_t*>(host_dst);
     auto issue = [&](size_t off, int k) {
       check(cudaMemcpyAsync(pinned(k), d + off, std::min(kChunk, n - off), cudaMemcpyDeviceToHost, stream_), "download");
@@ -171,6 +174,14 @@ class CudaBackend : public Backend {
       case Op::Concatenate: return concatenate(instr, in, out);
       case Op::SliceUpdate: return slice_update(instr, in, out);
       case Op::Matmul: return matmul(ctx_, *in.at(0), *in.at(1), out);
+      case Op::RandomBits: return random_bits(ctx_, *in.at(0), out);
+      case Op::Gather: return gather(ctx_, instr, *in.at(0), *in.at(1), out);
+      case Op::Scatter: return scatter(ctx_, instr, in, out);
+      case Op::Scan: return scan(ctx_, instr, *in.at(0), out);
+      case Op::Sort: return sort(ctx_, instr, *in.at(0), out, *outs.at(1));
+      case Op::LayerNorm: case Op::LayerNormBwd: case Op::RmsNorm: case Op::RmsNormBwd: case Op::Rope:
+      case Op::Softmax: case Op::SoftmaxBwd: case Op::LogSumExp:
+        return fast(ctx_, instr, in, outs, sc);
       case Op::Full: return full(instr, sc, out);
       case Op::Arange: return arange(instr, sc, out);
       default:
@@ -185,7 +196,7 @@ class CudaBackend : public Backend {
   // other. The caller holds mutex_.
   void upload(ArrayDesc& dst, const void* host_src) {
     const size_t n = dst.nbytes();
-    uint8_t* d = dst.data<uint8_t>();
+    uint8_t* d = dst.bytes();
     const uint8_t* s = static_cast<const uint8_t*>(host_src);
     for (size_t off = 0, k = 0; off < n; off += kChunk, k ^= 1) {
       const size_t len = std::min(kChunk, n - off);

@@ -68,6 +68,16 @@ void copy_strided(const Context& c, const ArrayDesc& src, const ArrayDesc& dst) 
   }
 }
 
+ArrayDesc contiguous(const Context& c, const ArrayDesc& a) {
+  if (a.is_row_contiguous()) return a;
+  ArrayDesc t = a;
+  t.strides = row_major_strides(a.shape);
+  t.offset = 0;
+  t.storage = c.allocator->allocate(a.nbytes());
+  copy_strided(c, a, t);
+  return t;
+}
+
 void fill_bytes(const Context& c, ArrayDesc& out, uint64_t bits) {
   const int64_t n = out.size();
   if (n == 0) return;

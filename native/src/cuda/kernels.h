@@ -53,6 +53,23 @@ void cast(const Context& c, const ArrayDesc& x, ArrayDesc& out);
 void reduce(const Context& c, const Instr& instr, const ArrayDesc& x, ArrayDesc& out);
 // matmul.cc: float32/float64 through cuBLAS (opened at run time).
 void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out);
+// copy.cu: a itself when row-contiguous, else a contiguous copy (its storage is released in
+// stream order when the returned descriptor dies, so kernels queued before that may read it).
+ArrayDesc contiguous(const Context& c, const ArrayDesc& a);
+// random.cu: randomBits(key [K..., 2] uint32) -> [K..., S...] uint32, the cpu's Threefry words.
+void random_bits(const Context& c, const ArrayDesc& key, ArrayDesc& out);
+// indexing.cu: gather(x, idx) along ints[0] and scatter(base, idx, updates) along ints[0] with
+// mode ints[1] (cpu/indexing.cc); an index outside [-n, n) throws the cpu's error.
+void gather(const Context& c, const Instr& instr, const ArrayDesc& x, const ArrayDesc& idx, ArrayDesc& out);
+void scatter(const Context& c, const Instr& instr, const Inputs& in, ArrayDesc& out);
+// scan.cu: scan along ints[1] combining with ints[0] (sum, prod, max, min, logaddexp); ints[2]
+// reverse, ints[3] inclusive.
+void scan(const Context& c, const Instr& instr, const ArrayDesc& x, ArrayDesc& out);
+// sort.cu: sort(x) -> values, uint32 indices along ints[0] (stable, NaN last); ints [axis, kth,
+// sort_tail] select as the cpu does.
+void sort(const Context& c, const Instr& instr, const ArrayDesc& x, ArrayDesc& values, ArrayDesc& indices);
+// fast.cu: layerNorm(Bwd), rmsNorm(Bwd), rope, softmax(Bwd), logsumexp (float32/float64).
+void fast(const Context& c, const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc);
 // The error for a dtype a ported op does not handle on the gpu yet.
 [[noreturn]] void not_ported(const char* op, DType t);
 

@@ -2,6 +2,8 @@
 export { traceState, enterTrace, exitTrace, evalStats, donate } from "./eval/eval.js";
 export { buildProgram, PROGRAM_VERSION, type Program } from "./eval/program.js";
 export { printGraph } from "./eval/print.js";
+export { compileTracing, recordTrace, dynamicScalars, COMPILE_STATE, type CompileStateAccess, type DynamicSource } from "./eval/tracing.js";
+export { makeTrace, bindCall, type Trace, type Result as TraceResult } from "./eval/compiled.js";
 export { dependentNodes, allNodes } from "./walk.js";
 export { setFusion, fusionEnabled } from "./eval/fuse.js";
 export { onDevice, currentDevice, deviceName, nativeDevice } from "./device.js";

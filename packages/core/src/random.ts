@@ -8,6 +8,7 @@ import { DTypeError, ShapeError, fmtShape } from "./errors.js";
 import { intRange } from "./convert.js";
 import * as lax from "./lax.js";
 import type { DeviceOptions } from "./device.js";
+import { dynamicScalars } from "./eval/tracing.js";
 import { argsort } from "./ops/scan.js";
 import { take } from "./ops/indexing.js";
 import {
@@ -71,11 +72,21 @@ function keyArray(w0: number, w1: number): Array {
 /** The global key's words; null until seeded (then seeded from the clock, as MLX does). */
 let globalKey: [number, number] | null = null;
 
-/** Splits the global key in two, keeps the first half and returns the second. */
-function nextKey(): Array {
+/** Splits the global key in two, keeps the first half and returns the second's words. */
+function nextKeyWords(): [number, number] {
   const [k0, k1] = globalKey ?? seedWords("random.seed", Date.now());
   globalKey = threefry(k0, k1, 0, 0);
-  return keyArray(...threefry(k0, k1, 1, 0));
+  return threefry(k0, k1, 1, 0);
+}
+
+/**
+ * The next key from the global key. While compile traces, its words are dynamic scalars: each
+ * call of the compiled function draws its own key, as the function would uncompiled.
+ */
+function nextKey(): Array {
+  const dynamic = dynamicScalars(nextKeyWords);
+  if (!dynamic) return keyArray(...nextKeyWords());
+  return lax.concatenate([lax.reshape(dynamic.scalar(0, "uint32"), [1]), lax.reshape(dynamic.scalar(1, "uint32"), [1])], 0);
 }
 
 function checkKey(op: string, key: unknown): Array {

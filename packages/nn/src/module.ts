@@ -248,6 +248,11 @@ export class Module {
     return this;
   }
 
+  /** compile's state protocol: a model's arrays are its parameters, replaced by `update`. */
+  get [mx.internal.COMPILE_STATE](): mx.internal.CompileStateAccess {
+    return { read: () => this.parameters(), write: (tree) => void this.update(tree) };
+  }
+
   /** The container, key and current array at a dotted path, or null if none is there. */
   private resolve(path: string): [Record<string | number, unknown>, string | number, Array] | null {
     const parts = path.split(".");

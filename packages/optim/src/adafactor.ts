@@ -87,24 +87,30 @@ export class Adafactor extends Optimizer {
   }
 
   /** Adafactor's update of one parameter. */
-  applyOne(grad: mx.Array, param: mx.Array, state: ParamState): mx.Array {
-    const t = this.t;
-    const [eps1, eps2] = this.eps;
-    const rel = this.relativeStep ? Math.min(this.warmupInit ? 1e-6 * t : 1e-2, 1 / Math.sqrt(t)) : this.lrFor(param);
-    const lr: number | mx.Array = this.scaleParameter ? mx.maximum(rms(param), eps2).mul(rel) : rel;
+  protected override stepValues(t: number, lr: number): Record<string, number> {
+    const rel = this.relativeStep ? Math.min(this.warmupInit ? 1e-6 * t : 1e-2, 1 / Math.sqrt(t)) : lr;
     const beta2 = 1 - t ** this.decayRate;
+    return { rel, beta2, oneMinusBeta2: 1 - beta2, decayRel: -this.weightDecay * rel };
+  }
+
+  applyOne(grad: mx.Array, param: mx.Array, state: ParamState): mx.Array {
+    const [eps1, eps2] = this.eps;
+    const rel = this.value("rel", param);
+    const lr: number | mx.Array = this.scaleParameter ? mx.maximum(rms(param), eps2).mul(rel) : rel;
+    const beta2 = this.value("beta2", param);
+    const oneMinusBeta2 = this.value("oneMinusBeta2", param);
     const sq = grad.square().add(eps1);
     let update: mx.Array;
     if (param.ndim >= 2) {
-      const row = state.expAvgSqRow.mul(beta2).add(sq.mean(-1).mul(1 - beta2));
-      const col = state.expAvgSqCol.mul(beta2).add(sq.mean(-2).mul(1 - beta2));
+      const row = state.expAvgSqRow.mul(beta2).add(sq.mean(-1).mul(oneMinusBeta2));
+      const col = state.expAvgSqCol.mul(beta2).add(sq.mean(-2).mul(oneMinusBeta2));
       state.expAvgSqRow = row;
       state.expAvgSqCol = col;
       // v ~ outer(row, col) / mean(row): the rank-1 factorization of the paper.
       const r = row.div(row.mean(-1, { keepdims: true })).rsqrt();
       update = r.expandDims(-1).mul(col.rsqrt().expandDims(-2)).mul(grad);
     } else {
-      const v = state.expAvgSq.mul(beta2).add(sq.mul(1 - beta2));
+      const v = state.expAvgSq.mul(beta2).add(sq.mul(oneMinusBeta2));
       state.expAvgSq = v;
       update = v.rsqrt().mul(grad);
     }
@@ -113,7 +119,8 @@ export class Adafactor extends Optimizer {
       update = state.expAvg.mul(this.beta1).add(update.mul(1 - this.beta1));
       state.expAvg = update;
     }
-    const p = this.weightDecay !== 0 ? param.add(param.mul(typeof lr === "number" ? -this.weightDecay * lr : lr.mul(-this.weightDecay))) : param;
-    return p.sub(update);
+    if (this.weightDecay === 0) return param.sub(update);
+    const decay = this.scaleParameter ? (lr as mx.Array).mul(-this.weightDecay) : this.value("decayRel", param);
+    return param.add(param.mul(decay)).sub(update);
   }
 }

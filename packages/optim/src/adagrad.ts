@@ -47,13 +47,14 @@ export class Adagrad extends Optimizer {
   }
 
   /** torch.optim.Adagrad's update of one parameter. */
+  protected override stepValues(t: number, lr: number): Record<string, number> {
+    return { decayedRate: lr / (1 + (t - 1) * this.lrDecay) };
+  }
+
   applyOne(grad: mx.Array, param: mx.Array, state: ParamState): mx.Array {
-    const lr = this.lrFor(param);
     const g = this.weightDecay !== 0 ? grad.add(param.mul(this.weightDecay)) : grad;
     const sum = state.sum.add(g.square());
     state.sum = sum;
-    const decay = 1 + (this.t - 1) * this.lrDecay;
-    const clr = typeof lr === "number" ? lr / decay : lr.div(decay);
-    return param.sub(g.div(sum.sqrt().add(this.eps)).mul(clr));
+    return param.sub(g.div(sum.sqrt().add(this.eps)).mul(this.value("decayedRate", param)));
   }
 }

@@ -1,6 +1,6 @@
 /** @file Adam, AdamW and Adamax with torch.optim's updates (bias correction on by default). */
 import * as mx from "@tessera/core";
-import { Optimizer, checkNumber, oneMinus, type LearningRate, type ParamState } from "./optimizer.js";
+import { Optimizer, checkNumber, type LearningRate, type ParamState } from "./optimizer.js";
 
 /** Options of {@link Adam}; defaults are torch.optim.Adam's. */
 export interface AdamOptions {
@@ -68,13 +68,17 @@ export class Adam extends Optimizer {
   }
 
   /** torch.optim.Adam's (or AdamW's) update of one parameter. */
+  protected override stepValues(t: number, lr: number): Record<string, number> {
+    const [b1, b2] = this.betas;
+    return { stepSize: lr / (1 - b1 ** t), bc2Sqrt: Math.sqrt(1 - b2 ** t), decay: 1 - lr * this.weightDecay };
+  }
+
   applyOne(grad: mx.Array, param: mx.Array, state: ParamState): mx.Array {
     const [b1, b2] = this.betas;
-    const lr = this.lrFor(param);
     let g = grad;
     let p = param;
     if (this.weightDecay !== 0) {
-      if (this.decoupled) p = p.mul(oneMinus(lr, this.weightDecay));
+      if (this.decoupled) p = p.mul(this.value("decay", param));
       else g = g.add(p.mul(this.weightDecay));
     }
     const m = state.m.mul(b1).add(g.mul(1 - b1));
@@ -86,12 +90,9 @@ export class Adam extends Optimizer {
       vUsed = mx.maximum(state.vMax ?? v, v);
       state.vMax = vUsed;
     }
-    if (!this.biasCorrection) return p.sub(m.div(vUsed.sqrt().add(this.eps)).mul(lr));
-    const bc1 = 1 - b1 ** this.t;
-    const bc2Sqrt = Math.sqrt(1 - b2 ** this.t);
-    const stepSize = typeof lr === "number" ? lr / bc1 : lr.div(bc1);
-    const denom = vUsed.sqrt().div(bc2Sqrt).add(this.eps);
-    return p.sub(m.div(denom).mul(stepSize));
+    if (!this.biasCorrection) return p.sub(m.div(vUsed.sqrt().add(this.eps)).mul(this.lrFor(param)));
+    const denom = vUsed.sqrt().div(this.value("bc2Sqrt", param)).add(this.eps);
+    return p.sub(m.div(denom).mul(this.value("stepSize", param)));
   }
 }
 
@@ -156,17 +157,18 @@ export class Adamax extends Optimizer {
   }
 
   /** torch.optim.Adamax's update of one parameter. */
+  protected override stepValues(t: number, lr: number): Record<string, number> {
+    return { stepSize: lr / (this.biasCorrection ? 1 - this.betas[0] ** t : 1) };
+  }
+
   applyOne(grad: mx.Array, param: mx.Array, state: ParamState): mx.Array {
     const [b1, b2] = this.betas;
-    const lr = this.lrFor(param);
     const g = this.weightDecay !== 0 ? grad.add(param.mul(this.weightDecay)) : grad;
     const m = state.m.mul(b1).add(g.mul(1 - b1));
     const u = mx.maximum(state.u.mul(b2), g.abs().add(this.eps));
     state.m = m;
     state.u = u;
-    const bc1 = this.biasCorrection ? 1 - b1 ** this.t : 1;
-    const stepSize = typeof lr === "number" ? lr / bc1 : lr.div(bc1);
-    return param.sub(m.div(u).mul(stepSize));
+    return param.sub(m.div(u).mul(this.value("stepSize", param)));
   }
 }
 

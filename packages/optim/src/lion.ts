@@ -1,6 +1,6 @@
 /** @file Lion (Chen et al., 2023, "Symbolic Discovery of Optimization Algorithms"). */
 import * as mx from "@tessera/core";
-import { Optimizer, checkNumber, oneMinus, type LearningRate, type ParamState } from "./optimizer.js";
+import { Optimizer, checkNumber, type LearningRate, type ParamState } from "./optimizer.js";
 import { checkBetas } from "./adam.js";
 
 /** Options of {@link Lion}; defaults are the paper's (and MLX's). */
@@ -37,13 +37,17 @@ export class Lion extends Optimizer {
     return { m: mx.zerosLike(param) };
   }
 
+  protected override stepValues(_t: number, lr: number): Record<string, number> {
+    return { decay: 1 - lr * this.weightDecay };
+  }
+
   /** Lion's update of one parameter. */
   applyOne(grad: mx.Array, param: mx.Array, state: ParamState): mx.Array {
     const [b1, b2] = this.betas;
     const lr = this.lrFor(param);
     const c = state.m.mul(b1).add(grad.mul(1 - b1));
     state.m = state.m.mul(b2).add(grad.mul(1 - b2));
-    const p = this.weightDecay !== 0 ? param.mul(oneMinus(lr, this.weightDecay)) : param;
+    const p = this.weightDecay !== 0 ? param.mul(this.value("decay", param)) : param;
     return p.sub(mx.sign(c).mul(lr));
   }
 }

@@ -53,10 +53,12 @@ export abstract class Optimizer {
   #learningRate: LearningRate;
   #step = 0;
   #state: Record<string, unknown> = {};
-  /** The learning rate of the update in progress (set before each `applyOne`). */
-  protected lr: number | mx.Array = 0;
-  /** The number of the update in progress, from 1 (torch's `step` inside the update). */
-  protected t = 0;
+  /**
+   * The numbers of the update in progress (set before each `applyOne`): the step count after it,
+   * the learning rate, then `stepValues`'s in order; while compile traces, also the dynamic
+   * scalars holding them, so that each call of the compiled step computes them again.
+   */
+  #now: { values: number[]; names: string[]; dynamic: ReturnType<typeof mx.internal.dynamicScalars> } | null = null;
 
   /** @param learningRate a number or a schedule. */
   constructor(learningRate: LearningRate) {
@@ -116,10 +118,49 @@ export abstract class Optimizer {
 
   /**
    * One parameter's update: returns the new parameter and writes the new state arrays into
-   * `state` (a fresh copy of the parameter's entry, owned by this update). `this.lr` and `this.t`
-   * hold the update's learning rate and number (from 1).
+   * `state` (a fresh copy of the parameter's entry, owned by this update). The update's learning
+   * rate and the numbers of `stepValues` are read with `value(name, param)`.
    */
   abstract applyOne(grad: mx.Array, param: mx.Array, state: ParamState): mx.Array;
+
+  /**
+   * The numbers an update derives from its number `t` (from 1, torch's `step` inside the update)
+   * and learning rate `lr`, by name, computed in double precision once per update (bias
+   * corrections, decayed rates). `applyOne` reads them with `value`. A compiled training step
+   * computes them again on every call, so they follow the step count exactly as uncompiled.
+   */
+  protected stepValues(_t: number, _lr: number): Record<string, number> {
+    return {};
+  }
+
+  /**
+   * The update's value `name` (`"lr"` or a key of `stepValues`) for `param`: a number, or while
+   * compile traces, a 0-d array of the parameter's dtype that each call of the step rebinds.
+   */
+  protected value(name: string, param: mx.Array): number | mx.Array {
+    const now = this.#now;
+    if (!now) throw new Error(`${this.name}: value("${name}") is only defined during an update`);
+    const i = name === "lr" ? 1 : now.names.indexOf(name) + 2;
+    if (i < 1) throw new Error(`${this.name}: "${name}" is not one of stepValues' names (${now.names.join(", ")})`);
+    return now.dynamic ? now.dynamic.scalar(i, param.dtype) : now.values[i];
+  }
+
+  /** The numbers of update number k (from 0): the count after it, its learning rate, stepValues'. */
+  #valuesAt(k: number): { values: number[]; names: string[] } {
+    const lr = this.#rateAt(k);
+    const named = this.stepValues(k + 1, lr);
+    return { values: [k + 1, lr, ...Object.values(named)], names: Object.keys(named) };
+  }
+
+  /** compile's state protocol: the state tree is read and written as it is. */
+  get [mx.internal.COMPILE_STATE](): mx.internal.CompileStateAccess {
+    return {
+      read: () => this.#state,
+      write: (tree) => {
+        this.#state = { ...(tree as Record<string, unknown>) };
+      },
+    };
+  }
 
   /**
    * Creates the state of every parameter of `params` that has none yet (it is also done lazily by
@@ -136,7 +177,7 @@ export abstract class Optimizer {
       state[k] = this.#initTree(params[k], state[k], k);
     }
     state.step ??= mx.array(this.#step, "uint64");
-    state.learningRate ??= mx.array(this.#rateAt(this.#step).value, "float32");
+    state.learningRate ??= mx.array(this.#rateAt(this.#step), "float32");
     this.#state = state;
   }
 
@@ -158,22 +199,33 @@ export abstract class Optimizer {
   applyGradients(grads: unknown, params: unknown): any {
     if (!mx.isPlainObject(grads)) throw new TypeError(`${this.name}.applyGradients: grads must be a plain object tree of arrays; got ${describe(grads)}`);
     if (!mx.isPlainObject(params)) throw new TypeError(`${this.name}.applyGradients: params must be a plain object tree of arrays; got ${describe(params)}`);
-    const k = this.#step;
-    const rate = this.#rateAt(k);
-    this.lr = rate.value;
-    this.t = k + 1;
-    const state: Record<string, unknown> = { ...this.#state };
-    const out: Record<string, unknown> = {};
     for (const key of Object.keys(grads)) {
       if (RESERVED.includes(key)) throw new TypeError(`${this.name}.applyGradients: a parameter may not be named "${key}" (a key of the state)`);
-      [out[key], state[key]] = this.#applyTree(grads[key], params[key], state[key], key);
     }
-    state.step = mx.array(k + 1, "uint64");
-    state.learningRate = rate.stored;
-    this.#state = state;
-    this.#step = k + 1;
-    this.lr = 0; // hold no array of this step beyond the state
-    return out;
+    // While compile traces, the step's numbers are dynamic scalars: each call of the compiled
+    // step computes them for its own step count (and advances it) before it runs.
+    let names: string[] = [];
+    const dynamic = mx.internal.dynamicScalars(() => {
+      const now = this.#valuesAt(this.#step);
+      this.#step++;
+      names = now.names;
+      return now.values;
+    });
+    const k = this.#step;
+    const now = dynamic ? { values: dynamic.values, names, dynamic } : { ...this.#valuesAt(k), dynamic: null };
+    this.#now = now;
+    try {
+      const state: Record<string, unknown> = { ...this.#state };
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(grads)) [out[key], state[key]] = this.#applyTree(grads[key], params[key], state[key], key);
+      state.step = dynamic ? dynamic.scalar(0, "uint64") : mx.array(now.values[0], "uint64");
+      state.learningRate = dynamic ? dynamic.scalar(1, "float32") : mx.array(now.values[1], "float32");
+      this.#state = state;
+      if (!dynamic) this.#step = k + 1;
+      return out;
+    } finally {
+      this.#now = null; // hold no array of this step beyond the state
+    }
   }
 
   #applyTree(g: unknown, p: unknown, s: unknown, path: string): [unknown, unknown] {
@@ -213,21 +265,20 @@ export abstract class Optimizer {
     mx.internal.donate(before);
   }
 
-  /** The learning rate for update number `k`: the value to compute with, and the 0-d array to store. */
-  #rateAt(k: number): { value: number | mx.Array; stored: mx.Array } {
+  /** The learning rate of update number `k` (a schedule's 0-d Array is read). */
+  #rateAt(k: number): number {
     const lr = this.#learningRate;
     const value = typeof lr === "number" ? lr : lr(k);
-    if (typeof value === "number") return { value, stored: mx.array(value, "float32") };
+    if (typeof value === "number") return value;
     if (!mx.isArray(value) || value.size !== 1) {
       throw new TypeError(`${this.name}: a schedule must return a number or a 0-d Array; got ${describe(value)} at step ${k}`);
     }
-    const v = value.ndim === 0 ? value : value.reshape([]);
-    return { value: v, stored: v.astype("float32") };
+    return Number(value.item());
   }
 
-  /** The update's learning rate in the dtype of `param` (an Array rate is cast; a number stays weak). */
+  /** The update's learning rate for `param` (see `value`). */
   protected lrFor(param: mx.Array): number | mx.Array {
-    return typeof this.lr === "number" ? this.lr : this.lr.astype(param.dtype);
+    return this.value("lr", param);
   }
 }
 
@@ -251,16 +302,6 @@ export function describe(x: unknown): string {
   if (Array.isArray(x)) return "a JS array";
   if (typeof x === "number") return String(x);
   return typeof x;
-}
-
-/** Scales a learning rate (a number or a 0-d Array) by a JS number. */
-export function scaleRate(lr: number | mx.Array, k: number): number | mx.Array {
-  return typeof lr === "number" ? lr * k : lr.mul(k);
-}
-
-/** `1 - lr * k` for a learning rate that is a number or a 0-d Array. */
-export function oneMinus(lr: number | mx.Array, k: number): number | mx.Array {
-  return typeof lr === "number" ? 1 - lr * k : mx.sub(1, lr.mul(k));
 }
 
 /** Checks that an option is a finite number in a range; returns it. */

@@ -53,12 +53,17 @@ export class SGD extends Optimizer {
     return this.momentum !== 0 ? { v: mx.zerosLike(param) } : {};
   }
 
+  protected override stepValues(t: number): Record<string, number> {
+    return { gradScale: t === 1 ? 1 : 1 - this.dampening };
+  }
+
   /** torch.optim.SGD's update of one parameter. */
   applyOne(grad: mx.Array, param: mx.Array, state: ParamState): mx.Array {
     let g = this.weightDecay !== 0 ? grad.add(param.mul(this.weightDecay)) : grad;
     if (this.momentum !== 0) {
-      // torch starts the buffer at the first gradient (no dampening on the first update).
-      const v = this.t === 1 || !state.v ? g : state.v.mul(this.momentum).add(this.dampening ? g.mul(1 - this.dampening) : g);
+      // torch starts the buffer at the first gradient (no dampening on the first update): from
+      // the zero buffer of initState, momentum * 0 + g is exactly g.
+      const v = !state.v ? g : state.v.mul(this.momentum).add(this.dampening ? g.mul(this.value("gradScale", param)) : g);
       state.v = v;
       g = this.nesterov ? g.add(v.mul(this.momentum)) : v;
     }

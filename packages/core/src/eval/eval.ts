@@ -5,7 +5,10 @@
 import { makeArray, setHandle, type Array } from "../array.js";
 import { cpu, type Device } from "../device.js";
 import { native } from "../native/binding.js";
-import { buildProgram, type Program } from "./program.js";
+import { buildProgram, type Program, type Step } from "./program.js";
+import { callOf } from "./compiled.js";
+import { compileTracing } from "./tracing.js";
+import type { Node } from "../array.js";
 
 /**
  * State shared with @tessera/transforms: while depth > 0 a transform is recording, and evaluated
@@ -67,7 +70,7 @@ export function releaseHandle(a: Array): void {
 /** While mx.profile runs: the steps of each program run, in the order they finished. */
 export const profiledPrograms: { steps: Program["steps"][] | null } = { steps: null };
 
-function record(p: Program): void {
+function record(p: { steps: Step[] }): void {
   evalStats.programs++;
   profiledPrograms.steps?.push(p.steps);
   for (const { name, members } of p.steps) {
@@ -81,7 +84,7 @@ function record(p: Program): void {
 }
 
 /** Hands the run's handles to their arrays; the intermediates it freed are marked as such. */
-function adopt(p: Program, handles: Int32Array): void {
+function adopt(p: { outputs: Array[]; nodes: Node[] }, handles: Int32Array): void {
   p.outputs.forEach((a, i) => {
     if (a.handle || a.disposed) {
       native.free(handles[i]); // computed meanwhile (evalAsync raced a sync eval) or dropped
@@ -97,7 +100,7 @@ function adopt(p: Program, handles: Int32Array): void {
   }
 }
 
-function nativeError(p: Program, op: string, e: unknown): Error {
+function nativeError(p: { steps: Step[] }, op: string, e: unknown): Error {
   const msg = e instanceof Error ? e.message : String(e);
   const m = /^\[eval\] instruction (\d+) \(([^)]*)\): (.*)$/s.exec(msg);
   if (m) {
@@ -117,8 +120,12 @@ function nativeError(p: Program, op: string, e: unknown): Error {
  * holds two copies of them. Reading a donated array after that evaluation throws DisposedError.
  */
 export function donate(arrays: Iterable<Array>): void {
+  const tracing = compileTracing();
   for (const a of arrays) {
     if (a.disposed) continue;
+    // While compile traces, only its inputs can be donated (each call then donates its own
+    // arrays); an array the trace closes over is one of its constants, read again next call.
+    if (tracing && !(a.node?.prim.opcode === null && a.node.params?.compile)) continue;
     // Read by nothing recorded: no evaluation will take it over, so it goes now.
     if (a.consumers === 0 && a.handle) a.dispose();
     else a.donated = true;
@@ -130,7 +137,7 @@ export function donate(arrays: Iterable<Array>): void {
  * failure (`failed`), only those the run had already taken (a run that fails before binding its
  * inputs takes none, and they stay usable).
  */
-function retireDonated(p: Program, failed = false): void {
+function retireDonated(p: { donated: Int32Array; inputArrays: Array[] }, failed = false): void {
   for (const i of p.donated) {
     const a = p.inputArrays[i];
     if (a.disposed || !a.handle) continue;
@@ -150,9 +157,71 @@ function handleAlive(h: number): boolean {
   }
 }
 
-/** Computes every lazy array in `arrays` in one native call. */
+/**
+ * A compiled function's call, ready to run: its inputs computed, its bindings. The donated inputs
+ * (an optimizer's old parameters, marked by the call) are passed only where they are bound once.
+ */
+function prepareCall(node: Node, op: string) {
+  const { trace, scalars } = callOf(node);
+  const inputArrays = node.inputs;
+  for (const x of inputArrays) x.checkAlive(op);
+  const count = new Map<Array, number>();
+  for (const x of inputArrays) count.set(x, (count.get(x) ?? 0) + 1);
+  const donated: number[] = [];
+  inputArrays.forEach((x, i) => x.donated && count.get(x) === 1 && donated.push(i));
+  return {
+    trace, scalars, inputArrays, nodes: [node], outputs: node.outputs, steps: trace.program.steps,
+    inputs: Int32Array.from(inputArrays, (x) => x.handle),
+    donated: Int32Array.from(donated),
+  };
+}
+
+/** Runs a compiled function's call node (after whatever computes its inputs). */
+function runCall(node: Node, op: string): void {
+  const lazy = node.inputs.filter((x) => !x.handle);
+  if (lazy.length) evaluate(lazy, op);
+  if (node.outputs.every((y) => y.handle || y.disposed)) return;
+  const c = prepareCall(node, op);
+  let handles: Int32Array;
+  try {
+    handles = native.runBody(c.trace.id, c.inputs, c.scalars, c.donated);
+  } catch (e) {
+    retireDonated(c, true);
+    throw nativeError(c, op, e);
+  }
+  retireDonated(c);
+  record(c);
+  adopt(c, handles);
+}
+
+async function runCallAsync(node: Node, op: string): Promise<void> {
+  const lazy = node.inputs.filter((x) => !x.handle);
+  if (lazy.length) await evaluateAsync(lazy, op);
+  if (node.outputs.every((y) => y.handle || y.disposed)) return;
+  const c = prepareCall(node, op);
+  let handles: Int32Array;
+  try {
+    const run = native.runBodyAsync(c.trace.id, c.inputs, c.scalars, c.donated);
+    retireDonated(c);
+    handles = await run;
+  } catch (e) {
+    retireDonated(c, true);
+    throw nativeError(c, op, e);
+  }
+  record(c);
+  adopt(c, handles);
+}
+
+/**
+ * Computes every lazy array in `arrays` in one native call; calls of compiled functions among
+ * them run first, each its own kept program (then the rest, which reads their results).
+ */
 export function evaluate(arrays: Array[], op = "eval"): void {
-  const p = buildProgram(arrays, op);
+  let p = buildProgram(arrays, op);
+  if (p && "calls" in p) {
+    for (const node of p.calls) runCall(node, op);
+    p = buildProgram(arrays, op) as Program | null;
+  }
   if (!p) return;
   let handles: Int32Array;
   try {
@@ -167,7 +236,11 @@ export function evaluate(arrays: Array[], op = "eval"): void {
 }
 
 export async function evaluateAsync(arrays: Array[], op = "evalAsync"): Promise<void> {
-  const p = buildProgram(arrays, op);
+  let p = buildProgram(arrays, op);
+  if (p && "calls" in p) {
+    for (const node of p.calls) await runCallAsync(node, op);
+    p = buildProgram(arrays, op) as Program | null;
+  }
   if (!p) return;
   let handles: Int32Array;
   try {

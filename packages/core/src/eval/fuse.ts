@@ -16,6 +16,7 @@ import type { Array, Node } from "../array.js";
 import { dtypeCode, type DType } from "../dtype.js";
 import { native } from "../native/binding.js";
 import { opcode } from "../native/ops.js";
+import type { DynamicRef } from "./tracing.js";
 
 const KINDS: string[] = native.opKinds();
 const FULL = opcode("full");
@@ -49,6 +50,10 @@ export interface FusedUnit {
   ints: number[];
   /** The constants' values, in the order the constant steps index them. */
   scalars: number[];
+  /** For each constant, the dynamic scalar it is (a compiled call rebinds it), if any. */
+  scalarRefs: (DynamicRef | undefined)[];
+  /** The number type the steps compute in. */
+  type: DType;
 }
 export type Unit = { kind: "node"; node: Node } | FusedUnit;
 
@@ -89,12 +94,12 @@ function numberType(node: Node): DType | null | undefined {
 }
 
 /** A scalar constant the plan may fold: a `full`, or a broadcast of one. */
-function constantOf(node: Node): { value: number; dtype: DType } | null {
+function constantOf(node: Node): { value: number; dtype: DType; ref: DynamicRef | undefined } | null {
   const op = node.prim.opcode;
   if (op === FULL) {
     const v = node.params.value;
     if (typeof v !== "number" && typeof v !== "boolean") return null;
-    return { value: Number(v), dtype: node.outputs[0].dtype };
+    return { value: Number(v), dtype: node.outputs[0].dtype, ref: node.params.dynamic };
   }
   return null;
 }
@@ -111,6 +116,7 @@ interface Group {
   /** [op, type, a, b, c] per step, registers in the plan's numbering. */
   steps: number[][];
   scalars: number[];
+  scalarRefs: (DynamicRef | undefined)[];
 }
 
 /** Registers while planning: inputs and steps are numbered apart until the input count is known. */
@@ -120,6 +126,7 @@ const STEP_REG = 0x200000;
 interface Deferred {
   value: number;
   dtype: DType;
+  ref: DynamicRef | undefined;
   /** The nodes computing it: a full, then a broadcast of it. */
   chain: Node[];
 }
@@ -184,7 +191,7 @@ function plan(order: Node[], kept: Set<Array>): Unit[] {
     }
     const src = node.prim.opcode === BROADCAST ? deferred.get(node.inputs[0]) : undefined;
     if (src && !kept.has(y)) {
-      deferred.set(y, { value: src.value, dtype: src.dtype, chain: [...src.chain, node] });
+      deferred.set(y, { ...src, chain: [...src.chain, node] });
       continue;
     }
 
@@ -222,7 +229,7 @@ function plan(order: Node[], kept: Set<Array>): Unit[] {
     if (!target) {
       target = {
         nodes: [], members: new Set(), shape: y.shape, device: deviceKey(node), type: type!,
-        reg: new Map(), inputs: [], steps: [], scalars: [],
+        reg: new Map(), inputs: [], steps: [], scalars: [], scalarRefs: [],
       };
       open.add(target);
     }
@@ -253,6 +260,7 @@ function merge(a: Group, b: Group): void {
   for (const [v, r] of b.reg) if (r >= STEP_REG) a.reg.set(v, r + shift);
   for (const st of moved) a.steps.push(st);
   for (const v of b.scalars) a.scalars.push(v);
+  for (const r of b.scalarRefs) a.scalarRefs.push(r);
   for (const n of b.nodes) a.nodes.push(n), a.members.add(n);
 }
 
@@ -266,6 +274,7 @@ function addStep(g: Group, node: Node, deferred: Map<Array, Deferred>): void {
       r = STEP_REG + g.steps.length;
       g.steps.push([CONST_STEP, d.dtype === "bool" ? REG_BOOL : REG_NUMBER, g.scalars.length, -1, -1]);
       g.scalars.push(d.value);
+      g.scalarRefs.push(d.ref);
     } else {
       r = INPUT_REG + g.inputs.length;
       g.inputs.push(x);
@@ -297,5 +306,5 @@ function finish(g: Group, kept: Set<Array>, readers: Map<Array, Node[]>): Unit {
   }
   ints.push(outputs.length);
   for (const y of outputs) ints.push(resolve(g.reg.get(y)!));
-  return { kind: "fused", nodes: g.nodes, inputs: g.inputs, outputs, ints, scalars: g.scalars };
+  return { kind: "fused", nodes: g.nodes, inputs: g.inputs, outputs, ints, scalars: g.scalars, scalarRefs: g.scalarRefs, type: g.type };
 }

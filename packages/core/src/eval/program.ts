@@ -16,6 +16,7 @@ import { DisposedError, InternalError, TransformError, fmtShape } from "../error
 import { nativeDevice } from "../device.js";
 import { opcode } from "../native/ops.js";
 import { planFusion } from "./fuse.js";
+import { callPrim, type DynamicRef } from "./tracing.js";
 
 /** native/src/program.h's kProgramVersion. */
 export const PROGRAM_VERSION = 0x54530002;
@@ -44,12 +45,28 @@ export interface Program {
   steps: Step[];
   /** The nodes of the program, in execution order. */
   nodes: Node[];
+  /** The scalar words a compiled call recomputes (see dynamic.ts): where each lands, and from what. */
+  dynamic: DynamicScalar[];
+}
+
+/** A dynamic scalar's word in a program's scalars. */
+export interface DynamicScalar {
+  index: number;
+  ref: DynamicRef;
+  dtype: DType;
 }
 
 function checkPending(a: Array, op: string): Node {
   if (a.disposed) throw new DisposedError(`${op}: array of shape ${fmtShape(a.shape)} ${a.dtype} was disposed`);
   const node = a.node;
   if (!node) throw new InternalError(`${op}: lazy array without a node (this is a bug)`);
+  if (node.prim.opcode === null && node.params?.compile) {
+    throw new TransformError(
+      `${op}: cannot read the value of an array traced by compile (shape ${fmtShape(a.shape)}): it depends on a compiled function's inputs, ` +
+        "which have no value while the function is traced. Evaluate outside the compiled function; state it replaces (a model, an optimizer) " +
+        "must be named in compile's outputs, and state it reads in its inputs",
+    );
+  }
   if (node.prim.opcode === null) {
     throw new TransformError(
       `${op}: cannot read the value of an array mapped by vmap (shape ${fmtShape(a.shape)}): inside vmap a mapped value has no single value`,
@@ -58,15 +75,28 @@ function checkPending(a: Array, op: string): Node {
   return node;
 }
 
-/** The nodes computing the lazy `roots`, inputs first, and the computed arrays they read. */
-export function pendingNodes(roots: Array[], op: string): { order: Node[]; inputs: Array[] } {
+/**
+ * The nodes computing the lazy `roots`, inputs first, and the computed arrays they read (and the
+ * arrays `isInput` names: a compile trace's inputs). Calls of compiled functions are not walked
+ * through: they are listed in `calls`, and evaluation runs them first (see evaluate).
+ */
+export function pendingNodes(
+  roots: Array[],
+  op: string,
+  isInput?: (x: Array) => boolean,
+): { order: Node[]; inputs: Array[]; calls: Node[] } {
   const order: Node[] = [];
   const inputs: Array[] = [];
+  const calls: Node[] = [];
   const seenInput = new Set<Array>();
   const seen = new Set<Node>();
   const stack: [Node, number][] = [];
   for (const r of roots) {
-    if (r.handle) continue;
+    if (r.handle || isInput?.(r)) continue;
+    if (r.node?.prim === callPrim) {
+      if (!calls.includes(r.node)) calls.push(r.node);
+      continue;
+    }
     const rootNode = checkPending(r, op);
     if (seen.has(rootNode)) continue;
     seen.add(rootNode);
@@ -76,8 +106,12 @@ export function pendingNodes(roots: Array[], op: string): { order: Node[]; input
       const node = top[0];
       if (top[1] < node.inputs.length) {
         const x = node.inputs[top[1]++];
-        if (x.handle) {
+        if (x.handle || isInput?.(x)) {
           if (!seenInput.has(x)) seenInput.add(x), inputs.push(x);
+          continue;
+        }
+        if (x.node?.prim === callPrim) {
+          if (!calls.includes(x.node)) calls.push(x.node);
           continue;
         }
         const n = checkPending(x, op);
@@ -88,7 +122,7 @@ export function pendingNodes(roots: Array[], op: string): { order: Node[]; input
       }
     }
   }
-  return { order, inputs };
+  return { order, inputs, calls };
 }
 
 /**
@@ -118,19 +152,32 @@ function pushAll<T>(to: T[], from: readonly T[]): void {
   for (const v of from) to.push(v);
 }
 
-/** Builds the program computing every lazy array in `roots` (those with data are inputs). */
-export function buildProgram(roots: Array[], op: string): Program | null {
-  const { order, inputs } = pendingNodes(roots, op);
+/**
+ * Builds the program computing every lazy array in `roots` (those with data are inputs). When
+ * the graph reads calls of compiled functions, nothing is built: their nodes come back, to run
+ * first.
+ */
+export function buildProgram(roots: Array[], op: string): Program | { calls: Node[] } | null {
+  const { order, inputs, calls } = pendingNodes(roots, op);
+  if (calls.length) return { calls };
   if (order.length === 0) return null;
   const pending = [...new Set(roots.filter((r) => !r.handle))];
   const isRoot = new Set(pending);
   const kept = [...keptValues(order)].filter((a) => !isRoot.has(a) && !a.disposed);
+  return encodeProgram(order, inputs, [...pending, ...kept], op);
+}
 
+/**
+ * Encodes `order` (nodes in execution order) reading `inputs` (bound to slots 0..n-1, in order)
+ * into a body returning `outputs`.
+ */
+export function encodeProgram(order: Node[], inputs: Array[], outputs: Array[], op: string): Program {
   const slotOf = new Map<Array, number>();
   inputs.forEach((x, i) => slotOf.set(x, i));
   let numSlots = inputs.length;
   const code: number[] = [PROGRAM_VERSION, 0, inputs.length, 0, 0];
   const scalars: (number | bigint)[] = [];
+  const dynamic: DynamicScalar[] = [];
   const steps: Step[] = [];
   const transferred = new Map<string, number>(); // `${slot}@${device}` -> slot
   const transfer = opcode("transfer");
@@ -154,7 +201,7 @@ export function buildProgram(roots: Array[], op: string): Program | null {
   };
 
   const fusedOp = opcode("fused");
-  for (const unit of planFusion(order, () => new Set([...pending, ...kept]))) {
+  for (const unit of planFusion(order, () => new Set(outputs))) {
     if (unit.kind === "fused") {
       const dev = nativeDevice(unit.nodes[0].device, "fused");
       const ins = unit.inputs.map((x) => slotOn(x, dev));
@@ -165,6 +212,7 @@ export function buildProgram(roots: Array[], op: string): Program | null {
       code.push(unit.ints.length);
       pushAll(code, unit.ints);
       code.push(unit.scalars.length, scalars.length);
+      unit.scalarRefs.forEach((ref, i) => ref && dynamic.push({ index: scalars.length + i, ref, dtype: unit.type }));
       pushAll(scalars, unit.scalars);
       steps.push({ name: "fused", inputs: unit.inputs, members: unit.nodes.map((n) => n.prim.name) });
       continue;
@@ -182,10 +230,11 @@ export function buildProgram(roots: Array[], op: string): Program | null {
     pushAll(code, ints);
     const sc = enc.scalars ?? [];
     code.push(sc.length, scalars.length);
+    const ref: DynamicRef | undefined = node.params?.dynamic;
+    if (ref) dynamic.push({ index: scalars.length, ref, dtype: node.outputs[0].dtype });
     pushAll(scalars, sc);
     steps.push({ name: node.prim.name, inputs: node.inputs });
   }
-  const outputs = [...pending, ...kept];
   code.push(outputs.length);
   for (const a of outputs) code.push(slotOf.get(a)!);
   code[1] = numSlots;
@@ -211,5 +260,6 @@ export function buildProgram(roots: Array[], op: string): Program | null {
     outputs,
     steps,
     nodes: order,
+    dynamic,
   };
 }

@@ -32,7 +32,8 @@ export interface NativeBinding {
   runAsync(body: Int32Array, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array): Promise<Int32Array>;
   /** Decodes a body once and keeps it; runBody replays it with new bindings. */
   keepBody(body: Int32Array): number;
-  runBody(id: number, inputs: Int32Array, scalars: Float64Array): Int32Array;
+  runBody(id: number, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array): Int32Array;
+  runBodyAsync(id: number, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array): Promise<Int32Array>;
   releaseBody(id: number): void;
   /** The names of the addon's backends; a program's device field indexes this list. */
   devices(): string[];

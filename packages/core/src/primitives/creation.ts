@@ -2,16 +2,19 @@
 import type { DType } from "../dtype.js";
 import { defPrimitive, noGradient, noInputs, zeroTangent, type PrimitiveDef } from "../primitive.js";
 import { opcode } from "../native/ops.js";
+import type { DynamicRef } from "../eval/tracing.js";
 
 export interface FullParams {
   shape: number[];
   dtype: DType;
   /** A BigInt keeps 64-bit integer values exact. */
   value: number | bigint;
+  /** Set on a compile trace's dynamic scalar: each call of the trace binds a new value. */
+  dynamic?: DynamicRef;
 }
 
 /** A fill value as the program carries it: 64-bit integer fills as exact (saturated) integers. */
-function fillWord(value: number | bigint, dtype: DType): number | bigint {
+export function fillWord(value: number | bigint, dtype: DType): number | bigint {
   if (dtype !== "int64" && dtype !== "uint64") return Number(value);
   const [lo, hi] = dtype === "int64" ? [-(2n ** 63n), 2n ** 63n - 1n] : [0n, 2n ** 64n - 1n];
   let v: bigint;
@@ -48,8 +51,11 @@ export const arange: PrimitiveDef<ArangeParams> = defPrimitive({
   vmap: noInputs,
 });
 
-/** Stands for a vmapped argument while tracing: it has a shape but no value. */
-export const placeholder: PrimitiveDef<{ shape: number[]; dtype: DType }> = defPrimitive({
+/**
+ * Stands for a vmapped argument, or for an input of a compiled function (`compile: true`), while
+ * tracing: it has a shape but no value.
+ */
+export const placeholder: PrimitiveDef<{ shape: number[]; dtype: DType; compile?: boolean }> = defPrimitive({
   name: "placeholder",
   opcode: null,
   abstractEval: (_x, { shape, dtype }) => [{ shape, dtype }],

@@ -1,0 +1,359 @@
+// @file The fused row kernels on the gpu (cpu/fast.cc's semantics): layerNorm, rmsNorm and their
+// backward passes, rope, softmax, softmaxBwd and logsumexp over the last axis, float32/float64.
+// A group of threads takes a row (a warp for rows up to 1024 elements, the whole block for longer
+// ones), reduces its statistics with shuffles (and shared memory across warps), and writes it in
+// one more pass. Strided operands are first copied contiguous. Weights, biases and rope offsets
+// may carry leading axes (a prefix of x's): each applies to its own group of consecutive rows.
+// The norms' dw and db sum over rows: a second kernel takes (row segment, column) pairs, so
+// neighbouring threads read neighbouring columns, and a third adds the segments in order.
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "device.cuh"
+
+namespace tessera::cuda {
+namespace {
+
+// Reduces v over the G threads of a row group (G = 32: one warp; G = kThreads: the block, which
+// every thread of it must call).
+template <int G, class T, class F>
+__device__ __forceinline__ T group_reduce(T v, F op, T* sm) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+  if constexpr (G == 32) {
+    return v;
+  } else {
+    __syncthreads();  // sm is free (the previous reduction has read it)
+    if ((threadIdx.x & 31) == 0) sm[threadIdx.x >> 5] = v;
+    __syncthreads();
+    v = sm[0];
+    for (int k = 1; k < G / 32; ++k) v = op(v, sm[k]);
+    return v;
+  }
+}
+struct Add { template <class T> __device__ T operator()(T a, T b) const { return a + b; } };
+struct Max { template <class T> __device__ T operator()(T a, T b) const { return fmax(a, b); } };
+
+// for (row r of this group) body: rows are spread over groups of G threads; `lane` is the
+// thread's place in its group.
+#define FOR_ROWS(G, rows)                                                          \
+  const int lane = threadIdx.x % (G);                                              \
+  const int64_t per_block = kThreads / (G);                                        \
+  for (int64_t r = blockIdx.x * per_block + threadIdx.x / (G); r < (rows); r += gridDim.x * per_block)
+
+template <class T, int G, bool kLayer>
+__global__ void __launch_bounds__(kThreads) norm_fwd_kernel(const T* x, const T* w, const T* b, T* y, int64_t rows, int64_t n,
+                                                            int64_t per_group, T eps) {
+  __shared__ T sm[kThreads / 32];
+  FOR_ROWS(G, rows) {
+    const T* xr = x + r * n;
+    T* yr = y + r * n;
+    const int64_t gi = r / per_group;
+    T mean = 0;
+    if constexpr (kLayer) {
+      T s = 0;
+      for (int64_t j = lane; j < n; j += G) s += xr[j];
+      mean = group_reduce<G>(s, Add{}, sm) / static_cast<T>(n);
+    }
+    T s2 = 0;
+    for (int64_t j = lane; j < n; j += G) {
+      const T d = xr[j] - mean;
+      s2 += d * d;
+    }
+    const T rs = T(1) / sqrt(group_reduce<G>(s2, Add{}, sm) / static_cast<T>(n) + eps);
+    for (int64_t j = lane; j < n; j += G) {
+      T v = (xr[j] - mean) * rs;
+      if (w) v *= w[gi * n + j];
+      if (b) v += b[gi * n + j];
+      yr[j] = v;
+    }
+  }
+}
+
+// dx per row, and the row's (mean, 1/std) into stats for the parameter gradients.
+template <class T, int G, bool kLayer>
+__global__ void __launch_bounds__(kThreads) norm_bwd_kernel(const T* x, const T* w, const T* g, T* dx, T* stats, int64_t rows,
+                                                            int64_t n, int64_t per_group, T eps) {
+  __shared__ T sm[kThreads / 32];
+  FOR_ROWS(G, rows) {
+    const T *xr = x + r * n, *gr = g + r * n;
+    const T* wr = w ? w + (r / per_group) * n : nullptr;
+    T mean = 0;
+    if constexpr (kLayer) {
+      T s = 0;
+      for (int64_t j = lane; j < n; j += G) s += xr[j];
+      mean = group_reduce<G>(s, Add{}, sm) / static_cast<T>(n);
+    }
+    T s2 = 0;
+    for (int64_t j = lane; j < n; j += G) {
+      const T d = xr[j] - mean;
+      s2 += d * d;
+    }
+    const T rs = T(1) / sqrt(group_reduce<G>(s2, Add{}, sm) / static_cast<T>(n) + eps);
+    if (lane == 0) stats[2 * r] = mean, stats[2 * r + 1] = rs;
+    T a1 = 0, a2 = 0;
+    for (int64_t j = lane; j < n; j += G) {
+      const T gh = wr ? gr[j] * wr[j] : gr[j];
+      if constexpr (kLayer) a1 += gh, a2 += gh * (xr[j] - mean) * rs;
+      else a2 += gh * xr[j];
+    }
+    T* dr = dx + r * n;
+    if constexpr (kLayer) {
+      const T m1 = group_reduce<G>(a1, Add{}, sm) / static_cast<T>(n), m2 = group_reduce<G>(a2, Add{}, sm) / static_cast<T>(n);
+      for (int64_t j = lane; j < n; j += G) {
+        const T gh = wr ? gr[j] * wr[j] : gr[j];
+        dr[j] = rs * (gh - m1 - (xr[j] - mean) * rs * m2);
+      }
+    } else {  // dx = r g w - x r^3 mean(g w x)
+      const T c = rs * rs * rs * group_reduce<G>(a2, Add{}, sm) / static_cast<T>(n);
+      for (int64_t j = lane; j < n; j += G) dr[j] = rs * (wr ? gr[j] * wr[j] : gr[j]) - xr[j] * c;
+    }
+  }
+}
+
+// Partial sums over segment s of each group's rows: dw += g xhat (layer) or g x / rms; db += g.
+template <class T, bool kLayer>
+__global__ void __launch_bounds__(kThreads) norm_param_kernel(const T* x, const T* g, const T* stats, double* pw, double* pb,
+                                                              int64_t psize, int64_t n, int64_t per_group, int64_t segs) {
+  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = tid; i < segs * psize; i += stride) {
+    const int64_t s = i / psize, c = i % psize, gi = c / n, j = c % n;
+    const int64_t r0 = gi * per_group + per_group * s / segs, r1 = gi * per_group + per_group * (s + 1) / segs;
+    double aw = 0, ab = 0;
+    for (int64_t r = r0; r < r1; ++r) {
+      const double xv = x[r * n + j], gv = g[r * n + j];
+      aw += gv * (xv - double(stats[2 * r])) * double(stats[2 * r + 1]);
+      if constexpr (kLayer) ab += gv;
+    }
+    pw[i] = aw;
+    if constexpr (kLayer) pb[i] = ab;
+  }
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads) sum_segments_kernel(const double* p, T* out, int64_t psize, int64_t segs) {
+  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t c = tid; c < psize; c += stride) {
+    double a = 0;
+    for (int64_t s = 0; s < segs; ++s) a += p[s * psize + c];
+    out[c] = static_cast<T>(a);
+  }
+}
+
+// Row r of x [..., L, D] is position l = r % L of group (r / L) / per_group.
+template <class T>
+__global__ void __launch_bounds__(kThreads) rope_kernel(const T* x, T* y, int64_t total, int64_t D, int64_t L, int64_t dims,
+                                                        bool traditional, double base_log, double scale, const double* offs,
+                                                        double off0, int64_t per_group) {
+  const int64_t half = dims / 2;
+  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = tid; i < total; i += stride) {
+    const int64_t r = i / D, d = i % D;
+    const T* xr = x + r * D;
+    if (d >= dims) {
+      y[i] = xr[d];
+      continue;
+    }
+    const double off = offs ? offs[(r / L) / per_group] : off0;
+    const double pos = (off + static_cast<double>(r % L)) * scale;
+    const int64_t p = traditional ? d / 2 : d % half;
+    const double th = pos * exp(-static_cast<double>(p) * base_log / static_cast<double>(half));
+    const T c = static_cast<T>(cos(th)), s = static_cast<T>(sin(th));
+    const T a = traditional ? xr[2 * p] : xr[p], b = traditional ? xr[2 * p + 1] : xr[p + half];
+    const bool first = traditional ? (d % 2 == 0) : (d < half);
+    y[i] = first ? a * c - b * s : a * s + b * c;
+  }
+}
+
+// softmax (kLse false: y = exp(x - max) / sum) or logsumexp (one value per row, shifted by 0 when
+// the maximum is infinite).
+template <class T, int G, bool kLse>
+__global__ void __launch_bounds__(kThreads) softmax_kernel(const T* x, T* y, int64_t rows, int64_t n) {
+  __shared__ T sm[kThreads / 32];
+  FOR_ROWS(G, rows) {
+    const T* xr = x + r * n;
+    T m = -std::numeric_limits<T>::infinity();
+    for (int64_t j = lane; j < n; j += G) m = fmax(m, xr[j]);
+    m = group_reduce<G>(m, Max{}, sm);
+    if (kLse && isinf(m)) m = 0;
+    T s = 0;
+    for (int64_t j = lane; j < n; j += G) {
+      const T e = exp(xr[j] - m);
+      if constexpr (!kLse) y[r * n + j] = e;
+      s += e;
+    }
+    s = group_reduce<G>(s, Add{}, sm);
+    if constexpr (kLse) {
+      if (lane == 0) y[r] = m + log(s);
+    } else {
+      const T inv = T(1) / s;
+      for (int64_t j = lane; j < n; j += G) y[r * n + j] *= inv;
+    }
+  }
+}
+
+template <class T, int G>
+__global__ void __launch_bounds__(kThreads) softmax_bwd_kernel(const T* y, const T* g, T* dx, int64_t rows, int64_t n) {
+  __shared__ T sm[kThreads / 32];
+  FOR_ROWS(G, rows) {
+    const T *yr = y + r * n, *gr = g + r * n;
+    T s = 0;
+    for (int64_t j = lane; j < n; j += G) s += yr[j] * gr[j];
+    s = group_reduce<G>(s, Add{}, sm);
+    for (int64_t j = lane; j < n; j += G) dx[r * n + j] = yr[j] * (gr[j] - s);
+  }
+}
+
+// Launches kernel<G> for rows of n elements: a warp per row up to 1024 elements, else a block.
+template <class Launch>
+void by_row_length(const Context& c, int64_t rows, int64_t n, Launch launch) {
+  if (rows == 0) return;
+  if (n <= 1024) launch(std::integral_constant<int, 32>{}, blocks_for(c, rows * 32));
+  else launch(std::integral_constant<int, kThreads>{}, static_cast<int>(std::min<int64_t>(rows, int64_t(c.num_sms) * 16)));
+}
+
+template <class T>
+const T* ptr(const ArrayDesc* a) { return a ? a->data<T>() : nullptr; }
+
+template <class T>
+void norm_fwd(const Context& c, bool layer, const Instr& instr, const Inputs& in, ArrayDesc& out, T eps) {
+  if (out.size() == 0) return;
+  const bool has_w = instr.ints[0] != 0, has_b = layer && instr.ints[1] != 0;
+  const ArrayDesc x = contiguous(c, *in[0]);
+  std::unique_ptr<ArrayDesc> w, b;
+  if (has_w) w = std::make_unique<ArrayDesc>(contiguous(c, *in[1]));
+  if (has_b) b = std::make_unique<ArrayDesc>(contiguous(c, *in[1 + has_w]));
+  const int64_t n = x.shape.back(), rows = x.size() / n;
+  const ArrayDesc* p = w ? w.get() : b.get();
+  const int64_t per_group = p ? rows / std::max<int64_t>(1, p->size() / n) : std::max<int64_t>(1, rows);
+  by_row_length(c, rows, n, [&](auto g, int blocks) {
+    constexpr int G = decltype(g)::value;
+    if (layer) norm_fwd_kernel<T, G, true><<<blocks, kThreads, 0, c.stream>>>(x.data<T>(), ptr<T>(w.get()), ptr<T>(b.get()),
+                                                                             out.data<T>(), rows, n, per_group, eps);
+    else norm_fwd_kernel<T, G, false><<<blocks, kThreads, 0, c.stream>>>(x.data<T>(), ptr<T>(w.get()), nullptr, out.data<T>(),
+                                                                        rows, n, per_group, eps);
+  });
+  check_launch(layer ? "layerNorm" : "rmsNorm");
+}
+
+template <class T>
+void norm_bwd(const Context& c, bool layer, const Instr& instr, const Inputs& in, const Outputs& outs, T eps) {
+  const bool has_w = instr.ints[0] != 0;
+  const char* name = layer ? "layerNormBwd" : "rmsNormBwd";
+  ArrayDesc &dx = *outs[0], &dw = *outs[1];
+  ArrayDesc* db = layer ? outs[2] : nullptr;
+  const int64_t psize = dw.size();
+  if (in[0]->size() == 0) {
+    if (psize > 0) {
+      check(cudaMemsetAsync(dw.data<T>(), 0, psize * sizeof(T), c.stream), name);
+      if (db) check(cudaMemsetAsync(db->data<T>(), 0, psize * sizeof(T), c.stream), name);
+    }
+    return;
+  }
+  const ArrayDesc x = contiguous(c, *in[0]), g = contiguous(c, *in[1 + has_w]);
+  std::unique_ptr<ArrayDesc> w;
+  if (has_w) w = std::make_unique<ArrayDesc>(contiguous(c, *in[1]));
+  const int64_t n = x.shape.back(), rows = x.size() / n, groups = psize / n, per_group = rows / groups;
+  auto stats = c.allocator->allocate(rows * 2 * sizeof(T));
+  T* st = static_cast<T*>(stats->data);
+  by_row_length(c, rows, n, [&](auto gsz, int blocks) {
+    constexpr int G = decltype(gsz)::value;
+    if (layer) norm_bwd_kernel<T, G, true><<<blocks, kThreads, 0, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), dx.data<T>(),
+                                                                             st, rows, n, per_group, eps);
+    else norm_bwd_kernel<T, G, false><<<blocks, kThreads, 0, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), dx.data<T>(),
+                                                                        st, rows, n, per_group, eps);
+  });
+  check_launch(name);
+  // Enough (segment, column) work items to fill the gpu, each segment a run of one group's rows.
+  const int64_t segs = std::max<int64_t>(1, std::min<int64_t>({per_group, 256, (int64_t(c.num_sms) * 2048 + psize - 1) / psize}));
+  auto partial = c.allocator->allocate(segs * psize * sizeof(double) * (layer ? 2 : 1));
+  double* pw = static_cast<double*>(partial->data);
+  double* pb = layer ? pw + segs * psize : nullptr;
+  if (layer) norm_param_kernel<T, true><<<blocks_for(c, segs * psize), kThreads, 0, c.stream>>>(x.data<T>(), g.data<T>(), st, pw, pb,
+                                                                                              psize, n, per_group, segs);
+  else norm_param_kernel<T, false><<<blocks_for(c, segs * psize), kThreads, 0, c.stream>>>(x.data<T>(), g.data<T>(), st, pw, pb,
+                                                                                          psize, n, per_group, segs);
+  sum_segments_kernel<T><<<blocks_for(c, psize), kThreads, 0, c.stream>>>(pw, dw.data<T>(), psize, segs);
+  if (layer) sum_segments_kernel<T><<<blocks_for(c, psize), kThreads, 0, c.stream>>>(pb, db->data<T>(), psize, segs);
+  check_launch(name);
+}
+
+template <class T>
+void rope(const Context& c, const Instr& instr, const Inputs& in, ArrayDesc& out, Scalars sc) {
+  if (out.size() == 0) return;
+  const ArrayDesc x = contiguous(c, *in[0]);
+  const int64_t dims = instr.ints[0];
+  const bool traditional = instr.ints[1] != 0, has_off = instr.ints[2] != 0;
+  const int nd = x.ndim();
+  const int64_t D = x.shape[nd - 1], L = x.shape[nd - 2], leads = x.size() / (D * L);
+  std::unique_ptr<ArrayDesc> off;
+  int64_t per_group = leads;
+  if (has_off) {
+    off = std::make_unique<ArrayDesc>(contiguous(c, *in[1]));
+    per_group = leads / off->size();
+  }
+  rope_kernel<T><<<blocks_for(c, out.size()), kThreads, 0, c.stream>>>(x.data<T>(), out.data<T>(), out.size(), D, L, dims, traditional,
+                                                                      std::log(sc.f(0)), sc.f(1), ptr<double>(off.get()), sc.f(2),
+                                                                      std::max<int64_t>(1, per_group));
+  check_launch("rope");
+}
+
+template <class T>
+void softmax(const Context& c, bool lse, const Inputs& in, ArrayDesc& out) {
+  if (out.size() == 0) return;
+  const int64_t n = in[0]->shape.back();
+  if (n == 0) {  // logsumexp of empty rows: -inf
+    uint64_t bits = 0;
+    const T v = -std::numeric_limits<T>::infinity();
+    std::memcpy(&bits, &v, sizeof(T));
+    return fill_bytes(c, out, bits);
+  }
+  const ArrayDesc x = contiguous(c, *in[0]);
+  const int64_t rows = x.size() / n;
+  by_row_length(c, rows, n, [&](auto g, int blocks) {
+    constexpr int G = decltype(g)::value;
+    if (lse) softmax_kernel<T, G, true><<<blocks, kThreads, 0, c.stream>>>(x.data<T>(), out.data<T>(), rows, n);
+    else softmax_kernel<T, G, false><<<blocks, kThreads, 0, c.stream>>>(x.data<T>(), out.data<T>(), rows, n);
+  });
+  check_launch(lse ? "logsumexp" : "softmax");
+}
+
+template <class T>
+void softmax_bwd(const Context& c, const Inputs& in, ArrayDesc& out) {
+  if (out.size() == 0) return;
+  const ArrayDesc y = contiguous(c, *in[0]), g = contiguous(c, *in[1]);
+  const int64_t n = y.shape.back(), rows = y.size() / n;
+  by_row_length(c, rows, n, [&](auto gsz, int blocks) {
+    constexpr int G = decltype(gsz)::value;
+    softmax_bwd_kernel<T, G><<<blocks, kThreads, 0, c.stream>>>(y.data<T>(), g.data<T>(), out.data<T>(), rows, n);
+  });
+  check_launch("softmaxBwd");
+}
+
+template <class T>
+void fast_typed(const Context& c, const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc) {
+  ArrayDesc& out = *outs[0];
+  switch (instr.op) {
+    case Op::LayerNorm: case Op::RmsNorm: return norm_fwd<T>(c, instr.op == Op::LayerNorm, instr, in, out, static_cast<T>(sc.f(0)));
+    case Op::LayerNormBwd: case Op::RmsNormBwd:
+      return norm_bwd<T>(c, instr.op == Op::LayerNormBwd, instr, in, outs, static_cast<T>(sc.f(0)));
+    case Op::Rope: return rope<T>(c, instr, in, out, sc);
+    case Op::Softmax: case Op::LogSumExp: return softmax<T>(c, instr.op == Op::LogSumExp, in, out);
+    case Op::SoftmaxBwd: return softmax_bwd<T>(c, in, out);
+    default: throw std::runtime_error(std::string(op_name(static_cast<int32_t>(instr.op))) + " is not supported on device gpu");
+  }
+}
+
+}  // namespace
+
+void fast(const Context& c, const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc) {
+  switch (in.at(0)->dtype) {
+    case DType::F32: return fast_typed<float>(c, instr, in, outs, sc);
+    case DType::F64: return fast_typed<double>(c, instr, in, outs, sc);
+    default: not_ported(op_name(static_cast<int32_t>(instr.op)), in.at(0)->dtype);
+  }
+}
+
+}  // namespace tessera::cuda

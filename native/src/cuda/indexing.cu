@@ -1,0 +1,188 @@
+// @file gather and scatter along one axis on the gpu, with the cpu's semantics (cpu/indexing.cc):
+// negative indices count from the end, and an index outside [-n, n) is never used to address
+// memory: the kernel skips it and records it, and the op then throws the cpu's error ("index 7
+// is out of bounds for an axis of size 5"). Reporting needs the stream to finish, so each
+// gather and scatter synchronizes once (a deferred check at the program's end would save that).
+// Scatter walks each line along the axis in order in one thread, as the cpu does, so repeated
+// indices combine in the same order and the results are identical, "set" included (last wins).
+#include <memory>
+#include <string>
+
+#include "device.cuh"
+
+namespace tessera::cuda {
+namespace {
+
+enum ScatterMode : int64_t { kSet = 0, kAdd = 1, kMul = 2, kMax = 3, kMin = 4 };
+
+// The first bad index seen: [0] = 1 + whether it is unsigned (0: none), [1] = its bits.
+struct BadIndex {
+  unsigned long long* word;
+};
+
+template <class I>
+__device__ __forceinline__ bool position(I v, int64_t n, int64_t& k, BadIndex bad) {
+  if constexpr (std::is_unsigned_v<I>) {
+    if (static_cast<uint64_t>(v) < static_cast<uint64_t>(n)) { k = static_cast<int64_t>(v); return true; }
+  } else {
+    const int64_t s = v;
+    if (s >= -n && s < n) { k = s < 0 ? s + n : s; return true; }
+  }
+  if (atomicCAS(bad.word, 0ull, std::is_unsigned_v<I> ? 2ull : 1ull) == 0ull)
+    bad.word[1] = static_cast<unsigned long long>(static_cast<int64_t>(v));
+  return false;
+}
+
+template <class F>
+void dispatch_index(DType t, F&& f) {
+  switch (t) {
+    case DType::U8: return f(uint8_t{});
+    case DType::U16: return f(uint16_t{});
+    case DType::U32: return f(uint32_t{});
+    case DType::U64: return f(uint64_t{});
+    case DType::I8: return f(int8_t{});
+    case DType::I16: return f(int16_t{});
+    case DType::I32: return f(int32_t{});
+    case DType::I64: return f(int64_t{});
+    default: throw std::runtime_error("indices must have an integer dtype");
+  }
+}
+
+// Operands: 0 out, 1 idx, 2 x (its gathered axis zeroed; the index supplies that coordinate).
+template <class W, class I>
+__global__ void __launch_bounds__(kThreads) gather_kernel(const W* x, const I* idx, W* out, int64_t total, Geometry g,
+                                                          bool small, int64_t n, int64_t step, BadIndex bad) {
+  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = tid; i < total; i += stride) {
+    int64_t off[3], k;
+    locate<3>(g, i, small, off);
+    if (position(idx[off[1]], n, k, bad)) out[off[0]] = x[off[2] + k * step];
+  }
+}
+
+// The cpu's combine(): integers wrap, bool adds as or and multiplies as and, float max/min
+// propagate NaN, half types compute in float.
+template <class T>
+__device__ __forceinline__ void combine(T& dst, T v, int64_t mode) {
+  using C = compute_t<T>;
+  const C a = static_cast<C>(dst), b = static_cast<C>(v);
+  C r;
+  if constexpr (std::is_same_v<C, bool>) {
+    r = (mode == kAdd || mode == kMax) ? (a || b) : (a && b);
+  } else if constexpr (std::is_integral_v<C>) {
+    using U = std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
+    switch (mode) {
+      case kAdd: r = C(U(a) + U(b)); break;
+      case kMul: r = C(U(a) * U(b)); break;
+      case kMax: r = a > b ? a : b; break;
+      default: r = a < b ? a : b; break;
+    }
+  } else {
+    switch (mode) {
+      case kAdd: r = a + b; break;
+      case kMul: r = a * b; break;
+      case kMax: r = (isnan(a) || isnan(b)) ? a + b : (a > b ? a : b); break;
+      default: r = (isnan(a) || isnan(b)) ? a + b : (a < b ? a : b); break;
+    }
+  }
+  if constexpr (is_half_v<T>) dst = T(static_cast<float>(r));
+  else dst = r;
+}
+
+// One thread per line along the axis (lines: the updates' other axes; operands 0 out, 1 idx, 2 upd).
+template <class T, class I>
+__global__ void __launch_bounds__(kThreads) scatter_kernel(const I* idx, const T* upd, T* out, int64_t lines, Geometry g,
+                                                           int64_t n, int64_t m, int64_t out_step, int64_t idx_step,
+                                                           int64_t upd_step, int64_t mode, BadIndex bad) {
+  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t l = tid; l < lines; l += stride) {
+    int64_t off[3], k;
+    locate<3>(g, l, false, off);
+    for (int64_t j = 0; j < m; ++j) {
+      if (!position(idx[off[1] + j * idx_step], n, k, bad)) continue;
+      const T v = upd[off[2] + j * upd_step];
+      if (mode == kSet) out[off[0] + k * out_step] = v;
+      else combine(out[off[0] + k * out_step], v, mode);
+    }
+  }
+}
+
+// A zeroed bad-index record on the device; check_bad() waits for the stream and throws if set.
+struct BadRecord {
+  std::shared_ptr<Storage> storage;
+  BadIndex bad;
+  explicit BadRecord(const Context& c) : storage(c.allocator->allocate(16)) {
+    bad.word = static_cast<unsigned long long*>(storage->data);
+    check(cudaMemsetAsync(bad.word, 0, 16, c.stream), "index check");
+  }
+  void check_bad(const Context& c, int64_t n) {
+    unsigned long long host[2];
+    check(cudaMemcpyAsync(host, bad.word, 16, cudaMemcpyDeviceToHost, c.stream), "index check");
+    check(cudaStreamSynchronize(c.stream), "index check");
+    if (host[0] == 0) return;
+    const std::string v = host[0] == 2 ? std::to_string(host[1]) : std::to_string(static_cast<int64_t>(host[1]));
+    throw std::runtime_error("index " + v + " is out of bounds for an axis of size " + std::to_string(n));
+  }
+};
+
+template <class W>
+void gather_words(const Context& c, const ArrayDesc& x, const ArrayDesc& idx, ArrayDesc& out, int axis) {
+  const int64_t total = out.size(), n = x.shape[axis];
+  if (total == 0) return;
+  Shape xs = x.strides;
+  xs[axis] = 0;
+  const Shape* st[3] = {&out.strides, &idx.strides, &xs};
+  const Geometry g = collapse(out.shape, st, 3, "gather");
+  BadRecord rec(c);
+  dispatch_index(idx.dtype, [&](auto tag) {
+    using I = decltype(tag);
+    gather_kernel<W, I><<<blocks_for(c, total), kThreads, 0, c.stream>>>(x.data<W>(), idx.data<I>(), out.data<W>(), total, g,
+                                                                         uint64_t(total) < (uint64_t(1) << 32), n,
+                                                                         x.strides[axis], rec.bad);
+  });
+  check_launch("gather");
+  rec.check_bad(c, n);
+}
+
+}  // namespace
+
+void gather(const Context& c, const Instr& instr, const ArrayDesc& x, const ArrayDesc& idx, ArrayDesc& out) {
+  const int axis = static_cast<int>(instr.ints.at(0));
+  switch (itemsize(x.dtype)) {
+    case 1: return gather_words<uint8_t>(c, x, idx, out, axis);
+    case 2: return gather_words<uint16_t>(c, x, idx, out, axis);
+    case 4: return gather_words<uint32_t>(c, x, idx, out, axis);
+    default: return gather_words<uint64_t>(c, x, idx, out, axis);
+  }
+}
+
+void scatter(const Context& c, const Instr& instr, const Inputs& in, ArrayDesc& out) {
+  const ArrayDesc &base = *in.at(0), &idx = *in.at(1), &upd = *in.at(2);
+  const int axis = static_cast<int>(instr.ints.at(0));
+  const int64_t mode = instr.ints.at(1);
+  copy_strided(c, base, out);
+  if (upd.size() == 0) return;
+  const int64_t n = out.shape[axis], m = upd.shape[axis];
+  Shape lines, os, is, us;
+  for (int d = 0; d < upd.ndim(); ++d) {
+    if (d == axis) continue;
+    lines.push_back(upd.shape[d]), os.push_back(out.strides[d]), is.push_back(idx.strides[d]), us.push_back(upd.strides[d]);
+  }
+  int64_t num_lines = 1;
+  for (int64_t d : lines) num_lines *= d;
+  const Shape* st[3] = {&os, &is, &us};
+  const Geometry g = collapse(lines, st, 3, "scatter");
+  BadRecord rec(c);
+  CUDA_DISPATCH(out.dtype, {
+    dispatch_index(idx.dtype, [&](auto tag) {
+      using I = decltype(tag);
+      scatter_kernel<T, I><<<blocks_for(c, num_lines), kThreads, 0, c.stream>>>(
+          idx.data<I>(), upd.data<T>(), out.data<T>(), num_lines, g, n, m, out.strides[axis], idx.strides[axis],
+          upd.strides[axis], mode, rec.bad);
+    });
+  });
+  check_launch("scatter");
+  rec.check_bad(c, n);
+}
+
+}  // namespace tessera::cuda
