@@ -1,0 +1,97 @@
+/**
+ * Scans and sorting on the gpu (native/src/cuda/scan.cu, sort.cu): cumsum, cumprod, cummax, cummin
+ * and logcumsumexp along every axis, both directions, inclusive and exclusive, on several dtypes,
+ * equal to the cpu's (same order of operations, double accumulation); sort, argsort, partition,
+ * argpartition and topk equal to the cpu's (stable, NaN last, -0 and +0 tied, the elements
+ * themselves), plus plain-loop references for a cumsum and a sort.
+ */
+import { describe, expect, it } from "vitest";
+import * as mx from "@tessera/core";
+import { rng } from "../helpers/reference.js";
+import { HAS_GPU, bothDevices, expectClose, expectSame } from "./util.js";
+
+type A = mx.Array;
+const next = rng(77);
+/** Values with many ties (integers in [-6, 6], halved for floats) and, for floats, NaN, -0 and infinities. */
+function data(shape: number[], d: mx.DType, specials = true): A {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const float = d.startsWith("float") || d === "bfloat16";
+  const pool = [NaN, -0, 0, Infinity, -Infinity];
+  const v = Array.from({ length: n }, () => {
+    if (float && specials && next() < 0.1) return pool[Math.floor(next() * pool.length)];
+    const k = Math.floor(next() * 13) - 6;
+    return float ? k / 2 : k;
+  });
+  if (d === "bool") return mx.array(v.map((x) => x > 0), "bool").reshape(shape);
+  if (float) return mx.astype(mx.array(v, "float64"), d).reshape(shape);
+  return mx.array(v, "int64").astype(d).reshape(shape);
+}
+
+describe.skipIf(!HAS_GPU)("gpu: scans", () => {
+  const OPTIONS = [{}, { reverse: true }, { inclusive: false }, { reverse: true, inclusive: false }];
+  it("cumsum, cumprod, cummax and cummin equal the cpu's on every axis and direction", () => {
+    for (const d of ["float32", "float64", "int32", "uint8", "int64", "float16", "bool"] as mx.DType[]) {
+      const x = data([3, 4, 5], d, false), xt = mx.transpose(data([5, 4, 3], d, false));
+      for (const [label, a] of [["contiguous", x], ["transposed", xt]] as const)
+        for (const axis of [0, 1, 2, null])
+          for (const o of OPTIONS) {
+            const what = `${d} ${label} axis ${axis} ${JSON.stringify(o)}`;
+            if (d !== "bool") expectSame(bothDevices(() => [mx.cumsum(a, axis, o), mx.cumprod(a, axis, o)]), `cumsum/cumprod ${what}`);
+            expectSame(bothDevices(() => [mx.cummax(a, axis, o), mx.cummin(a, axis, o)]), `cummax/cummin ${what}`);
+          }
+    }
+  });
+  it("NaN propagates through cummax and cummin as on the cpu; logcumsumexp matches within rounding", () => {
+    for (const d of ["float32", "float64"] as mx.DType[]) {
+      const x = data([6, 50], d);
+      for (const o of OPTIONS) {
+        expectSame(bothDevices(() => [mx.cummax(x, 1, o), mx.cummin(x, 0, o)]), `${d} ${JSON.stringify(o)}`);
+        // the double steps differ by an ulp or so each (the gpu's exp and log1p): at most 50 of them
+        for (const [c, g] of bothDevices(() => [mx.logcumsumexp(x, 1, o), mx.logcumsumexp(x, 0, o)]))
+          expectClose(g, c.astype("float64").toTypedArray() as Float64Array, d === "float32" ? 2 ** -23 : 51 * 2 ** -52, 0, `logcumsumexp ${d}`);
+      }
+    }
+  });
+  it("a long float32 cumsum matches a float64 loop (accumulated in double, rounded once)", () => {
+    const v = Array.from({ length: 100000 }, () => next() - 0.5);
+    const x = mx.array(v, "float32");
+    const held = x.toTypedArray() as Float32Array;
+    let s = 0;
+    const want = Float64Array.from(held, (h) => Math.fround((s += h)));
+    const [[, g]] = bothDevices(() => mx.cumsum(x));
+    expectClose(g, want, 2 ** -24, 1e-12, "cumsum of 100000");
+  });
+});
+
+describe.skipIf(!HAS_GPU)("gpu: sort", () => {
+  it("sort and argsort equal the cpu's on every axis and many dtypes (NaN last, stable ties)", () => {
+    for (const d of ["float32", "float64", "float16", "bfloat16", "int8", "uint16", "int32", "int64", "uint64", "bool"] as mx.DType[]) {
+      const x = data([4, 9, 6], d), xt = mx.transpose(data([6, 9, 4], d));
+      for (const [label, a] of [["contiguous", x], ["transposed", xt]] as const)
+        for (const axis of [0, 1, 2, null])
+          expectSame(bothDevices(() => [mx.sort(a, axis), mx.argsort(a, axis)]), `${d} ${label} axis ${axis}`);
+    }
+  });
+  it("matches a stable plain-loop sort with NaN last, on a long line and many short ones", () => {
+    const v = Array.from({ length: 20000 }, () => (next() < 0.01 ? NaN : Math.floor(next() * 500) - 250));
+    const x = mx.array(v, "float32");
+    const order = v.map((_, i) => i).sort((a, b) => {
+      const [p, q] = [v[a], v[b]];
+      if (Number.isNaN(p) || Number.isNaN(q)) return Number.isNaN(p) === Number.isNaN(q) ? a - b : Number.isNaN(p) ? 1 : -1;
+      return p - q || a - b;
+    });
+    const [[, gs], [, gi]] = bothDevices(() => [mx.sort(x), mx.argsort(x)]);
+    expect(Array.from(gi.toTypedArray() as Uint32Array)).toEqual(order);
+    expect(Array.from(gs.toTypedArray() as Float32Array)).toEqual(order.map((i) => v[i]));
+    const many = data([3000, 17], "int32");
+    expectSame(bothDevices(() => [mx.sort(many, 1), mx.argsort(many, 0)]), "3000 lines of 17, and 17 of 3000");
+  });
+  it("partition, argpartition and topk equal the cpu's", () => {
+    for (const d of ["float32", "int32", "float64"] as mx.DType[]) {
+      const x = data([5, 40], d), xt = mx.transpose(data([40, 5], d));
+      for (const kth of [0, 7, 39])
+        expectSame(bothDevices(() => [mx.partition(x, kth, 1), mx.argpartition(x, kth, 1), mx.argpartition(xt, kth % 5, 1)]), `${d} kth ${kth}`);
+      for (const k of [1, 5, 40]) expectSame(bothDevices(() => mx.topk(x, k, 1)), `${d} topk ${k}`);
+    }
+  });
+});
