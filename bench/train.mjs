@@ -28,6 +28,7 @@ const { values: args } = parseArgs({
     "rss-steps": { type: "string", default: "3000" },
     child: { type: "string" }, // internal: run one tessera configuration and print JSON
     steps: { type: "string", default: "0" }, // internal, with --child
+    compiled: { type: "boolean", default: false }, // internal, with --child: the step through compile
     help: { type: "boolean", short: "h" },
   },
 });
@@ -37,7 +38,7 @@ if (args.help) {
 }
 
 /** One tessera configuration in this process; prints the same JSON as bench/torch_train.py. */
-async function child(config, seconds, steps) {
+async function child(config, seconds, steps, compiled) {
   const mx = await import("@tessera/core");
   const nn = await import("@tessera/nn");
   const optim = await import("@tessera/optim");
@@ -60,9 +61,15 @@ async function child(config, seconds, steps) {
   } else throw new Error(`bench/train.mjs: unknown config ${config}`);
   mx.eval(x, y, model.parameters());
   const lossAndGrad = nn.valueAndGrad(model, lossFn);
-  const step = () => {
+  const update = (x, y) => {
     const [loss, grads] = lossAndGrad(x, y);
     opt.update(model, grads);
+    return loss;
+  };
+  const { compile } = await import("@tessera/transforms");
+  const run = compiled ? compile(update, { inputs: [model, opt], outputs: [model, opt] }) : update;
+  const step = () => {
+    const loss = run(x, y);
     mx.eval(loss, model.parameters(), opt.state);
     return loss.item();
   };
@@ -92,7 +99,7 @@ async function child(config, seconds, steps) {
 }
 
 if (args.child) {
-  await child(args.child, Number(args.seconds), Number(args.steps));
+  await child(args.child, Number(args.seconds), Number(args.steps), args.compiled);
   process.exit(0);
 }
 

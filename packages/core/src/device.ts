@@ -54,11 +54,33 @@ export function deviceOf(index: number): Device {
   return Object.freeze({ type: type as Device["type"], index: i === undefined ? 0 : Number(i) });
 }
 
-let current: Device = cpu;
+/**
+ * The device named by the environment variable `TESSERA_DEFAULT_DEVICE` ("cpu", "gpu", "gpu:0"),
+ * read once when the package loads; cpu when it is unset or empty. A device this build or machine
+ * does not have is an error at load, so a run meant for the gpu never falls back to the cpu.
+ */
+function initialDevice(): Device {
+  const name = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TESSERA_DEFAULT_DEVICE;
+  if (name === undefined || name === "") return cpu;
+  const m = /^(cpu|gpu)(?::(\d+))?$/.exec(name);
+  if (!m) throw new Error(`TESSERA_DEFAULT_DEVICE: expected "cpu", "gpu" or "gpu:<index>"; got ${JSON.stringify(name)}`);
+  const d: Device = Object.freeze({ type: m[1] as Device["type"], index: m[2] === undefined ? 0 : Number(m[2]) });
+  nativeDevice(d, `TESSERA_DEFAULT_DEVICE=${name}`);
+  return d.index === 0 ? (d.type === "gpu" ? gpu : cpu) : d;
+}
+
+let current: Device = initialDevice();
 /** Set while an op that was given `{ device }` records its nodes. */
 let scoped: Device | null = null;
 
-/** The device ops run on when none is given. */
+/**
+ * The device ops run on when none is given: `mx.cpu` unless the environment variable
+ * `TESSERA_DEFAULT_DEVICE` named another when the package loaded, or `mx.setDefaultDevice` changed it.
+ *
+ * @example
+ * // TESSERA_DEFAULT_DEVICE=gpu node train.mjs  runs every op on the gpu
+ * mx.defaultDevice(); // { type: "gpu", index: 0 } there, { type: "cpu", index: 0 } by default
+ */
 export function defaultDevice(): Device {
   return current;
 }

@@ -9,7 +9,7 @@ import * as P from "./primitives/index.js";
 import type { SliceParams } from "./primitives/movement.js";
 import type { ScatterMode } from "./primitives/indexing.js";
 import type { ScanParams } from "./primitives/scan.js";
-import type { ConvParams, WindowParams, WindowAddParams } from "./primitives/conv.js";
+import type { ConvParams, ConvWeightGradParams, WindowParams, WindowAddParams } from "./primitives/conv.js";
 import type { AttentionParams, NormBwdParams, RopeParams } from "./primitives/fast.js";
 
 // The elementwise primitives are their own wrappers (primitives/elementwise.ts): lax.sin is P.sin.
@@ -44,6 +44,7 @@ export const eigh = (a: Array) => bind(P.eigh, [a], {}) as [Array, Array];
 export const svd = (a: Array) => bind(P.svd, [a], {}) as [Array, Array, Array];
 
 export const conv = (x: Array, w: Array, params: ConvParams) => bind1(P.conv, [x, w], params);
+export const convWeightGrad = (x: Array, ct: Array, params: ConvWeightGradParams) => bind1(P.convWeightGrad, [x, ct], params);
 export const window = (x: Array, params: WindowParams) => bind1(P.window, [x], params);
 export const windowAdd = (ct: Array, params: WindowAddParams) => bind1(P.windowAdd, [ct], params);
 

@@ -5,7 +5,7 @@
  */
 import * as mx from "@tessera/core";
 import { TransformError, isArray, type Array } from "@tessera/core";
-import { fmt, withLeaves } from "./trace.js";
+import { fmt } from "./trace.js";
 
 const { P, bind, onDevice, traceState, enterTrace, exitTrace, recordTrace, compileTracing, makeTrace, bindCall, donate, COMPILE_STATE } = mx.internal;
 type Trace = mx.internal.Trace;
@@ -32,11 +32,9 @@ export interface CompileOptions {
 /** One traced signature: the trace, where its results go, and which inputs it donates. */
 interface Entry {
   trace: Trace;
-  /** The structure of the function's result (treeFlatten paths), or the result itself when it holds no array. */
-  outPairs: [string, unknown][];
-  empty: { value: unknown } | null;
-  /** For each state output, the paths of its tree. */
-  statePairs: [string, unknown][][];
+  /** fn's result with slots for its arrays (see skeletonOf), then each state output's tree. */
+  result: unknown;
+  states: unknown[];
   /** Input positions the function donated (an optimizer replacing parameters): each call donates its own. */
   donated: number[];
   /** For shapeless calls with new shapes: the traced inputs and results. */
@@ -54,7 +52,11 @@ function stateAccess(op: string, obj: unknown, where: string): StateAccess {
     throw new TransformError(`${op}: ${where} must be a model, an optimizer, or a plain object or JS array of arrays; got ${obj === null ? "null" : typeof obj}`);
   }
   return {
-    read: () => obj,
+    // A copy of the containers (the arrays themselves shared): writing in place must not change what was read.
+    read: () => {
+      const { skeleton, arrays } = skeletonOf(obj);
+      return fill(skeleton, arrays, { next: 0 });
+    },
     write: (tree) => {
       for (const [path, leaf] of mx.treeFlatten(tree)) assignPath(obj as Record<string, unknown>, path, leaf);
     },
@@ -73,14 +75,44 @@ function assignPath(root: Record<string, unknown>, path: string, leaf: unknown):
   at[keys[keys.length - 1]] = leaf;
 }
 
-/** The arrays of a state's tree, by path (holes, null and undefined, are skipped). */
-function stateLeaves(s: StateAccess, k: number): [string, Array][] {
-  const out: [string, Array][] = [];
-  for (const [path, v] of mx.treeFlatten(s.read() as mx.Tree<unknown>)) {
-    if (isArray(v)) out.push([path, v]);
-    else if (v !== null && v !== undefined) throw new TransformError(`compile: state ${k} has a leaf that is not an Array at "${path}" (${typeof v})`);
-  }
-  return out;
+/** Where a state tree's k-th array was: the tree is rebuilt around new arrays on every call. */
+class Slot {
+  constructor(readonly index: number) {}
+}
+
+/**
+ * A state tree with each array replaced by a Slot (in depth-first order), and its arrays: kept
+ * instead of the tree, so the trace holds no traced array, and rebuilt with every call's results
+ * (empty entries and holes kept, so the state has the same structure as uncompiled).
+ */
+function skeletonOf(tree: unknown): { skeleton: unknown; arrays: Array[] } {
+  const arrays: Array[] = [];
+  const walk = (t: unknown): unknown => {
+    if (isArray(t)) return new Slot(arrays.push(t) - 1);
+    if (globalThis.Array.isArray(t)) return t.map(walk);
+    if (mx.isPlainObject(t)) return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, walk(v)]));
+    return t;
+  };
+  return { skeleton: walk(tree), arrays };
+}
+
+/** The tree of `skeleton` with its k-th slot holding `values[at.next + k]`; advances `at.next`. */
+function fill(skeleton: unknown, values: Array[], at: { next: number }): unknown {
+  const base = at.next;
+  let count = 0;
+  const walk = (t: unknown): unknown => {
+    if (t instanceof Slot) return count++, values[base + t.index];
+    if (globalThis.Array.isArray(t)) return t.map(walk);
+    if (mx.isPlainObject(t)) {
+      const out: Record<string, unknown> = {};
+      for (const k in t) out[k] = walk(t[k]);
+      return out;
+    }
+    return t;
+  };
+  const tree = walk(skeleton);
+  at.next = base + count;
+  return tree;
 }
 
 const hasState = (x: unknown) => x !== null && typeof x === "object" && COMPILE_STATE in (x as object);
@@ -138,28 +170,12 @@ export function compile<F extends (...args: any[]) => any>(fn: F, options: Compi
 
   const compiled = (...args: unknown[]): unknown => {
     if (traceState.depth > 0 || compileTracing()) return fn(...args);
-    const argPairs = args.map((a) => mx.treeFlatten(a as mx.Tree<unknown>)).flatMap((pairs, i) => pairs.map(([p, v]): [string, unknown] => [`${i}:${p}`, v]));
     // Models and optimizers passed as arguments are state read and written, like compile's.
-    const implicit = argPairs.map(([, v]) => v).filter(hasState).map((s) => (s as Record<symbol, StateAccess>)[COMPILE_STATE]);
+    const implicit = args.filter(hasState).map((s) => (s as Record<symbol, StateAccess>)[COMPILE_STATE]);
     const reads = implicit.length ? [...inAccess, ...implicit] : inAccess;
     const writes = implicit.length ? [...outAccess, ...implicit] : outAccess;
-    const statePairs = reads.map((s, k) => stateLeaves(s, k));
-
-    // The signature, and the arrays bound to the trace's inputs (arguments, then state).
-    const leaves: Array[] = [];
-    let key = "";
-    const addLeaf = (path: string, v: unknown) => {
-      if (isArray(v)) {
-        v.checkAlive("compile");
-        leaves.push(v);
-        key += `${path}=${v.dtype}@${v.device.type}${v.device.index}${shapeless ? `#${v.ndim}` : `[${v.shape}]`};`;
-      } else key += `${path}=${hasState(v) ? "state" : leafKey(v)};`;
-    };
-    for (const [path, v] of argPairs) addLeaf(path, v);
-    statePairs.forEach((pairs, k) => {
-      key += `|${k}|`;
-      for (const [path, v] of pairs) addLeaf(path, v);
-    });
+    const states = reads.map((s) => s.read());
+    const { key, leaves } = signature(args, states, shapeless);
 
     const exactKey = shapeless ? `${key}|${leaves.map((x) => x.shape.join(",")).join(";")}` : key;
     let entry = cache.get(exactKey);
@@ -168,7 +184,7 @@ export function compile<F extends (...args: any[]) => any>(fn: F, options: Compi
       const base = shapeless ? shapelessBase.get(key) : undefined;
       if (base) entry = reshape(base, leaves);
       else {
-        entry = trace(fn, args, reads, writes, statePairs, leaves);
+        entry = trace(fn, args, reads, writes, states, leaves);
         fresh = true;
         if (shapeless) shapelessBase.set(key, entry);
       }
@@ -178,61 +194,83 @@ export function compile<F extends (...args: any[]) => any>(fn: F, options: Compi
     const outs = bindCall(t, leaves, fresh);
     if (entry.donated.length) donate(entry.donated.map((i) => leaves[i]));
     const results = t.results.map((r) => ("input" in r ? leaves[r.input] : "constant" in r ? r.constant : outs[r.output]));
-    let at = entry.outPairs.length;
-    writes.forEach((s, k) => {
-      const pairs = entry!.statePairs[k];
-      s.write(withLeaves(pairs, results.slice(at, at + pairs.length)));
-      at += pairs.length;
-    });
-    return entry.empty ? entry.empty.value : withLeaves(entry.outPairs, results.slice(0, entry.outPairs.length));
+    const at = { next: 0 };
+    const out = fill(entry.result, results, at);
+    writes.forEach((s, k) => s.write(fill(entry!.states[k], results, at)));
+    return out;
   };
   return compiled as F;
 }
 
+/**
+ * The signature of a call (the structure of its arguments and state, the shape, dtype and
+ * device of each array in them, and the value or identity of every other leaf) and its arrays,
+ * in the depth-first order skeletonOf and fill use.
+ */
+function signature(args: unknown[], states: unknown[], shapeless: boolean): { key: string; leaves: Array[] } {
+  const leaves: Array[] = [];
+  let key = "";
+  const visit = (t: unknown): void => {
+    if (isArray(t)) {
+      t.checkAlive("compile");
+      leaves.push(t);
+      key += `${t.dtype}@${t.device.type}${t.device.index}${shapeless ? `#${t.ndim}` : `[${t.shape}]`},`;
+    } else if (globalThis.Array.isArray(t)) {
+      key += "[";
+      for (let i = 0; i < t.length; i++) visit(t[i]);
+      key += "]";
+    } else if (mx.isPlainObject(t)) {
+      key += "{";
+      for (const k in t) {
+        key += `${JSON.stringify(k)}:`;
+        visit(t[k]);
+      }
+      key += "}";
+    } else key += `${hasState(t) ? "state" : leafKey(t)},`;
+  };
+  visit(args);
+  key += "|";
+  for (const s of states) {
+    visit(s);
+    key += "|";
+  }
+  return { key, leaves };
+}
+
 /** A placeholder for a compile input of x's shape, dtype and device. */
-function placeholderFor(x: Array, shape = x.shape): Array {
-  return onDevice("compile", x.device, () => bind(P.placeholder, [], { shape, dtype: x.dtype, compile: true })[0]);
+function placeholderFor(x: Array): Array {
+  return onDevice("compile", x.device, () => bind(P.placeholder, [], { shape: x.shape, dtype: x.dtype, compile: true })[0]);
 }
 
 /** Traces fn for one signature (state read is swapped for placeholders while fn runs). */
-function trace(
-  fn: (...args: any[]) => unknown, args: unknown[], reads: StateAccess[], writes: StateAccess[],
-  statePairs: [string, unknown][][], leaves: Array[],
-): Entry {
+function trace(fn: (...args: any[]) => unknown, args: unknown[], reads: StateAccess[], writes: StateAccess[], states: unknown[], leaves: Array[]): Entry {
   const inputs = leaves.map((x) => placeholderFor(x));
-  let k = 0;
-  // Each argument rebuilt with placeholders for its arrays (an argument without arrays as it is).
-  const tracedArgs = args.map((a) => {
-    const pairs = mx.treeFlatten(a as mx.Tree<unknown>);
-    if (!pairs.some(([, v]) => isArray(v))) return a;
-    return withLeaves(pairs, pairs.map(([, v]) => (isArray(v) ? inputs[k++] : v)));
-  });
-  const originals = reads.map((s) => s.read());
+  const at = { next: 0 };
+  const tracedArgs = fill(skeletonOf(args).skeleton, inputs, at) as unknown[];
   let result: unknown;
   let sources: mx.internal.DynamicSource[];
   enterTrace();
   try {
-    reads.forEach((s, j) => s.write(withLeaves(statePairs[j], statePairs[j].map(() => inputs[k++]))));
+    reads.forEach((s, j) => s.write(fill(skeletonOf(states[j]).skeleton, inputs, at)));
     ({ result, sources } = recordTrace(() => fn(...tracedArgs)));
   } catch (e) {
-    reads.forEach((s, j) => s.write(originals[j]));
+    reads.forEach((s, j) => s.write(states[j]));
     throw e;
   } finally {
     exitTrace();
   }
   // What fn wrote, before the state it only read gets its arrays back (each call writes its own).
-  const written = writes.map((s, j) => stateLeaves(s, j));
-  reads.forEach((s, j) => s.write(originals[j]));
-  const outPairs = result === undefined || result === null ? [] : mx.treeFlatten(result as mx.Tree<unknown>);
-  outPairs.forEach(([path, o]) => {
+  const written = writes.map((s) => skeletonOf(s.read()));
+  reads.forEach((s, j) => s.write(states[j]));
+  for (const [path, o] of result === undefined || result === null ? [] : mx.treeFlatten(result as mx.Tree<unknown>)) {
     if (!isArray(o)) throw new TransformError(`compile: fn must return Arrays (a tree of them); found ${o === null ? "null" : typeof o}${path ? ` at "${path}"` : ""}`);
-  });
-  const results = [...outPairs, ...written.flat()].map(([, v]) => v as Array);
+  }
+  const out = skeletonOf(result);
+  const results = [...out.arrays, ...written.flatMap((w) => w.arrays)];
   return {
     trace: makeTrace(inputs, results, sources, "compile"),
-    outPairs,
-    empty: outPairs.length === 0 ? { value: result } : null,
-    statePairs: written,
+    result: out.skeleton,
+    states: written.map((w) => w.skeleton),
     donated: inputs.flatMap((x, i) => (x.donated ? [i] : [])),
     tape: { inputs, results },
   };
@@ -250,6 +288,14 @@ function reshape(entry: Entry, leaves: Array[]): Entry {
   const order = mx.internal.allNodes(results, new Set(inputs));
   for (const node of order) {
     if (!node.inputs.some((x) => value.has(x))) continue;
+    // A shape in the params (reshape, broadcastTo) was fixed when fn ran: it cannot follow new shapes.
+    const changed = node.inputs.some((x) => value.has(x) && value.get(x)!.shape.join() !== x.shape.join());
+    if (changed && node.params !== null && typeof node.params === "object" && "shape" in node.params) {
+      throw new TransformError(
+        `compile: a shapeless function's graph does not fit its new input shapes (${leaves.map((x) => fmt(x.shape)).join(", ")}) at ${node.prim.name}: ` +
+          `its shape ${fmt(node.params.shape)} was fixed when the function was traced`,
+      );
+    }
     let ys: Array[];
     try {
       ys = onDevice("compile", node.device, () => bind(node.prim, node.inputs.map(get), node.params));

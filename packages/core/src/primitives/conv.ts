@@ -48,67 +48,9 @@ function inputGrad(x: Array, w: Array, ct: Array, p: ConvParams): Array {
   });
 }
 
-/** Reverses the kernel axes 1..D of a weight-shaped array (a flipped convolution's taps). */
-function flipTaps(dw: Array, D: number): Array {
-  return lax.slice(dw, {
-    start: dw.shape.map((s, i) => (i >= 1 && i <= D ? s - 1 : 0)),
-    step: dw.shape.map((_, i) => (i >= 1 && i <= D ? -1 : 1)),
-    shape: dw.shape,
-  });
-}
-
-/**
- * The cotangent of w as one product per group over the input's windows (im2col):
- * dw[g]^T = windows(x)[g]^T [K*Cg, N*O] @ ct[g] [N*O, Og]. The windows of every output point are
- * materialized, which costs memory but turns the reduction over N*O into a GEMM with contiguous
- * operands. Null when the input is dilated or a padding is negative (weightGrad's general form).
- */
-function weightGradByWindows(x: Array, w: Array, ct: Array, p: ConvParams): Array | null {
-  const D = x.ndim - 2;
-  if (p.inputDilation.some((d) => d !== 1) || p.padLo.some((v) => v < 0) || p.padHi.some((v) => v < 0)) return null;
-  const G = p.groups, n = x.shape[0], cin = x.shape[D + 1], cout = w.shape[0], cg = w.shape[D + 1], og = cout / G;
-  const kshape = w.shape.slice(1, D + 1), outSp = ct.shape.slice(1, D + 1);
-  const rows = n * outSp.reduce((a, b) => a * b, 1), taps = kshape.reduce((a, b) => a * b, 1);
-  let xp = x;
-  if (p.padLo.some((v) => v > 0) || p.padHi.some((v) => v > 0)) {
-    const shape = x.shape.map((s, i) => (i >= 1 && i <= D ? s + p.padLo[i - 1] + p.padHi[i - 1] : s));
-    xp = lax.sliceUpdate(lax.full(shape, 0, x.dtype), x, { start: [0, ...p.padLo, 0], step: x.shape.map(() => 1), shape: x.shape });
-  }
-  let cols = lax.window(xp, { kernel: kshape, stride: p.stride, dilation: p.kernelDilation }); // [N, O'..., K..., Cin]
-  if (cols.shape.slice(1, D + 1).some((o, d) => o !== outSp[d])) {
-    // The high padding left room for windows the convolution did not use: keep its O.
-    const shape = [n, ...outSp, ...kshape, cin];
-    cols = lax.slice(cols, { start: shape.map(() => 0), step: shape.map(() => 1), shape });
-  }
-  const c = lax.reshape(lax.transpose(lax.reshape(cols, [rows, taps, G, cg]), [2, 0, 1, 3]), [G, rows, taps * cg]);
-  const g = lax.transpose(lax.reshape(ct, [rows, G, og]), [1, 0, 2]); // [G, N*O, Og]
-  // dw^T = windows^T @ ct: the long K*Cg side as the GEMM's rows runs faster than Og rows.
-  const dwT = lax.matmul(lax.transpose(c, [0, 2, 1]), g); // [G, K*Cg, Og]
-  const dw = lax.reshape(lax.transpose(dwT, [0, 2, 1]), [cout, ...kshape, cg]); // indexed by the physical tap
-  return p.flip ? flipTaps(dw, D) : dw;
-}
-
-/** The cotangent of w: a convolution of the input (batch and channels swapped) with the cotangent. */
+/** The cotangent of w: one native pass over the input's windows (convWeightGrad). */
 function weightGrad(x: Array, w: Array, ct: Array, p: ConvParams): Array {
-  const byWindows = weightGradByWindows(x, w, ct, p);
-  if (byWindows) return byWindows;
-  const D = x.ndim - 2;
-  const G = p.groups, n = x.shape[0], cg = w.shape[D + 1];
-  const sp = x.shape.slice(1, D + 1);
-  const kshape = w.shape.slice(1, D + 1);
-  // x [N, S, G*Cg] -> [Cg, S, G*N]; ct [N, O, Cout] -> [Cout, O, N]; groups keep pairing g with g.
-  const xg = lax.reshape(x, [n, ...sp, G, cg]);
-  const xt = lax.reshape(lax.transpose(xg, [D + 2, ...range(1, D + 1), D + 1, 0]), [cg, ...sp, G * n]);
-  const swapEnds = [D + 1, ...range(1, D + 1), 0];
-  const ctt = lax.transpose(ct, swapEnds);
-  const padHi = kshape.map((k, d) =>
-    (k - 1) * p.kernelDilation[d] + dilatedLength(ct.shape[1 + d], p.stride[d]) -
-    dilatedLength(sp[d], p.inputDilation[d]) - p.padLo[d]);
-  const z = lax.conv(xt, ctt, {
-    stride: p.kernelDilation, padLo: p.padLo, padHi, kernelDilation: p.stride, inputDilation: p.inputDilation, groups: G, flip: false,
-  });
-  const dw = lax.transpose(z, swapEnds); // [Cout, K, Cg], indexed by the physical tap
-  return p.flip ? flipTaps(dw, D) : dw;
+  return lax.convWeightGrad(x, ct, { ...p, kernel: w.shape.slice(1, -1) });
 }
 
 export const conv: PrimitiveDef<ConvParams> = defPrimitive<ConvParams>({
@@ -154,6 +96,40 @@ export const conv: PrimitiveDef<ConvParams> = defPrimitive<ConvParams>({
     const y = lax.conv(lax.reshape(xf, [...xs.slice(0, D + 1), B * xs[D + 2]]), lax.reshape(wb, [B * cout, ...rest]), { ...p, groups: B * G });
     const sp = y.shape.slice(0, D + 1);
     return [[lax.moveaxis(lax.reshape(y, [...sp, B, cout]), D + 1, 0)], [0]];
+  },
+});
+
+/** convWeightGrad(x, ct) -> [Cout, K..., Cin / groups]: conv's params plus the kernel's spatial shape K. */
+export interface ConvWeightGradParams extends ConvParams {
+  kernel: number[];
+}
+const convOf = ({ stride, padLo, padHi, kernelDilation, inputDilation, groups, flip }: ConvWeightGradParams): ConvParams =>
+  ({ stride, padLo, padHi, kernelDilation, inputDilation, groups, flip });
+
+export const convWeightGrad: PrimitiveDef<ConvWeightGradParams> = defPrimitive<ConvWeightGradParams>({
+  name: "convWeightGrad",
+  opcode: opcode("convWeightGrad"),
+  abstractEval: ([x, ct], p) => {
+    const D = x.shape.length - 2;
+    return [{ shape: [ct.shape[D + 1], ...p.kernel, x.shape[D + 1] / p.groups], dtype: x.dtype }];
+  },
+  encode: (p, inputs) => conv.encode(convOf(p), inputs),
+  // Bilinear in (x, ct), like conv.
+  jvp: ([x, ct], [tx, tct], p) => {
+    const parts = [tx ? lax.convWeightGrad(tx, ct, p) : null, tct ? lax.convWeightGrad(x, tct, p) : null].filter((t): t is Array => !!t);
+    return [parts.length === 2 ? lax.add(parts[0], parts[1]) : parts[0]];
+  },
+  // <cw, convWeightGrad(x, ct)> = <ct, conv(x, cw)>: the cotangents are conv's two gradients.
+  vjp: ([x, ct], [cw], p) => [inputGrad(x, cw!, ct, convOf(p)), lax.conv(x, cw!, convOf(p))],
+  vmap: ([x, ct], [dx, dct], p, size) => {
+    // The batch becomes groups: channels in [B, Cin] and [B, Cout] order, B * groups groups.
+    const B = size, D = p.kernel.length;
+    const fold = (a: Array, d: number | null) => {
+      const ab = lax.moveaxis(batchToFront(a, d, B), 0, D + 1); // [N, S, B, C]
+      return lax.reshape(ab, [...ab.shape.slice(0, D + 1), B * ab.shape[D + 2]]);
+    };
+    const dw = lax.convWeightGrad(fold(x, dx), fold(ct, dct), { ...p, groups: B * p.groups }); // [B * Cout, K, Cg]
+    return [[lax.reshape(dw, [B, dw.shape[0] / B, ...dw.shape.slice(1)])], [0]];
   },
 });
 
