@@ -2,7 +2,7 @@
 // mx.fast.scaledDotProductAttention, forward and forward+backward (the gradients of every input
 // given a random output cotangent, through mx.vjp, all evaluated in one mx.eval). Torch (Debian's
 // python3-torch, bench/torch_ops.py) runs at 1 and at 2 threads; each row reports the faster.
-// Run: `npx -y pnpm@12.4.2 bench:ops` (or `node bench/ops.mjs`).
+// Run: `npx -y pnpm@12.4.2 bench:ops` (or `node bench/ops.mjs`; `--only conv2d,sdpa` runs just those groups).
 import * as mx from "@tessera/core";
 import { vjp } from "@tessera/transforms";
 import { fileURLToPath } from "node:url";
@@ -11,7 +11,12 @@ import { bestSeconds, disposeAll, fastest, peerEnv, printTable, randomArray, run
 
 const python = findTorchPython();
 const peer = fileURLToPath(new URL("./torch_ops.py", import.meta.url));
-const GROUPS = "conv2d,layernorm,softmax,sdpa";
+const ALL = ["conv2d", "layernorm", "softmax", "sdpa"];
+const onlyAt = process.argv.indexOf("--only");
+const only = onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? "").split(",") : ALL;
+const unknown = only.filter((g) => !ALL.includes(g));
+if (unknown.length) throw new Error(`bench/ops.mjs --only: unknown group(s) ${unknown.join(",")}; expected some of ${ALL.join(",")}`);
+const GROUPS = only.join(",");
 
 /** Seconds per forward of `f(...inputs)`. */
 const forward = (f, inputs) => bestSeconds(() => {
@@ -35,21 +40,23 @@ function backward(f, inputs) {
 const cases = [];
 const add = (key, label, seconds) => cases.push({ key, label, seconds });
 
-{
+if (only.includes("conv2d")) {
   // Channels-last here, NCHW in torch (each framework's own layout): x [32, 32, 32, 64], w [64, 3, 3, 64].
   const x = randomArray(mx, [32, 32, 32, 64]), w = randomArray(mx, [64, 3, 3, 64]);
   const f = (x, w) => mx.conv2d(x, w, { padding: 1 });
   add("conv2d", "conv2d b32 32x32x64, 3x3x64x64, pad 1", forward(f, [x, w]));
   add("conv2d-bwd", "  fwd+bwd (input, weight)", backward(f, [x, w]));
 }
-{
+if (only.includes("layernorm") || only.includes("softmax")) {
   const x = randomArray(mx, [4096, 4096]), w = randomArray(mx, [4096]), b = randomArray(mx, [4096]);
   const f = (x, w, b) => mx.fast.layerNorm(x, w, b, 1e-5);
-  add("layernorm", "fast.layerNorm 4096x4096", forward(f, [x, w, b]));
-  add("layernorm-bwd", "  fwd+bwd (x, weight, bias)", backward(f, [x, w, b]));
-  add("softmax", "softmax 4096x4096, last axis", forward((x) => mx.softmax(x, -1), [x]));
+  if (only.includes("layernorm")) {
+    add("layernorm", "fast.layerNorm 4096x4096", forward(f, [x, w, b]));
+    add("layernorm-bwd", "  fwd+bwd (x, weight, bias)", backward(f, [x, w, b]));
+  }
+  if (only.includes("softmax")) add("softmax", "softmax 4096x4096, last axis", forward((x) => mx.softmax(x, -1), [x]));
 }
-{
+if (only.includes("sdpa")) {
   const [q, k, v] = [0, 1, 2].map(() => randomArray(mx, [16, 4, 128, 64]));
   for (const mask of [null, "causal"]) {
     const f = (q, k, v) => mx.fast.scaledDotProductAttention(q, k, v, { scale: 1 / 8, mask });

@@ -139,6 +139,11 @@ const CONV_CASES: ConvCase[] = [
   { x: [2, 5, 5, 1], w: [2, 1, 1, 1], stride: 2 },
   { x: [1, 4, 5, 3, 2], w: [3, 2, 3, 1, 2], stride: [1, 2, 1], padding: [1, 0, 1] },
   { x: [2, 3, 4, 5, 4], w: [2, 1, 2, 3, 2], dilation: [1, 2, 1], groups: 2 },
+  // Wide channels (float32 takes the indirect AVX-512 tiles where available): channel counts off the
+  // vector width, more than one 64-column tile, a partial last 6-row tile, groups.
+  { x: [2, 7, 5, 20], w: [70, 3, 3, 20], padding: 1 },
+  { x: [1, 9, 7, 32], w: [18, 3, 2, 16], stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2 },
+  { x: [3, 11, 24], w: [39, 3, 8], stride: 2, padding: 2, dilation: 2, groups: 3 },
 ];
 const convFns = [mx.conv1d, mx.conv2d, mx.conv3d];
 
@@ -182,15 +187,16 @@ describe("convGeneral", () => {
   it.each([
     { x: [2, 5, 3], w: [2, 3, 3], o: { padding: [[2], [0]] as [number[], number[]], inputDilation: 2, flip: true } },
     { x: [1, 4, 5, 2], w: [4, 2, 3, 1], o: { stride: [2, 1], padding: [[1, 0], [2, 3]] as [number[], number[]], kernelDilation: [1, 2], inputDilation: [3, 1], groups: 2 } },
-  ])("matches the loop reference with low/high padding, input dilation and flip (%#)", ({ x, w, o }) => {
+    { x: [2, 5, 4, 24], w: [34, 3, 2, 12], o: { stride: [1, 2], padding: [[2, 0], [1, 3]] as [number[], number[]], inputDilation: [2, 1], groups: 2, flip: true } },
+  ].flatMap((c) => (["float64", "float32"] as const).map((dtype) => ({ ...c, dtype }))))("matches the loop reference with low/high padding, input dilation and flip (%#)", ({ x, w, o, dtype }) => {
     const r = rng(11);
-    const xr = randomRef(x, r), wr = randomRef(w, r);
+    const xr = rounded(randomRef(x, r), dtype), wr = rounded(randomRef(w, r), dtype);
     const D = x.length - 2;
     const want = convRef(xr, wr, {
       stride: fill(D, (o as { stride?: number[] }).stride ?? 1), padLo: o.padding[0], padHi: o.padding[1],
       kdil: fill(D, (o as { kernelDilation?: number[] }).kernelDilation ?? 1), idil: fill(D, o.inputDilation), groups: o.groups ?? 1, flip: (o as { flip?: boolean }).flip ?? false,
     });
-    expectClose(mx.convGeneral(toMx(xr), toMx(wr), o), want, TOL.float64);
+    expectClose(mx.convGeneral(toMx(xr, dtype), toMx(wr, dtype), o).astype("float64"), want, TOL[dtype]);
   });
 });
 
@@ -247,6 +253,69 @@ describe("gradients in float64 against finite differences", () => {
     const g = (xx: mx.Array, ww: mx.Array) => grad((a: mx.Array) => mx.sum(mx.square(mx.conv1d(a, ww, { stride: 2, padding: 1 }))))(xx);
     checkDerivatives(g, [x, w]);
   });
+});
+
+/** Weight cotangent: dw[co, t, ci] = sum over n, o of ct[n, o, co] x_dilated_padded[n, o*s + k*kd, g*Cg + ci], k = t (flipped when flip). */
+function weightGradRef(x: Ref, ct: Ref, wshape: number[], p: General): Ref {
+  const D = x.shape.length - 2;
+  const [Cout, Cg] = [wshape[0], wshape[D + 1]];
+  const Og = Cout / p.groups;
+  const ker = wshape.slice(1, D + 1), outSp = ct.shape.slice(1, D + 1);
+  const xs = strides(x.shape), cs = strides(ct.shape);
+  const data = new Float64Array(sizeOf(wshape));
+  const perN = sizeOf(outSp);
+  for (let i = 0; i < data.length; i++) {
+    const idx = unravel(i, wshape);
+    const co = idx[0], t = idx.slice(1, D + 1), ci = idx[D + 1], g = Math.floor(co / Og);
+    let acc = 0;
+    for (let n = 0; n < x.shape[0]; n++) {
+      for (let j = 0; j < perN; j++) {
+        const o = unravel(j, outSp);
+        let xi = n * xs[0] + (g * Cg + ci) * xs[D + 1];
+        let inside = true;
+        for (let d = 0; d < D && inside; d++) {
+          const k = p.flip ? ker[d] - 1 - t[d] : t[d];
+          const q = o[d] * p.stride[d] + k * p.kdil[d] - p.padLo[d];
+          if (q < 0 || q % p.idil[d] !== 0 || q / p.idil[d] >= x.shape[1 + d]) inside = false;
+          else xi += (q / p.idil[d]) * xs[1 + d];
+        }
+        if (!inside) continue;
+        let cti = n * cs[0] + co * cs[D + 1];
+        for (let d = 0; d < D; d++) cti += o[d] * cs[1 + d];
+        acc += ct.data[cti] * x.data[xi];
+      }
+    }
+    data[i] = acc;
+  }
+  return { shape: wshape, data };
+}
+
+describe("the weight gradient (convWeightGrad) against its loop reference", () => {
+  // Wide channels reach the float32 AVX-512 tiles: channel counts off the vector width, more than
+  // 64 of either kind, several 2048-row items (their partial sums), groups, flip, input dilation.
+  const W: { x: number[]; w: number[]; o: General }[] = [
+    { x: [2, 9, 7, 20], w: [70, 3, 3, 20], o: { stride: [1, 1], padLo: [1, 1], padHi: [1, 1], kdil: [1, 1], idil: [1, 1], groups: 1, flip: false } },
+    { x: [3, 11, 24], w: [39, 3, 8], o: { stride: [2], padLo: [2], padHi: [2], kdil: [2], idil: [1], groups: 3, flip: false } },
+    { x: [1, 9, 7, 32], w: [18, 3, 2, 16], o: { stride: [2, 1], padLo: [1, 2], padHi: [1, 2], kdil: [1, 2], idil: [1, 1], groups: 2, flip: false } },
+    { x: [2, 5, 4, 24], w: [34, 3, 2, 12], o: { stride: [1, 2], padLo: [2, 1], padHi: [0, 3], kdil: [1, 1], idil: [2, 1], groups: 2, flip: true } },
+    { x: [3, 40, 30, 16], w: [8, 3, 3, 16], o: { stride: [1, 1], padLo: [1, 1], padHi: [1, 1], kdil: [1, 1], idil: [1, 1], groups: 1, flip: false } },
+    { x: [1, 6, 5, 80], w: [5, 2, 2, 80], o: { stride: [1, 1], padLo: [0, 1], padHi: [1, 0], kdil: [1, 1], idil: [1, 1], groups: 1, flip: true } },
+    { x: [2, 6, 5, 3], w: [4, 3, 2, 3], o: { stride: [2, 1], padLo: [1, 0], padHi: [1, 0], kdil: [1, 1], idil: [1, 1], groups: 1, flip: false } },
+  ];
+  for (const dtype of ["float64", "float32"] as const) {
+    it.each(W.map((c, i) => ({ ...c, i })))(`matches in ${dtype}, through grad of convGeneral (case $i)`, (c) => {
+      const r = rng(200 + c.i);
+      const xr = rounded(randomRef(c.x, r), dtype);
+      const x = toMx(xr, dtype), w0 = toMx(randomRef(c.w, r), dtype);
+      const opts = { stride: c.o.stride, padding: [c.o.padLo, c.o.padHi] as [number[], number[]], kernelDilation: c.o.kdil, inputDilation: c.o.idil, groups: c.o.groups, flip: c.o.flip };
+      const yshape = mx.convGeneral(x, w0, opts).shape;
+      const ctr = rounded(randomRef(yshape, r), dtype);
+      const ct = toMx(ctr, dtype);
+      const got = grad((w: mx.Array) => mx.sum(mx.mul(mx.convGeneral(x, w, opts), ct)))(w0);
+      expect(got.dtype).toBe(dtype);
+      expectClose(got.astype("float64"), weightGradRef(xr, ctr, c.w, c.o), TOL[dtype]);
+    });
+  }
 });
 
 describe("maxPool and avgPool", () => {

@@ -167,6 +167,18 @@ const EXPLICIT: Record<string, Case[] | null> = {
       params: convParams(1, { padLo: [1], padHi: [-1], inputDilation: [2], flip: true }),
     },
   ],
+  // conv's weight cotangent: x and ct shaped as conv's input and output, the kernel's size as a param
+  convWeightGrad: [
+    { args: [uniform([2, 5, 3], -2, 2), uniform([2, 3, 4], -2, 2)], params: { ...convParams(1, {}), kernel: [3] } },
+    {
+      args: [uniform([1, 5, 4, 4], -2, 2), uniform([1, 3, 4, 2], -2, 2)],
+      params: { ...convParams(2, { stride: [2, 1], padLo: [1, 0], padHi: [0, 2], kernelDilation: [1, 2], groups: 2 }), kernel: [2, 2] },
+    },
+    {
+      args: [uniform([2, 4, 2], -2, 2), uniform([2, 5, 3], -2, 2)],
+      params: { ...convParams(1, { padLo: [1], padHi: [-1], inputDilation: [2], flip: true }), kernel: [3] },
+    },
+  ],
   window: [
     { args: [uniform([2, 5, 3], -2, 2)], params: { kernel: [2], stride: [2], dilation: [1] } },
     { args: [uniform([1, 4, 5, 2], -2, 2)], params: { kernel: [2, 3], stride: [1, 2], dilation: [2, 1] } },

@@ -222,6 +222,27 @@ const convGeneralArb = fc.record({ s: fc.integer({ min: 2, max: 4 }), k: fc.inte
     label: `convGeneral [1,${s},2] * [2,${k},2] input dilation 2 padding ${lo},${hi} flip ${flip}`,
   }));
 
+/** convWeightGrad (conv's weight cotangent) called directly: random stride, padding, dilation, groups, flip. */
+const convWeightGradArb = fc.record({
+  D: fc.constantFrom(1, 2), n: fc.integer({ min: 1, max: 2 }), groups: fc.integer({ min: 1, max: 2 }), cg: fc.integer({ min: 1, max: 2 }), og: fc.integer({ min: 1, max: 2 }),
+  size: fc.integer({ min: 3, max: 5 }), k: fc.integer({ min: 1, max: 3 }), stride: fc.integer({ min: 1, max: 2 }), padding: fc.integer({ min: 0, max: 1 }),
+  dilation: fc.integer({ min: 1, max: 2 }), flip: fc.boolean(),
+})
+  .filter(({ size, k, padding, dilation }) => size + 2 * padding >= (k - 1) * dilation + 1)
+  .map(({ D, n, groups, cg, og, size, k, stride, padding, dilation, flip }): Instance => {
+    const o = Math.floor((size + 2 * padding - (k - 1) * dilation - 1) / stride) + 1;
+    const xs = [n, ...Array(D).fill(size), groups * cg], cs = [n, ...Array(D).fill(o), groups * og];
+    const dims = (v: number) => Array(D).fill(v);
+    const p = {
+      stride: dims(stride), padLo: dims(padding), padHi: dims(padding), kernelDilation: dims(dilation), inputDilation: dims(1),
+      groups, flip, kernel: dims(k),
+    };
+    return {
+      fn: (x, ct) => lax.convWeightGrad(x, ct, p), args: [f64(xs), f64(cs)],
+      label: `convWeightGrad ${show(xs)}, ${show(cs)} kernel ${k} stride ${stride} padding ${padding} dilation ${dilation} groups ${groups} flip ${flip}`,
+    };
+  });
+
 /** maxPool/avgPool over 1 or 2 spatial dims: random kernel, stride and padding (at most half the kernel). */
 const poolArb = (kind: "maxPool" | "avgPool") =>
   fc.record({
@@ -283,6 +304,7 @@ export const OP_ROWS: Row[] = [
   { name: "maxPool", arb: poolArb("maxPool") },
   { name: "avgPool", arb: poolArb("avgPool") },
   { name: "windowAdd (lax)", arb: windowAddArb },
+  { name: "convWeightGrad (lax)", arb: convWeightGradArb, runs: 10 },
   {
     name: "divmod (both results)",
     arb: nonEmptyShapeArb.map((s): Instance => ({

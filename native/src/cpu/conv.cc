@@ -1,6 +1,8 @@
 // @file N-d convolution (MLX's Convolution primitive: stride, low/high padding, kernel and input
 // dilation, groups, kernel flip), lowered to im2col into a bounded row-chunk buffer plus one
-// packed GEMM per group; half types compute through float32. Also the sliding-window view copy
+// packed GEMM per group; half types compute through float32. float32 on AVX-512 skips im2col:
+// tiles read the input through per-row pointers (conv_kernels.h). Also conv's weight cotangent
+// (convWeightGrad), summed without materializing the input's windows. Also the sliding-window view copy
 // used by pooling (window) and its transpose, the sum of overlapping windows (windowAdd).
 #include <algorithm>
 #include <atomic>
@@ -277,6 +279,7 @@ void conv_wgrad_typed(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& ct
     std::vector<C> cbuf(static_cast<size_t>(kWgradChunk * og6));
     std::vector<const float*> ptrs(static_cast<size_t>(kWgradChunk));
     std::vector<C> zeros(static_cast<size_t>(g.Cg), C(0)), xrow(static_cast<size_t>(g.Cg));
+    std::vector<C> part(tiles ? 0 : static_cast<size_t>(g.Og * g.Cg));
     for (int64_t r0 = r_begin; r0 < r_end; r0 += kWgradChunk) {
       const int64_t rows = std::min(kWgradChunk, r_end - r0);
       for (int64_t r = 0; r < rows; ++r) {
@@ -303,14 +306,16 @@ void conv_wgrad_typed(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& ct
               }
               for (int64_t i0 = 0; i0 < g.Og; i0 += kWgradOuts)
                 for (int64_t j0 = 0; j0 < g.Cg; j0 += kTileCols)
-                  conv_wgrad_tile_f32_avx512(rows, cbuf.data() + i0, og6, ptrs.data(),
+                  conv_wgrad_tile_f32_avx512(rows, cbuf.data() + i0, og6, ptrs.data(), j0,
                                              acc + ((o0 + i0) * taps + dst_tap[kk]) * g.Cg + j0, taps * g.Cg,
                                              static_cast<int>(std::min<int64_t>(kWgradOuts, g.Og - i0)),
                                              static_cast<int>(std::min<int64_t>(kTileCols, g.Cg - j0)), true);
               continue;
             }
           }
-          // Portable path: one outer product (Og x Cg) per row inside the image.
+          // Portable path: one outer product (Og x Cg) per row inside the image, summed over the
+          // chunk aside and then added, as the tiles do (shorter running sums, smaller rounding).
+          std::fill(part.begin(), part.end(), C(0));
           for (int64_t r = 0; r < rows; ++r) {
             const int64_t off = offs[r * taps + kk];
             if (off < 0) continue;
@@ -318,10 +323,14 @@ void conv_wgrad_typed(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& ct
             for (int64_t c = 0; c < g.Cg; ++c) xrow[c] = C(compute_t<T>(xp[c * x.strides[D + 1]]));
             const C* a = cbuf.data() + r * og6;  // xrow: the pixel's channels as C
             for (int64_t j = 0; j < g.Og; ++j) {
-              C* dst = acc + ((o0 + j) * taps + dst_tap[kk]) * g.Cg;
+              C* dst = part.data() + j * g.Cg;
               const C aj = a[j];
               for (int64_t c = 0; c < g.Cg; ++c) dst[c] += aj * xrow[c];
             }
+          }
+          for (int64_t j = 0; j < g.Og; ++j) {
+            C* dst = acc + ((o0 + j) * taps + dst_tap[kk]) * g.Cg;
+            for (int64_t c = 0; c < g.Cg; ++c) dst[c] += part[static_cast<size_t>(j * g.Cg + c)];
           }
         }
       }

@@ -55,8 +55,8 @@ TC_AVX512 void fwd(int64_t taps, int64_t cg, const float* const* a, const float*
 }
 
 template <int NV>
-TC_AVX512 void wgrad(int64_t rows, const float* ct, int64_t ldct, const float* const* x, float* dw, int64_t lddw,
-                     int mo, int ncols, bool accumulate) {
+TC_AVX512 void wgrad(int64_t rows, const float* ct, int64_t ldct, const float* const* x, int64_t xoff, float* dw,
+                     int64_t lddw, int mo, int ncols, bool accumulate) {
   __m512 acc[6][NV];
 #pragma GCC unroll 6
   for (int i = 0; i < 6; ++i)
@@ -65,7 +65,7 @@ TC_AVX512 void wgrad(int64_t rows, const float* ct, int64_t ldct, const float* c
   const __mmask16 last = last_mask(ncols, NV);
 #pragma GCC unroll 2
   for (int64_t r = 0; r < rows; ++r, ct += ldct) {
-    const float* p = x[r];
+    const float* p = x[r] + xoff;
     __m512 xv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV - 1; ++v) xv[v] = _mm512_loadu_ps(p + 16 * v);
@@ -104,12 +104,12 @@ TC_AVX512 void conv_fwd_tile_f32_avx512(int64_t taps, int64_t cg, const float* c
 }
 
 TC_AVX512 void conv_wgrad_tile_f32_avx512(int64_t rows, const float* ct, int64_t ldct, const float* const* x,
-                                          float* dw, int64_t lddw, int mo, int ncols, bool accumulate) {
+                                          int64_t xoff, float* dw, int64_t lddw, int mo, int ncols, bool accumulate) {
   switch ((ncols + 15) / 16) {
-    case 1: return wgrad<1>(rows, ct, ldct, x, dw, lddw, mo, ncols, accumulate);
-    case 2: return wgrad<2>(rows, ct, ldct, x, dw, lddw, mo, ncols, accumulate);
-    case 3: return wgrad<3>(rows, ct, ldct, x, dw, lddw, mo, ncols, accumulate);
-    default: return wgrad<4>(rows, ct, ldct, x, dw, lddw, mo, ncols, accumulate);
+    case 1: return wgrad<1>(rows, ct, ldct, x, xoff, dw, lddw, mo, ncols, accumulate);
+    case 2: return wgrad<2>(rows, ct, ldct, x, xoff, dw, lddw, mo, ncols, accumulate);
+    case 3: return wgrad<3>(rows, ct, ldct, x, xoff, dw, lddw, mo, ncols, accumulate);
+    default: return wgrad<4>(rows, ct, ldct, x, xoff, dw, lddw, mo, ncols, accumulate);
   }
 }
 

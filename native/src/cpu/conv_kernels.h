@@ -20,9 +20,9 @@ constexpr int kTileCols = 64;
 void conv_fwd_tile_f32_avx512(int64_t taps, int64_t cg, const float* const* a, const float* w, int64_t ldw,
                               float* out, int64_t ldo, int mr, int ncols);
 // Weight gradient: dw[i, j] (i < mo, j < ncols <= 64, row stride lddw) (+)= sum over rows r of
-// ct[r * ldct + i] * x[r][j]. ct has 6 readable values per row; x[r] points to at least ncols
-// floats (read under a mask past them). accumulate adds to dw instead of overwriting it.
-void conv_wgrad_tile_f32_avx512(int64_t rows, const float* ct, int64_t ldct, const float* const* x,
+// ct[r * ldct + i] * x[r][xoff + j]. ct has 6 readable values per row; x[r] + xoff points to at
+// least ncols floats (read under a mask past them). accumulate adds to dw instead of overwriting it.
+void conv_wgrad_tile_f32_avx512(int64_t rows, const float* ct, int64_t ldct, const float* const* x, int64_t xoff,
                                 float* dw, int64_t lddw, int mo, int ncols, bool accumulate);
 #endif
 
