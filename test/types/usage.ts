@@ -4,7 +4,7 @@
  * line fails to compile unless the line after it is an error.
  */
 import * as mx from "@tessera/core";
-import { grad, jvp, valueAndGrad, vjp, vmap, type GradOf, type GradsOf } from "@tessera/transforms";
+import { compile, grad, jvp, valueAndGrad, vjp, vmap, type GradOf, type GradsOf } from "@tessera/transforms";
 
 type A = mx.Array;
 
@@ -177,4 +177,15 @@ void [notOne, notArray, auxNotArray, tooMany];
   // @ts-expect-error a string is not an operand
   v.add("a");
   void m, void dq, void dr, void parts;
+}
+
+// ---- compile keeps the function's type ----
+{
+  const scaled = compile((v: A, k: number) => mx.multiply(v, k));
+  expectType<(v: A, k: number) => A>()(scaled);
+  expectType<A>()(scaled(w, 2));
+  const pair = compile((p: { a: A; b: A }) => [p.a, p.b] as const);
+  expectType<readonly [A, A]>()(pair({ a: w, b }));
+  // @ts-expect-error the argument types of fn are kept
+  scaled(w, "2");
 }

@@ -157,7 +157,7 @@ function leafKey(v: unknown): string {
  * const loss = step(x, y);
  * mx.eval(loss, model.parameters(), opt.state);
  */
-export function compile<F extends (...args: any[]) => any>(fn: F, options: CompileOptions = {}): F {
+export function compile<F extends (...args: never[]) => unknown>(fn: F, options: CompileOptions = {}): F {
   if (typeof fn !== "function") throw new TransformError(`compile: fn must be a function; got ${typeof fn}`);
   if (options === null || typeof options !== "object") throw new TransformError(`compile: options must be an object; got ${options === null ? "null" : typeof options}`);
   const { inputs = [], outputs = [], shapeless = false } = options;
@@ -165,11 +165,12 @@ export function compile<F extends (...args: any[]) => any>(fn: F, options: Compi
   if (!globalThis.Array.isArray(outputs)) throw new TransformError(`compile: outputs must be a JS array of state; got ${typeof outputs}`);
   const inAccess = inputs.map((s, i) => stateAccess("compile", s, `inputs[${i}]`));
   const outAccess = outputs.map((s, i) => stateAccess("compile", s, `outputs[${i}]`));
+  const call = fn as unknown as (...args: unknown[]) => unknown;
   const cache = new Map<string, Entry>();
   const shapelessBase = new Map<string, Entry>(); // shapeless: the traced entry per signature without shapes
 
   const compiled = (...args: unknown[]): unknown => {
-    if (traceState.depth > 0 || compileTracing()) return fn(...args);
+    if (traceState.depth > 0 || compileTracing()) return call(...args);
     // Models and optimizers passed as arguments are state read and written, like compile's.
     const implicit = args.filter(hasState).map((s) => (s as Record<symbol, StateAccess>)[COMPILE_STATE]);
     const reads = implicit.length ? [...inAccess, ...implicit] : inAccess;
@@ -184,7 +185,7 @@ export function compile<F extends (...args: any[]) => any>(fn: F, options: Compi
       const base = shapeless ? shapelessBase.get(key) : undefined;
       if (base) entry = reshape(base, leaves);
       else {
-        entry = trace(fn, args, reads, writes, states, leaves);
+        entry = trace(call, args, reads, writes, states, leaves);
         fresh = true;
         if (shapeless) shapelessBase.set(key, entry);
       }
@@ -199,7 +200,7 @@ export function compile<F extends (...args: any[]) => any>(fn: F, options: Compi
     writes.forEach((s, k) => s.write(fill(entry!.states[k], results, at)));
     return out;
   };
-  return compiled as F;
+  return compiled as unknown as F;
 }
 
 /**
@@ -243,7 +244,7 @@ function placeholderFor(x: Array): Array {
 }
 
 /** Traces fn for one signature (state read is swapped for placeholders while fn runs). */
-function trace(fn: (...args: any[]) => unknown, args: unknown[], reads: StateAccess[], writes: StateAccess[], states: unknown[], leaves: Array[]): Entry {
+function trace(fn: (...args: unknown[]) => unknown, args: unknown[], reads: StateAccess[], writes: StateAccess[], states: unknown[], leaves: Array[]): Entry {
   const inputs = leaves.map((x) => placeholderFor(x));
   const at = { next: 0 };
   const tracedArgs = fill(skeletonOf(args).skeleton, inputs, at) as unknown[];
