@@ -13,7 +13,8 @@ import { peerEnv } from "./util.mjs";
 const HELP = `usage: node bench/train.mjs [options]
   --seconds X     timed seconds per configuration, after a warm-up of 3 steps, split into three
                   windows of which the fastest is reported (default 3)
-  --rss-steps N   MLP Adam steps of the peak-RSS row (default 3000)`;
+  --rss-steps N   MLP Adam steps of the peak-RSS row (default 3000)
+Each configuration runs uncompiled and through compile(step, { inputs: [model, opt], outputs: [model, opt] }).`;
 
 const CONFIGS = {
   "mlp-sgd": "MLP 784-512-512-10, SGD m=0.9, batch 256",
@@ -120,13 +121,16 @@ const rows = [];
 let info;
 for (const [config, label] of Object.entries(CONFIGS)) {
   const ours = tessera(config);
+  const compiled = tessera(config, ["--compiled"]);
   const theirs = [torch(config, 1), torch(config, 2)].sort((a, b) => b.stepsPerSec - a.stepsPerSec)[0];
   info ??= { threads: ours.threads, torch: theirs.torch, blas: theirs.blas };
-  rows.push([label, ours.stepsPerSec.toFixed(1), `${theirs.stepsPerSec.toFixed(1)} (${theirs.threads})`,
-    (ours.stepsPerSec / theirs.stepsPerSec).toFixed(2), ours.peakRssMB.toFixed(0), theirs.peakRssMB.toFixed(0)]);
+  for (const [name, r] of [[label, ours], [`  compiled (compile(step))`, compiled]]) {
+    rows.push([name, r.stepsPerSec.toFixed(1), `${theirs.stepsPerSec.toFixed(1)} (${theirs.threads})`,
+      (r.stepsPerSec / theirs.stepsPerSec).toFixed(2), r.peakRssMB.toFixed(0), theirs.peakRssMB.toFixed(0)]);
+  }
 }
 // Peak RSS over a long run, torch at the thread count that was faster for MLP Adam.
-const adamThreads = Number(rows[1][2].match(/\((\d+)\)/)[1]);
+const adamThreads = Number(rows[2][2].match(/\((\d+)\)/)[1]);
 const oursLong = tessera("mlp-adam", ["--steps", String(rssSteps)]);
 const theirsLong = torch("mlp-adam", adamThreads, ["--steps", String(rssSteps)]);
 rows.push([`peak RSS, ${rssSteps.toLocaleString("en-US")} MLP Adam steps`, oursLong.stepsPerSec.toFixed(1),

@@ -215,7 +215,7 @@ function signature(args: unknown[], states: unknown[], shapeless: boolean): { ke
     if (isArray(t)) {
       t.checkAlive("compile");
       leaves.push(t);
-      key += `${t.dtype}@${t.device.type}${t.device.index}${shapeless ? `#${t.ndim}` : `[${t.shape}]`},`;
+      key += shapeless ? `${t.dtype}@${t.device.type}${t.device.index}#${t.ndim},` : arrayKey(t);
     } else if (globalThis.Array.isArray(t)) {
       key += "[";
       for (let i = 0; i < t.length; i++) visit(t[i]);
@@ -223,7 +223,7 @@ function signature(args: unknown[], states: unknown[], shapeless: boolean): { ke
     } else if (mx.isPlainObject(t)) {
       key += "{";
       for (const k in t) {
-        key += `${JSON.stringify(k)}:`;
+        key += `${k.length}:${k}`; // the length keeps keys with separators in them apart
         visit(t[k]);
       }
       key += "}";
@@ -236,6 +236,20 @@ function signature(args: unknown[], states: unknown[], shapeless: boolean): { ke
     key += "|";
   }
   return { key, leaves };
+}
+
+/**
+ * An array's part of a signature: dtype, device and shape. Kept per shape array: arrays made from
+ * the same frozen shape (every call's outputs of one trace) share it, so a call builds no strings.
+ */
+const shapeKeys = new WeakMap<readonly number[], Map<string, string>>();
+function arrayKey(t: Array): string {
+  let byType = shapeKeys.get(t.shape);
+  if (!byType) shapeKeys.set(t.shape, (byType = new Map()));
+  const head = t.device.index === 0 ? `${t.dtype}@${t.device.type}` : `${t.dtype}@${t.device.type}${t.device.index}`;
+  let k = byType.get(head);
+  if (k === undefined) byType.set(head, (k = `${head}[${t.shape}],`));
+  return k;
 }
 
 /** A placeholder for a compile input of x's shape, dtype and device. */
