@@ -74,7 +74,7 @@ export class Array {
    */
   constructor(token: symbol, shape: number[], dtype: DType, node: Node | null, handle: number, device: Device) {
     if (token !== CREATE) throw new TypeError("Array: arrays are created by ops such as mx.array(data) or mx.zeros(shape); the constructor is internal");
-    this.#shape = Object.isFrozen(shape) ? shape : Object.freeze(shape.slice()); // a frozen shape can be shared
+    this.#shape = Object.freeze(shape.slice());
     this.#dtype = dtype;
     this.node = node;
     this.#handle = handle;

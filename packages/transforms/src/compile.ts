@@ -238,19 +238,8 @@ function signature(args: unknown[], states: unknown[], shapeless: boolean): { ke
   return { key, leaves };
 }
 
-/**
- * An array's part of a signature: dtype, device and shape. Kept per shape array: arrays made from
- * the same frozen shape (every call's outputs of one trace) share it, so a call builds no strings.
- */
-const shapeKeys = new WeakMap<readonly number[], Map<string, string>>();
-function arrayKey(t: Array): string {
-  let byType = shapeKeys.get(t.shape);
-  if (!byType) shapeKeys.set(t.shape, (byType = new Map()));
-  const head = t.device.index === 0 ? `${t.dtype}@${t.device.type}` : `${t.dtype}@${t.device.type}${t.device.index}`;
-  let k = byType.get(head);
-  if (k === undefined) byType.set(head, (k = `${head}[${t.shape}],`));
-  return k;
-}
+/** An array's part of a signature: dtype, device and shape. */
+const arrayKey = (t: Array) => `${t.dtype}@${t.device.type}${t.device.index}[${t.shape}],`;
 
 /** A placeholder for a compile input of x's shape, dtype and device. */
 function placeholderFor(x: Array): Array {
