@@ -30,6 +30,7 @@ const { values: args } = parseArgs({
     child: { type: "string" }, // internal: run one tessera configuration and print JSON
     steps: { type: "string", default: "0" }, // internal, with --child
     compiled: { type: "boolean", default: false }, // internal, with --child: the step through compile
+    device: { type: "string", default: "cpu" }, // internal, with --child: cpu or gpu (bench/gpu_train.mjs)
     help: { type: "boolean", short: "h" },
   },
 });
@@ -39,10 +40,12 @@ if (args.help) {
 }
 
 /** One tessera configuration in this process; prints the same JSON as bench/torch_train.py. */
-async function child(config, seconds, steps, compiled) {
+async function child(config, seconds, steps, compiled, device) {
   const mx = await import("@tessera/core");
   const nn = await import("@tessera/nn");
   const optim = await import("@tessera/optim");
+  if (device === "gpu") mx.setDefaultDevice(mx.gpu);
+  else if (device !== "cpu") throw new Error(`bench/train.mjs: unknown device ${device}`);
   mx.random.seed(0);
   let model, opt, x, y, lossFn;
   if (config === "mlp-sgd" || config === "mlp-adam") {
@@ -100,7 +103,7 @@ async function child(config, seconds, steps, compiled) {
 }
 
 if (args.child) {
-  await child(args.child, Number(args.seconds), Number(args.steps), args.compiled);
+  await child(args.child, Number(args.seconds), Number(args.steps), args.compiled, args.device);
   process.exit(0);
 }
 

@@ -1,0 +1,44 @@
+// Training steps per second on a GPU, tessera beside its peers in the same run: the MLP
+// 784-512-512-10 with Adam at batch 256 and the character Transformer of examples/lm with AdamW at
+// 16 x 128, tessera uncompiled and through compile (bench/train.mjs --child ... --device gpu), and
+// PyTorch eager, torch.compile (reduce-overhead) and jax.jit (bench/gpu_train.py).
+// Run on a machine with a CUDA GPU: `node bench/gpu_train.mjs [--seconds S]` (Python with torch and
+// jax on PATH as python3; a missing peer is reported as such).
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import * as mx from "@tessera/core";
+
+const { values: args } = parseArgs({ options: { seconds: { type: "string", default: "3" } } });
+if (!mx.isAvailable(mx.gpu)) {
+  console.log("bench/gpu_train.mjs: no gpu in this build or on this machine");
+  process.exit(0);
+}
+const here = (f) => fileURLToPath(new URL(f, import.meta.url));
+const lastJSON = (out) => JSON.parse(out.toString().trim().split("\n").pop());
+const rows = [];
+for (const config of ["mlp-adam", "transformer"]) {
+  for (const compiled of [false, true]) {
+    const extra = compiled ? ["--compiled"] : [];
+    try {
+      const r = lastJSON(execFileSync(process.execPath, [here("./train.mjs"), "--child", config, "--device", "gpu", "--seconds", args.seconds, ...extra], { stdio: ["ignore", "pipe", "inherit"] }));
+      rows.push([config, compiled ? "tessera compile(step)" : "tessera", r.stepsPerSec.toFixed(0)]);
+    } catch (e) {
+      rows.push([config, compiled ? "tessera compile(step)" : "tessera", `failed: ${String(e.message).split("\n")[0].slice(0, 120)}`]);
+    }
+  }
+}
+let peers = "";
+try {
+  peers = execFileSync("python3", [here("./gpu_train.py"), "--seconds", args.seconds], { stdio: ["ignore", "pipe", "inherit"] }).toString();
+} catch (e) {
+  peers = (e.stdout ?? "").toString();
+}
+for (const line of peers.trim().split("\n").filter(Boolean)) {
+  const r = JSON.parse(line);
+  rows.push([r.config, `${r.framework}${r.version ? ` ${r.version}` : ""}`, r.error ? `error: ${r.error.slice(0, 100)}` : r.stepsPerSec.toFixed(0)]);
+}
+const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length), ["config", "framework", "steps/s"][i].length));
+const line = (r) => r.map((c, i) => (i === 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
+console.log(line(["config", "framework", "steps/s"]));
+for (const r of rows) console.log(line(r));
