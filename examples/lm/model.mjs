@@ -4,6 +4,7 @@
 import * as mx from "@tessera/core";
 import * as nn from "@tessera/nn";
 import * as optim from "@tessera/optim";
+import { compile } from "@tessera/transforms";
 
 export class CharTransformer extends nn.Module {
   /**
@@ -44,10 +45,16 @@ export function lossFn(model, x, y) {
  */
 export function makeTrainer(model, { learningRate = 1e-3, weightDecay = 0.01 } = {}) {
   const opt = new optim.AdamW({ learningRate, weightDecay });
+  opt.init(model.trainableParameters()); // the state exists before the first step: one trace
   const lossAndGrad = nn.valueAndGrad(model, (x, y) => lossFn(model, x, y));
-  const step = (x, y) => {
+  // The step compiled: traced once, then one native program per step.
+  const update = compile((x, y) => {
     const [loss, grads] = lossAndGrad(x, y);
     opt.update(model, grads);
+    return loss;
+  }, { inputs: [model, opt], outputs: [model, opt] });
+  const step = (x, y) => {
+    const loss = update(x, y);
     mx.eval(loss, model.parameters(), opt.state);
     return loss.item();
   };

@@ -9,6 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import * as mx from "@tessera/core";
 import * as nn from "@tessera/nn";
 import * as optim from "@tessera/optim";
+import { compile } from "@tessera/transforms";
 import { loadBundled, loadIdxDir, permutation, rng, IMAGE_SIZE } from "./data.mjs";
 import { makeModel } from "./models.mjs";
 import { Progress } from "./progress.mjs";
@@ -85,12 +86,20 @@ console.log(`model: ${args.model} (${nParams.toLocaleString("en-US")} parameters
 // The learning rate falls along a cosine from --lr to a tenth of it over the whole run.
 const steps = epochs * Math.ceil(train.n / batchSize);
 const opt = new optim.Adam({ learningRate: optim.cosineDecay(lr, steps, lr / 10) });
-const step = nn.valueAndGrad(model, (x, y) => {
+opt.init(model.trainableParameters()); // the state exists before the first step: one trace per batch shape
+const lossAndGrad = nn.valueAndGrad(model, (x, y) => {
   const logits = model.forward(x);
   const loss = nn.losses.crossEntropy(logits, y, { reduction: "mean" });
   const correct = mx.sum(mx.equal(mx.argmax(logits, 1), y));
   return [loss, correct]; // the loss is differentiated; the count of correct predictions rides along
 });
+// The whole training step, compiled: traced on the first batch of each shape, then replayed as one
+// native program per step (the schedule, dropout's random key and Adam's step advance every call).
+const step = compile((x, y) => {
+  const [[loss, correct], grads] = lossAndGrad(x, y);
+  opt.update(model, grads);
+  return [loss, correct];
+}, { inputs: [model, opt], outputs: [model, opt] });
 
 function batchOf(ds, idx) {
   const x = new Float32Array(idx.length * IMAGE_SIZE);
@@ -126,8 +135,7 @@ for (let epoch = 1; epoch <= epochs; epoch++) {
   let lossSum = 0, correct = 0, seen = 0;
   for (let s = 0; s < train.n; s += batchSize) {
     const [x, y] = batchOf(train, order.subarray(s, s + batchSize));
-    const [[loss, right], grads] = step(x, y);
-    opt.update(model, grads);
+    const [loss, right] = step(x, y);
     mx.eval(model.parameters(), opt.state, loss, right); // one evaluation per iteration
     lossSum += Number(loss.item()) * y.size;
     correct += Number(right.item());
