@@ -1,6 +1,7 @@
 // @file Batched matrix multiply: [..., M, K] @ [..., K, N] with equal batch shapes (the op layer
 // broadcasts them as stride-0 views). float32/float64 go to the packed GEMM in gemm.cc; half
-// types convert through float32; integer types use a plain loop with wrapping accumulation.
+// types are widened to float32 for it (matmul_half); integer types use a plain loop with wrapping
+// accumulation.
 #include <stdexcept>
 #include <vector>
 
@@ -72,6 +73,32 @@ void matmul_blas(const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, const B
     for (int64_t bt = 0; bt < batch.count; ++bt) one(bt);
 }
 
+// float16 / bfloat16: each product's operands widened to float32 (contiguous), multiplied by the
+// packed float32 GEMM (float32 accumulation, as PyTorch's cpu half matmul), and the result rounded
+// back: O(MK + KN + MN) conversions for O(MNK) multiply-adds.
+template <class H>
+void matmul_half(const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, const Batch& batch, int64_t M, int64_t N,
+                 int64_t K) {
+  const int nd = a.ndim();
+  const int64_t rsA = a.strides[nd - 2], csA = a.strides[nd - 1], rsB = b.strides[nd - 2], csB = b.strides[nd - 1];
+  std::vector<float> A(static_cast<size_t>(M * K)), B(static_cast<size_t>(K * N)), C(static_cast<size_t>(M * N));
+  const auto widen = [](const H* src, int64_t rows, int64_t cols, int64_t rs, int64_t cs, float* dst) {
+    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = 0; c < cols; ++c) dst[r * cols + c] = float(src[r * rs + c * cs]);
+    });
+  };
+  for (int64_t bt = 0; bt < batch.count; ++bt) {
+    widen(a.data<H>() + batch.offset(bt, a.strides), M, K, rsA, csA, A.data());
+    widen(b.data<H>() + batch.offset(bt, b.strides), K, N, rsB, csB, B.data());
+    gemm_f32(M, N, K, A.data(), K, 1, B.data(), N, 1, C.data(), N);
+    H* dst = out.data<H>() + bt * M * N;
+    parallel_for(M * N, 1 << 15, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) dst[i] = H(C[static_cast<size_t>(i)]);
+    });
+  }
+}
+
 }  // namespace
 
 void matmul(const Instr& instr, const Inputs& in, ArrayDesc& out) {
@@ -86,6 +113,8 @@ void matmul(const Instr& instr, const Inputs& in, ArrayDesc& out) {
   switch (a.dtype) {
     case DType::F32: return matmul_blas<float>(a, b, out, batch, M, N, K, gemm_f32);
     case DType::F64: return matmul_blas<double>(a, b, out, batch, M, N, K, gemm_f64);
+    case DType::F16: return matmul_half<float16>(a, b, out, batch, M, N, K);
+    case DType::BF16: return matmul_half<bfloat16>(a, b, out, batch, M, N, K);
     default: DISPATCH_ALL(a.dtype, matmul_generic<T>(a, b, out, batch, M, N, K));
   }
 }
