@@ -1,5 +1,6 @@
-// @file Vectorized float32 math over contiguous rows (AVX2+FMA, chosen at run time). Each returns
-// false when the machine lacks the instructions, and the caller uses its scalar loop instead.
+// @file Vectorized float32 math over contiguous rows (16 lanes on AVX-512, 8 on AVX2+FMA, chosen at
+// run time; bit-identical results either way). Each returns false when the machine has neither, and
+// the caller uses its scalar loop instead.
 #pragma once
 #include <cstdint>
 
