@@ -3,7 +3,8 @@
 // compiled at run time with `cc -O2`). Peers: NumPy (OpenBLAS) for matmul; PyTorch CPU (Debian's
 // python3-torch) at 1 and 2 threads, the faster, for the rest; NumPy and torch run with
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset. The Transformer LM step is in bench/train.mjs.
-// Run: `npx -y pnpm@12.4.2 bench` (or `node bench/core.mjs [--seconds S]`).
+// Run: `npx -y pnpm@12.4.2 bench` (or `node bench/core.mjs [--seconds S] [--only ROWS]`, ROWS a
+// comma list of matmul, mlp, attn, sum, chain, softmax, tiny-add: only those rows and their peers).
 import * as mx from "@tessera/core";
 import * as nn from "@tessera/nn";
 import { execFileSync } from "node:child_process";
@@ -15,9 +16,13 @@ import { parseArgs } from "node:util";
 import { findPython, findTorchPython } from "./python.mjs";
 import { bestSeconds, disposeAll, fastest, peerEnv, printTable, randomArray, runJSON } from "./util.mjs";
 
-const { values: args } = parseArgs({ options: { seconds: { type: "string", default: "2" } } });
+const { values: args } = parseArgs({ options: { seconds: { type: "string", default: "2" }, only: { type: "string" } } });
 const seconds = Number(args.seconds); // timed seconds per MLP configuration (bench/train.mjs's --seconds)
 if (!(seconds > 0)) throw new RangeError(`--seconds must be positive; got ${args.seconds}`);
+const ROW_KEYS = ["matmul", "mlp", "attn", "sum", "chain", "softmax", "tiny-add"];
+const only = new Set(args.only ? args.only.split(",").map((k) => k.trim()) : ROW_KEYS);
+for (const k of only) if (!ROW_KEYS.includes(k)) throw new RangeError(`--only: unknown row ${k}; expected some of ${ROW_KEYS.join(", ")}`);
+const want = (k) => only.has(k);
 
 const here = (file) => fileURLToPath(new URL(file, import.meta.url));
 const threads = mx.internal.native.numThreads();
@@ -40,15 +45,18 @@ let { fma, triad } = limits();
 
 // ---- the peers ----
 const numpy = (what, n) => runJSON(numpyPython, [here("./numpy_peer.py"), what, String(n)], { env: peerEnv() });
-const torchRuns = [1, 2].map((t) =>
-  runJSON(torchPython, [here("./torch_ops.py"), "--threads", String(t), "--groups", "attn-block,sum,softmax,tiny-add"], { env: peerEnv(t) }));
+const torchGroups = [["attn", "attn-block"], ["sum", "sum"], ["softmax", "softmax"], ["tiny-add", "tiny-add"]]
+  .filter(([k]) => want(k)).map(([, g]) => g);
+const torchRuns = torchGroups.length === 0 ? [{ torch: "(not run)", seconds: {} }] : [1, 2].map((t) =>
+  runJSON(torchPython, [here("./torch_ops.py"), "--threads", String(t), "--groups", torchGroups.join(",")], { env: peerEnv(t) }));
 const torch = fastest(torchRuns);
 /** MLP steps/s: tessera through bench/train.mjs's child mode, torch at 1 and 2 threads (the faster). */
 function mlp(config) {
   const ours = runJSON(process.execPath, [here("./train.mjs"), "--child", config, "--seconds", String(seconds)]);
+  const compiled = runJSON(process.execPath, [here("./train.mjs"), "--child", config, "--seconds", String(seconds), "--compiled"]);
   const theirs = [1, 2].map((t) => runJSON(torchPython, [here("./torch_train.py"), "--config", config, "--threads", String(t), "--seconds", String(seconds)], { env: peerEnv() }))
     .sort((a, b) => b.stepsPerSec - a.stepsPerSec)[0];
-  return { ours: ours.stepsPerSec, theirs: theirs.stepsPerSec, threads: theirs.threads };
+  return { ours: ours.stepsPerSec, compiled: compiled.stepsPerSec, theirs: theirs.stepsPerSec, threads: theirs.threads };
 }
 
 // ---- the rows ----
@@ -60,7 +68,7 @@ const f1 = (v) => v.toFixed(1), f2 = (v) => v.toFixed(2);
 const torchAt = (key) => `torch ${torch[key].threads}t`;
 let numpyVersion;
 
-for (const n of [512, 1024, 2048]) {
+for (const n of want("matmul") ? [512, 1024, 2048] : []) {
   const a = randomArray(mx, [n, n]), b = randomArray(mx, [n, n]);
   const t = bestSeconds(() => {
     const c = mx.matmul(a, b);
@@ -74,12 +82,13 @@ for (const n of [512, 1024, 2048]) {
   disposeAll([a, b]);
 }
 
-for (const [config, label, min] of [["mlp-sgd", "SGD", 1.3], ["mlp-adam", "Adam", 1.5]]) {
+for (const [config, label, min] of want("mlp") ? [["mlp-sgd", "SGD", 1.3], ["mlp-adam", "Adam", 1.5]] : []) {
   const r = mlp(config);
   row(`MLP 784-512-512-10 b256 step ${label}, steps/s`, f1(r.ours), `torch ${r.threads}t ${f1(r.theirs)}`, r.ours / r.theirs, `>= ${min.toFixed(1)}`, min);
+  row(`  the same step through compile, steps/s`, f1(r.compiled), `torch ${r.threads}t ${f1(r.theirs)}`, r.compiled / r.theirs, `>= ${min.toFixed(1)}`, min);
 }
 
-{
+if (want("attn")) {
   // A MultiHeadAttention block (4 heads, no projection biases, no mask): forward, the loss
   // sum(out) and the gradients of its four weights, in one mx.eval.
   mx.random.seed(0);
@@ -98,17 +107,19 @@ for (const [config, label, min] of [["mlp-sgd", "SGD", 1.3], ["mlp-adam", "Adam"
 
 const N = 16 * 1024 * 1024;
 let chainGBs;
-{
+if (want("sum") || want("chain")) {
   const x = randomArray(mx, [N]);
-  const t = bestSeconds(() => {
-    const s = mx.sum(x);
-    mx.eval(s);
-    s.dispose();
-  });
-  const gbs = (s) => (4 * N) / s / 1e9; // reads x once
-  row("sum of 16M floats, GB/s", f2(gbs(t)), `${torchAt("sum")} ${f2(gbs(torch.sum.seconds))}`, torch.sum.seconds / t, ">= 1.0", 1.0);
+  if (want("sum")) {
+    const t = bestSeconds(() => {
+      const s = mx.sum(x);
+      mx.eval(s);
+      s.dispose();
+    });
+    const gbs = (s) => (4 * N) / s / 1e9; // reads x once
+    row("sum of 16M floats, GB/s", f2(gbs(t)), `${torchAt("sum")} ${f2(gbs(torch.sum.seconds))}`, torch.sum.seconds / t, ">= 1.0", 1.0);
+  }
 
-  const chain = bestSeconds(() => {
+  const chain = !want("chain") ? NaN : bestSeconds(() => {
     const y = mx.mul(mx.tanh(mx.add(mx.mul(x, 0.5), 0.25)), mx.exp(x));
     mx.eval(y);
     y.dispose();
@@ -116,7 +127,7 @@ let chainGBs;
   chainGBs = (2 * 4 * N) / chain / 1e9; // reads x once, writes the result once
   x.dispose();
 }
-{
+if (want("softmax")) {
   const x = randomArray(mx, [4096, 4096]);
   const t = bestSeconds(() => {
     const y = mx.softmax(x, -1);
@@ -127,7 +138,7 @@ let chainGBs;
   row("row softmax 4096x4096, GB/s", f2(gbs(t)), `${torchAt("softmax")} ${f2(gbs(torch.softmax.seconds))}`, torch.softmax.seconds / t, ">= 1.5", 1.5);
   x.dispose();
 }
-{
+if (want("tiny-add")) {
   const a = mx.array([1, 2, 3, 4]), b = mx.array([5, 6, 7, 8]);
   mx.eval(a, b);
   const t = bestSeconds(() => {
@@ -142,11 +153,13 @@ let chainGBs;
 ({ fma, triad } = limits({ fma, triad }));
 rmSync(limitsDir, { recursive: true, force: true });
 // The fused chain against the final triad, placed before the tiny eval as issue 10's table has it.
-const chainRow = rows.findIndex((r) => r[0].startsWith("add of two"));
-row("tanh(x*a+b)*exp(x), 16M, GB/s", f2(chainGBs), `STREAM triad ${f2(triad.gbs)}`, chainGBs / triad.gbs, ">= 0.60 of triad", 0.6);
-rows.splice(chainRow, 0, rows.pop());
+if (want("chain")) {
+  const chainRow = rows.findIndex((r) => r[0].startsWith("add of two"));
+  row("tanh(x*a+b)*exp(x), 16M, GB/s", f2(chainGBs), `STREAM triad ${f2(triad.gbs)}`, chainGBs / triad.gbs, ">= 0.60 of triad", 0.6);
+  rows.splice(chainRow < 0 ? rows.length : chainRow, 0, rows.pop());
+}
 
-console.log(`tessera on ${threads} threads, cpuIsa ${mx.internal.native.cpuIsa()}; NumPy ${numpyVersion} (${numpyPython}); PyTorch ${torchRuns[0].torch} CPU (${torchPython}) at 1 and 2 threads, the faster`);
+console.log(`tessera on ${threads} threads, cpuIsa ${mx.internal.native.cpuIsa()}; NumPy ${numpyVersion ?? "(not run)"} (${numpyPython}); PyTorch ${torchRuns[0].torch} CPU (${torchPython}) at 1 and 2 threads, the faster`);
 console.log(`machine limits (bench/limits.c, cc -O2): FMA peak ${f1(fma.gflops)} GFLOP/s (${fma.isa}, ${fma.threads} threads); STREAM triad ${f2(triad.gbs)} GB/s (${triad.threads} thread${triad.threads > 1 ? "s" : ""}, 24 bytes per element)\n`);
 printTable(["measure (same run)", "tessera", "peer", "ratio", "target", "met"], rows);
 console.log("\nratio = tessera's speed / the peer's (above 1: tessera faster); the fused chain's ratio is its share of the triad's bandwidth");
@@ -162,4 +175,3 @@ if (l3 >= 64) console.log(`note: the 16M-float inputs (64 MiB) fit in this machi
 if (rows.some((r) => r[0].startsWith("matmul") && Number(r[1]) > fma.gflops)) {
   console.log("warning: a matmul row passed the measured FMA peak: the machine's speed changed during the run (shared or throttled cores)");
 }
-if (typeof mx.compile !== "function") console.log("compiled MLP rows: not shown, mx.compile does not exist yet");
