@@ -95,3 +95,41 @@ describe("GEMM on every SIMD path the CPU has", () => {
     }, 60_000);
   }
 });
+
+/**
+ * The vectorized float32 exp, tanh and sigmoid (native/src/cpu/vmath.cc, 16 lanes on AVX-512, 8 on
+ * AVX2, the scalar functions otherwise) give the same bits on every path: random bit patterns
+ * (NaN, infinities, subnormals included), the ends of their ranges and lengths that leave tails.
+ * Fused chains use the same functions (fusion.test.ts), so the same holds for them.
+ */
+const ELEMENTWISE_CHILD = `
+import * as mx from "@tessera/core";
+let s = 12345;
+const bits = new Uint32Array(40013);
+for (let i = 0; i < bits.length; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; bits[i] = s; }
+const f = new Float32Array(bits.buffer);
+const special = [0, -0, 1e-45, -1e-45, 88.72, 88.73, -103.97, -104, 89, -87.3, 0.625, -0.625, 9, -9, 1e30, -1e30, Infinity, -Infinity, NaN];
+special.forEach((v, i) => (f[i] = v));
+const out = {};
+for (const n of [7, 16, 31, 1000, f.length]) {
+  const x = mx.array(f.subarray(0, n));
+  for (const op of ["exp", "tanh", "sigmoid"]) {
+    const y = new Uint32Array(mx[op](x).toTypedArray().buffer);
+    let h = 2166136261;
+    for (const w of y) h = Math.imul(h ^ w, 16777619) >>> 0;
+    out[op + n] = h;
+  }
+}
+console.log(JSON.stringify({ isa: mx.internal.native.cpuIsa(), out }));
+`;
+
+describe("vectorized exp, tanh and sigmoid on every SIMD path the CPU has", () => {
+  it("give the same bits on each path", () => {
+    const root = fileURLToPath(new URL("../..", import.meta.url));
+    const run = (isa: string) =>
+      JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", ELEMENTWISE_CHILD], { cwd: root, env: { ...process.env, TESSERA_CPU_ISA: isa } }).toString());
+    const paths = RANK.slice(0, RANK.indexOf(best) + 1).map(run);
+    paths.forEach((p, i) => expect(p.isa).toBe(RANK[i]));
+    for (const p of paths.slice(1)) expect(p.out).toEqual(paths[0].out);
+  });
+});

@@ -68,27 +68,12 @@ __attribute__((target("avx2,fma"))) void apply(const float* x, float* y, int64_t
   }
 }
 
-// The 16-lane forms of exp8, tanh8 and sigmoid8: the same operations, lane for lane, except that
-// exp16 scales by 2^n with one vscalefps where exp8 multiplies by 2^(n/2) twice. Both are p * 2^n
-// rounded once (the first product of the two-step form is exact), so the results are the same
-// bits: checked over all 2^32 float32 inputs against fast_simd.h's two-step F512 form.
+// The 16-lane forms of exp8, tanh8 and sigmoid8: the same operations, lane for lane (exp16 scales
+// by 2^n with one vscalefps where exp8 multiplies by 2^(n/2) twice; both round p * 2^n once, so
+// the results are the same bits).
 #define TESSERA_V16 __attribute__((target("avx512f,avx512dq,avx2,fma"), always_inline)) inline
-TESSERA_V16 __m512 exp16(__m512 x) {
-  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
-  const __m512 fn = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
-                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), xc);
-  r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  const __m512 y = _mm512_scalef_ps(p, fn);
-  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);  // nan in, nan out
-}
+// fast_simd.h's 16-lane exp (one implementation for every vectorized exp).
+TESSERA_V16 __m512 exp16(__m512 x) { return fastv::vexp(fastv::F512{x}).v; }
 
 TESSERA_V16 __m512 tanh16(__m512 x) {
   const __m512 sign = _mm512_set1_ps(-0.0f);
