@@ -2,7 +2,8 @@
 // dilation, groups, kernel flip), lowered to im2col into a bounded row-chunk buffer plus one
 // packed GEMM per group; half types compute through float32. float32 on AVX-512 skips im2col:
 // tiles read the input through per-row pointers (conv_kernels.h). Also conv's weight cotangent
-// (convWeightGrad), summed without materializing the input's windows. Also the sliding-window view copy
+// (convWeightGrad): register tiles over pixel pointers for float32 on AVX-512, otherwise im2col row
+// chunks through the packed GEMM. Also the sliding-window view copy
 // used by pooling (window) and its transpose, the sum of overlapping windows (windowAdd).
 #include <algorithm>
 #include <atomic>
@@ -164,22 +165,22 @@ void parallel_claim(int64_t n, int64_t block, int64_t min_blocks_per_thread, con
   });
 }
 
-// Element offset in x of output position `row`'s input pixel under every tap (channel 0 of group
-// 0), or -1 where that pixel is padding or falls between input-dilated points.
-void tap_offsets(const ConvGeom& g, const ArrayDesc& x, const std::vector<int64_t>& koff, int64_t row, int64_t* o,
+// Element offset in x (strides xs) of output position `row`'s input pixel under every tap (channel
+// 0 of group 0), or -1 where that pixel is padding or falls between input-dilated points.
+void tap_offsets(const ConvGeom& g, const Shape& xs, const std::vector<int64_t>& koff, int64_t row, int64_t* o,
                  int64_t* offs) {
   const int D = g.D;
   const int64_t n = row / g.out_vol;
   unravel(row % g.out_vol, g.out, o);
   for (int64_t kk = 0; kk < g.ker_vol; ++kk) {
-    int64_t off = n * x.strides[0];
+    int64_t off = n * xs[0];
     for (int d = 0; d < D; ++d) {
       const int64_t q = o[d] * g.stride[d] + koff[kk * D + d];
       if (q < 0 || q >= g.dil_len[d] || q % g.idil[d] != 0) {
         off = -1;
         break;
       }
-      off += (q / g.idil[d]) * x.strides[1 + d];
+      off += (q / g.idil[d]) * xs[1 + d];
     }
     offs[kk] = off;
   }
@@ -226,7 +227,7 @@ void conv_indirect_f32(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& w
     row_offs.resize(static_cast<size_t>(taps));
     for (int i = 0; i < kFwdRows; ++i) {
       // Rows past the end repeat the last one: read, never stored.
-      tap_offsets(g, x, koff, r0 + std::min(i, mr - 1), o.data(), row_offs.data());
+      tap_offsets(g, x.strides, koff, r0 + std::min(i, mr - 1), o.data(), row_offs.data());
       for (int64_t kk = 0; kk < taps; ++kk) offs[kk * kFwdRows + i] = row_offs[kk];
     }
     for (int64_t grp = 0; grp < G; ++grp) {
@@ -241,49 +242,48 @@ void conv_indirect_f32(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& w
 }
 
 // Weight gradient, ints as conv's: dw [Cout, K..., Cg] (physical taps, so flipped where flip) =
-// sum over output points r of ct[r, g*Og + o] * x[pixel(r, tap), g*Cg + c]. Rows are split into
-// fixed items, each summed into its own partial that the end adds in item order: the result does
-// not depend on the thread count. Where AVX-512 and float32 allow, each item walks its rows in
-// chunks (pixel pointers for every tap, the chunk's cotangent padded to whole 6-channel tiles)
-// through the register-resident tiles; elsewhere it accumulates outer products per row.
+// sum over output points r of ct[r, g*Og + o] * x[pixel(r, tap), g*Cg + c]. Both paths sum in an
+// order fixed by the shapes alone, so the result does not depend on the thread count.
+
+// Where each tap's sum lands in dw (the flip mirrors the tap index).
+std::vector<int64_t> wgrad_dst_taps(const ConvGeom& g) {
+  std::vector<int64_t> dst_tap(static_cast<size_t>(g.ker_vol)), k(g.D);
+  for (int64_t kk = 0; kk < g.ker_vol; ++kk) {
+    unravel(kk, g.ker, k.data());
+    int64_t t = 0;
+    for (int d = 0; d < g.D; ++d) t = t * g.ker[d] + (g.flip ? g.ker[d] - 1 - k[d] : k[d]);
+    dst_tap[kk] = t;
+  }
+  return dst_tap;
+}
+
+// float32 on AVX-512 with contiguous channels: rows are split into fixed items, each summed into
+// its own partial that the end adds in item order. Each item walks its rows in chunks (pixel
+// pointers for every tap, the chunk's cotangent padded to whole 6-channel tiles) through the
+// register-resident tiles, never materializing the input's windows.
 constexpr int64_t kWgradItemRows = 2048, kWgradChunk = 64;
 
-template <class T>
-void conv_wgrad_typed(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& ct, ArrayDesc& dw) {
-  using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
+void conv_wgrad_tiles_f32(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& ct, ArrayDesc& dw) {
   using namespace conv_detail;
   const int D = g.D;
   const int64_t taps = g.ker_vol, M = g.N * g.out_vol, G = g.groups, W = g.Cout * taps * g.Cg;
-  const std::vector<int64_t> koff = tap_koff(g);
-  // Where each tap's sum lands in dw (the flip mirrors the tap index).
-  std::vector<int64_t> dst_tap(static_cast<size_t>(taps));
-  {
-    std::vector<int64_t> k(D);
-    for (int64_t kk = 0; kk < taps; ++kk) {
-      unravel(kk, g.ker, k.data());
-      int64_t t = 0;
-      for (int d = 0; d < D; ++d) t = t * g.ker[d] + (g.flip ? g.ker[d] - 1 - k[d] : k[d]);
-      dst_tap[kk] = t;
-    }
-  }
-  const bool tiles = std::is_same_v<T, float> && cpu_isa() == Isa::Avx512 && x.strides[D + 1] == 1;
+  const std::vector<int64_t> koff = tap_koff(g), dst_tap = wgrad_dst_taps(g);
   const int64_t items = std::max<int64_t>(1, (M + kWgradItemRows - 1) / kWgradItemRows);
-  std::vector<C> partial(static_cast<size_t>(items * W), C(0));
-  const T* xd = x.data<T>();
-  const T* cd = ct.data<T>();
+  std::vector<float> partial(static_cast<size_t>(items * W), 0.0f);
+  const float* xd = x.data<float>();
+  const float* cd = ct.data<float>();
   const int64_t og6 = (g.Og + kWgradOuts - 1) / kWgradOuts * kWgradOuts;
   parallel_claim(items, 1, 1, [&](int64_t item) {
-    C* acc = partial.data() + item * W;  // [Cout, taps, Cg] in physical tap order
+    float* acc = partial.data() + item * W;  // [Cout, taps, Cg] in physical tap order
     const int64_t r_begin = item * kWgradItemRows, r_end = std::min(M, r_begin + kWgradItemRows);
     std::vector<int64_t> o(D), offs(static_cast<size_t>(kWgradChunk * taps)), ct_off(kWgradChunk);
-    std::vector<C> cbuf(static_cast<size_t>(kWgradChunk * og6));
+    std::vector<float> cbuf(static_cast<size_t>(kWgradChunk * og6));
     std::vector<const float*> ptrs(static_cast<size_t>(kWgradChunk));
-    std::vector<C> zeros(static_cast<size_t>(g.Cg), C(0)), xrow(static_cast<size_t>(g.Cg));
-    std::vector<C> part(tiles ? 0 : static_cast<size_t>(g.Og * g.Cg));
+    std::vector<float> zeros(static_cast<size_t>(g.Cg), 0.0f);
     for (int64_t r0 = r_begin; r0 < r_end; r0 += kWgradChunk) {
       const int64_t rows = std::min(kWgradChunk, r_end - r0);
       for (int64_t r = 0; r < rows; ++r) {
-        tap_offsets(g, x, koff, r0 + r, o.data(), offs.data() + r * taps);
+        tap_offsets(g, x.strides, koff, r0 + r, o.data(), offs.data() + r * taps);
         const int64_t row = r0 + r;
         int64_t off = (row / g.out_vol) * ct.strides[0];
         for (int d = 0; d < D; ++d) off += o[d] * ct.strides[1 + d];
@@ -293,58 +293,161 @@ void conv_wgrad_typed(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& ct
         const int64_t c0 = grp * g.Cg, o0 = grp * g.Og;
         // The chunk's cotangent for this group, [rows, og6], zero past Og.
         for (int64_t r = 0; r < rows; ++r) {
-          C* dst = cbuf.data() + r * og6;
-          for (int64_t j = 0; j < g.Og; ++j) dst[j] = C(compute_t<T>(cd[ct_off[r] + (o0 + j) * ct.strides[D + 1]]));
-          for (int64_t j = g.Og; j < og6; ++j) dst[j] = C(0);
+          float* dst = cbuf.data() + r * og6;
+          for (int64_t j = 0; j < g.Og; ++j) dst[j] = cd[ct_off[r] + (o0 + j) * ct.strides[D + 1]];
+          for (int64_t j = g.Og; j < og6; ++j) dst[j] = 0.0f;
         }
         for (int64_t kk = 0; kk < taps; ++kk) {
-          if constexpr (std::is_same_v<T, float>) {
-            if (tiles) {
-              for (int64_t r = 0; r < rows; ++r) {
-                const int64_t off = offs[r * taps + kk];
-                ptrs[r] = off < 0 ? zeros.data() : xd + off + c0;
-              }
-              for (int64_t i0 = 0; i0 < g.Og; i0 += kWgradOuts)
-                for (int64_t j0 = 0; j0 < g.Cg; j0 += kTileCols)
-                  conv_wgrad_tile_f32_avx512(rows, cbuf.data() + i0, og6, ptrs.data(), j0,
-                                             acc + ((o0 + i0) * taps + dst_tap[kk]) * g.Cg + j0, taps * g.Cg,
-                                             static_cast<int>(std::min<int64_t>(kWgradOuts, g.Og - i0)),
-                                             static_cast<int>(std::min<int64_t>(kTileCols, g.Cg - j0)), true);
-              continue;
-            }
-          }
-          // Portable path: one outer product (Og x Cg) per row inside the image, summed over the
-          // chunk aside and then added, as the tiles do (shorter running sums, smaller rounding).
-          std::fill(part.begin(), part.end(), C(0));
           for (int64_t r = 0; r < rows; ++r) {
             const int64_t off = offs[r * taps + kk];
-            if (off < 0) continue;
-            const T* xp = xd + off + c0 * x.strides[D + 1];
-            for (int64_t c = 0; c < g.Cg; ++c) xrow[c] = C(compute_t<T>(xp[c * x.strides[D + 1]]));
-            const C* a = cbuf.data() + r * og6;  // xrow: the pixel's channels as C
-            for (int64_t j = 0; j < g.Og; ++j) {
-              C* dst = part.data() + j * g.Cg;
-              const C aj = a[j];
-              for (int64_t c = 0; c < g.Cg; ++c) dst[c] += aj * xrow[c];
-            }
+            ptrs[r] = off < 0 ? zeros.data() : xd + off + c0;
           }
-          for (int64_t j = 0; j < g.Og; ++j) {
-            C* dst = acc + ((o0 + j) * taps + dst_tap[kk]) * g.Cg;
-            for (int64_t c = 0; c < g.Cg; ++c) dst[c] += part[static_cast<size_t>(j * g.Cg + c)];
-          }
+          for (int64_t i0 = 0; i0 < g.Og; i0 += kWgradOuts)
+            for (int64_t j0 = 0; j0 < g.Cg; j0 += kTileCols)
+              conv_wgrad_tile_f32_avx512(rows, cbuf.data() + i0, og6, ptrs.data(), j0,
+                                         acc + ((o0 + i0) * taps + dst_tap[kk]) * g.Cg + j0, taps * g.Cg,
+                                         static_cast<int>(std::min<int64_t>(kWgradOuts, g.Og - i0)),
+                                         static_cast<int>(std::min<int64_t>(kTileCols, g.Cg - j0)), true);
         }
       }
     }
   });
   // Sum the partials in item order and write dw (contiguous, freshly allocated).
-  T* od = dw.data<T>();
+  float* od = dw.data<float>();
   parallel_for(W, 1 << 14, [&](int64_t s, int64_t e) {
     for (int64_t i = s; i < e; ++i) {
-      C v = partial[static_cast<size_t>(i)];
+      float v = partial[static_cast<size_t>(i)];
       for (int64_t it = 1; it < items; ++it) v += partial[static_cast<size_t>(it * W + i)];
-      od[i] = T(v);
+      od[i] = v;
     }
   });
+}
+
+// Row stride of ct's output points when row r (n, o... flattened) sits at r * stride for all r, as
+// in any contiguous (or broadcast, stride 0) cotangent; negative when the rows are not evenly
+// spaced, and for negative strides too (those chunks are copied instead).
+int64_t even_row_stride(const ConvGeom& g, const ArrayDesc& ct) {
+  int64_t rs = 0, span = 1;
+  bool found = false;
+  for (int d = g.D; d >= 0; --d) {
+    if (ct.shape[d] > 1) {
+      if (!found) rs = ct.strides[d], found = true;
+      else if (ct.strides[d] != rs * span) return -1;
+    }
+    span *= ct.shape[d];
+  }
+  return rs;
+}
+
+// Rows (output points) per GEMM of the weight gradient: a long enough K for the packed GEMM to
+// run at speed, a small enough chunk that its im2col stays a few MiB.
+constexpr int64_t kWgradGemmRows = 2048;
+
+// Every other case: row chunks in order, each one's windows copied out (im2col, zeros for padding)
+// as cols [rows, taps * Cg] per group, then part [taps * Cg, Og] = cols^T @ ct_chunk through the
+// packed GEMM (threaded inside; this orientation keeps its long side in M, where it packs and
+// splits best) and part added into the sum in chunk order. x arrives in C, the compute type
+// (float32 for half types, copied up front so every pixel converts once, not once per tap).
+template <class T, class C = std::conditional_t<std::is_same_v<T, double>, double, float>>
+void conv_wgrad_gemm_impl(const ConvGeom& g, const C* xd, const Shape& xs, const ArrayDesc& ct, ArrayDesc& dw) {
+  const int D = g.D;
+  const int64_t taps = g.ker_vol, KC = taps * g.Cg, M = g.N * g.out_vol, G = g.groups, W = g.Cout * KC;
+  const std::vector<int64_t> koff = tap_koff(g), dst_tap = wgrad_dst_taps(g);
+  const int64_t chunk =
+      std::min(M, std::max<int64_t>(64, std::min(kWgradGemmRows, (int64_t(1) << 21) / std::max<int64_t>(KC, 1))));
+  // ct is read in place (a strided view) when C is its type and its rows are evenly spaced;
+  // otherwise each chunk is copied as [rows, Cout] in C.
+  const int64_t ct_rs = even_row_stride(g, ct);
+  const bool ct_direct = std::is_same_v<T, C> && ct_rs >= 0;
+  static thread_local Scratch cols_buf, ct_buf;
+  C* cols = cols_buf.get<C>(static_cast<size_t>(std::max<int64_t>(chunk * KC, 1)));
+  C* cbuf = ct_buf.get<C>(static_cast<size_t>(ct_direct ? 1 : std::max<int64_t>(chunk * g.Cout, 1)));
+  std::vector<int64_t> offs(static_cast<size_t>(chunk * taps));
+  std::vector<C> acc(static_cast<size_t>(W), C(0)), part(static_cast<size_t>(KC * g.Og));
+  const T* cd = ct.data<T>();
+  const int64_t xsc = xs[D + 1], csc = ct.strides[D + 1];
+  const int64_t grain = std::max<int64_t>(1, 2048 / std::max<int64_t>(KC, 1));
+  for (int64_t r0 = 0; r0 < M; r0 += chunk) {
+    const int64_t rows = std::min(chunk, M - r0);
+    // Every row's pixel offsets under every tap and, unless read in place, its cotangent.
+    parallel_for(rows, grain, [&](int64_t s, int64_t e) {
+      std::vector<int64_t> o(D);
+      for (int64_t r = s; r < e; ++r) {
+        tap_offsets(g, xs, koff, r0 + r, o.data(), offs.data() + r * taps);
+        if (ct_direct) continue;
+        int64_t off = ((r0 + r) / g.out_vol) * ct.strides[0];
+        for (int d = 0; d < D; ++d) off += o[d] * ct.strides[1 + d];
+        C* dst = cbuf + r * g.Cout;
+        for (int64_t co = 0; co < g.Cout; ++co) dst[co] = C(compute_t<T>(cd[off + co * csc]));
+      }
+    });
+    for (int64_t grp = 0; grp < G; ++grp) {
+      const int64_t c0 = grp * g.Cg, o0 = grp * g.Og;
+      parallel_for(rows, grain, [&](int64_t s, int64_t e) {
+        for (int64_t r = s; r < e; ++r) {
+          C* dst = cols + r * KC;
+          for (int64_t kk = 0; kk < taps; ++kk, dst += g.Cg) {
+            const int64_t off = offs[r * taps + kk];
+            if (off < 0) {
+              std::fill(dst, dst + g.Cg, C(0));
+              continue;
+            }
+            const C* src = xd + off + c0 * xsc;
+            if (xsc == 1) std::memcpy(dst, src, static_cast<size_t>(g.Cg) * sizeof(C));
+            else for (int64_t c = 0; c < g.Cg; ++c) dst[c] = src[c * xsc];
+          }
+        }
+      });
+      const C* b = ct_direct ? reinterpret_cast<const C*>(cd) + r0 * ct_rs + o0 * csc : cbuf + o0;
+      GemmOf<C>::fn(KC, g.Og, rows, cols, 1, KC, b, ct_direct ? ct_rs : g.Cout, ct_direct ? csc : 1, part.data(),
+                    g.Og);
+      parallel_for(g.Og, std::max<int64_t>(1, 8192 / std::max<int64_t>(KC, 1)), [&](int64_t s, int64_t e) {
+        for (int64_t j = s; j < e; ++j)
+          for (int64_t kk = 0; kk < taps; ++kk) {
+            C* dst = acc.data() + ((o0 + j) * taps + dst_tap[kk]) * g.Cg;
+            const C* src = part.data() + kk * g.Cg * g.Og + j;
+            for (int64_t c = 0; c < g.Cg; ++c) dst[c] += src[c * g.Og];
+          }
+      });
+    }
+  }
+  // dw is contiguous and freshly allocated.
+  T* od = dw.data<T>();
+  parallel_for(W, 1 << 14, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) od[i] = T(acc[static_cast<size_t>(i)]);
+  });
+}
+
+template <class T>
+void conv_wgrad_gemm(const ConvGeom& g, const ArrayDesc& x, const ArrayDesc& ct, ArrayDesc& dw) {
+  if constexpr (is_half_v<T>) {
+    // x as contiguous float32 (x.size() floats, kept per thread between calls): the price of
+    // converting each pixel once rather than once per tap.
+    const int64_t n = x.size();
+    static thread_local Scratch xf_buf;
+    float* xf = xf_buf.get<float>(static_cast<size_t>(std::max<int64_t>(n, 1)));
+    Shape xs(x.shape.size());
+    for (int64_t d = x.ndim() - 1, s = 1; d >= 0; s *= x.shape[d], --d) xs[d] = s;
+    const T* src = x.data<T>();
+    const bool contiguous = x.is_row_contiguous();
+    parallel_for(n, 1 << 14, [&](int64_t s, int64_t e) {
+      if (contiguous) {
+        for (int64_t i = s; i < e; ++i) xf[i] = float(src[i]);
+        return;
+      }
+      std::vector<int64_t> idx(static_cast<size_t>(x.ndim()));
+      unravel(s, x.shape, idx.data());
+      for (int64_t i = s; i < e; ++i) {
+        int64_t off = 0;
+        for (int d = 0; d < x.ndim(); ++d) off += idx[d] * x.strides[d];
+        xf[i] = float(src[off]);
+        for (int d = x.ndim() - 1; d >= 0 && ++idx[d] == x.shape[d]; --d) idx[d] = 0;
+      }
+    });
+    conv_wgrad_gemm_impl<T>(g, xf, xs, ct, dw);
+  } else {
+    conv_wgrad_gemm_impl<T>(g, x.data<T>(), x.strides, ct, dw);
+  }
 }
 
 // window: x [N, S..., C] -> [N, O..., K..., C], out[n, o, k, c] = x[n, o*stride + k*dilation, c].
@@ -452,10 +555,12 @@ void conv_weight_grad(const Instr& instr, const Inputs& in, ArrayDesc& out) {
   ConvGeom g = geometry(instr, x, out, ct);
   if (out.size() == 0) return;
   switch (x.dtype) {
-    case DType::F16: return conv_wgrad_typed<float16>(g, x, ct, out);
-    case DType::BF16: return conv_wgrad_typed<bfloat16>(g, x, ct, out);
-    case DType::F32: return conv_wgrad_typed<float>(g, x, ct, out);
-    case DType::F64: return conv_wgrad_typed<double>(g, x, ct, out);
+    case DType::F16: return conv_wgrad_gemm<float16>(g, x, ct, out);
+    case DType::BF16: return conv_wgrad_gemm<bfloat16>(g, x, ct, out);
+    case DType::F32:
+      if (cpu_isa() == Isa::Avx512 && x.strides[g.D + 1] == 1) return conv_wgrad_tiles_f32(g, x, ct, out);
+      return conv_wgrad_gemm<float>(g, x, ct, out);
+    case DType::F64: return conv_wgrad_gemm<double>(g, x, ct, out);
     default: throw std::runtime_error("convWeightGrad of a non-floating dtype (this is a bug)");
   }
 }
