@@ -1,8 +1,9 @@
 // A first look at the CUDA backend on a machine with a GPU (docs/cuda.md): float32 matmul
 // TFLOP/s through cuBLAS (TF32 when TESSERA_ALLOW_TF32=1), the bandwidth of device copies, of an
-// elementwise add and of the unfused tanh(x * a + b) * exp(x) chain over 64M floats, and of
-// host<->device copies. Device figures come from one program of many kernels (so the host's cost
-// per evaluation is spread over them); "per eval" figures run one op per evaluation.
+// elementwise add and of the tanh(x * a + b) * exp(x) chain over 64M floats (unfused, then fused
+// into one NVRTC kernel), and of host<->device copies. Device figures come from one program of
+// many kernels (so the host's cost per evaluation is spread over them); "per eval" figures run
+// one op per evaluation.
 // Run: `node bench/gpu.mjs`. Each figure is the median of several timed runs after a warm-up;
 // a run ends by reading one element back, which waits for the gpu's stream.
 import * as mx from "@tessera/core";
@@ -55,6 +56,8 @@ if (tf32) process.exit(0);
 
 const n = 64 * 2 ** 20, K = 20;
 const x = random([n]);
+// The single-kernel rows run with the fusion pass off (else a chain of adds is one kernel).
+mx.internal.setFusion(false);
 const chainOf = (step) => () => range(K).reduce((y) => step(y), x); // each intermediate dies at once
 const tb = (bytes, t) => `${(bytes / t / 1e12).toFixed(2)} TB/s`;
 const tCopy = median(timed(chainOf((y) => mx.copy(y))), 5) / K;
@@ -66,6 +69,22 @@ console.log(`add, one per eval: ${(tAddOne * 1e3).toFixed(3)} ms`);
 const f = (y) => mx.mul(mx.tanh(mx.add(mx.mul(y, 0.5), 0.25)), mx.exp(y));
 const tChain = median(timed(() => range(4).reduce((y) => f(y), x)), 5) / 4;
 console.log(`tanh(x*a+b)*exp(x), 64M floats, unfused (5 kernels): ${(tChain * 1e3).toFixed(3)} ms, ${tb(8 * n, tChain)} effective`);
+// Fused: one kernel per chain (generated and compiled with NVRTC); K independent chains per
+// program, each reading x and writing its result once.
+mx.internal.setFusion(true);
+const tFused = median(timed(() => range(K).map(() => f(x))), 5) / K;
+const pct = ((100 * tCopy) / tFused).toFixed(0);
+console.log(`tanh(x*a+b)*exp(x), 64M floats, fused (1 kernel): ${(tFused * 1e3).toFixed(3)} ms, ${tb(8 * n, tFused)} (${pct}% of the device copy)`);
+// The same on the device alone: mx.profile waits for each instruction, so the host's cost of
+// recording and planning the chains (about 9 nodes per kernel here) is left out.
+const deviceMs = (g) => {
+  const p = mx.profile(g);
+  for (const a of p.value) a.dispose();
+  return p.kernelMs;
+};
+deviceMs(() => range(K).map(() => f(x)));
+const dFused = deviceMs(() => range(K).map(() => f(x))) / K / 1e3, dCopy = deviceMs(() => range(K).map(() => mx.copy(x))) / K / 1e3;
+console.log(`  device time per kernel (mx.profile): fused ${(dFused * 1e3).toFixed(3)} ms, ${tb(8 * n, dFused)}; copy ${(dCopy * 1e3).toFixed(3)} ms, ${tb(8 * n, dCopy)}`);
 
 const host = mx.array(new Float32Array(n), undefined, { device: mx.cpu });
 mx.eval(host);

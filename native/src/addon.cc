@@ -3,8 +3,10 @@
 // The contract is packages/core/src/native/binding.ts.
 #include <napi.h>
 
+#include <algorithm>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "cpu/isa.h"
 #include "cpu/threads.h"
@@ -35,6 +37,14 @@ struct EnvState {
   size_t active_after_sweep = 0;
   int64_t reported_bytes = 0;
   std::shared_ptr<ProfileLog> profile;  // while mx.profile runs: every program of this env is timed
+  // Small bodies decoded lately, by their words: a loop evaluating the same small graph each step
+  // decodes it once (a decoded Program is immutable, so runs share it).
+  struct Decoded {
+    std::vector<int32_t> words;
+    std::shared_ptr<const Program> program;
+  };
+  std::unordered_map<uint64_t, Decoded> decoded;
+  size_t decoded_words = 0;  // the words the cache holds, bounded with its entries
 };
 
 EnvState& state(napi_env env) { return *Napi::Env(env).GetInstanceData<EnvState>(); }
@@ -84,16 +94,39 @@ Napi::Value Guard(const Napi::CallbackInfo& info) {
   return guarded(info, [&] { return F(info); });
 }
 
-Napi::TypedArray typed_array(const Napi::Value& v, napi_typedarray_type type, const char* what) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
-    throw std::runtime_error(std::string(what) + " has the wrong type");
-  return v.As<Napi::TypedArray>();
+// A typed array argument's elements, read with one napi_get_typedarray_info: node-addon-api's
+// Int32Array wrapper asks three times, which showed in the cost of a tiny evaluation.
+template <class T>
+struct Elements {
+  T* data = nullptr;
+  size_t length = 0;
+  T* Data() const { return data; }
+  size_t ElementLength() const { return length; }
+  T& operator[](size_t i) const { return data[i]; }
+};
+template <class T>
+bool elements_of(napi_env env, napi_value v, napi_typedarray_type type, Elements<T>& out) {
+  bool is = false;
+  if (v == nullptr || napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
+  napi_typedarray_type t;
+  void* data = nullptr;  // already past the view's byte offset
+  size_t n = 0;
+  if (napi_get_typedarray_info(env, v, &t, &n, &data, nullptr, nullptr) != napi_ok || t != type) return false;
+  out.data = static_cast<T*>(data);
+  out.length = n;
+  return true;
 }
-Napi::Int32Array int32_array(const Napi::Value& v, const char* what) {
-  return typed_array(v, napi_int32_array, what).As<Napi::Int32Array>();
+template <class T>
+Elements<T> typed_array(const Napi::Value& v, napi_typedarray_type type, const char* what) {
+  Elements<T> e;
+  if (!elements_of(v.Env(), v, type, e)) throw std::runtime_error(std::string(what) + " has the wrong type");
+  return e;
 }
-Napi::Float64Array float64_array(const Napi::Value& v, const char* what) {
-  return typed_array(v, napi_float64_array, what).As<Napi::Float64Array>();
+Elements<int32_t> int32_array(const Napi::Value& v, const char* what) {
+  return typed_array<int32_t>(v, napi_int32_array, what);
+}
+Elements<double> float64_array(const Napi::Value& v, const char* what) {
+  return typed_array<double>(v, napi_float64_array, what);
 }
 Napi::TypedArray any_typed_array(const Napi::Value& v, const char* what) {
   if (!v.IsTypedArray()) throw std::runtime_error(std::string(what) + " must be a TypedArray");
@@ -225,16 +258,19 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
 
 // The bindings of a run: (inputs: Int32Array of handles, scalars: Float64Array).
 BoundProgram bind_args(const Napi::CallbackInfo& info, std::shared_ptr<const Program> body) {
-  Napi::Int32Array inputs = int32_array(info[1], "[run] the input handles");
-  Napi::Float64Array scalars = float64_array(info[2], "[run] the scalars");
-  for (size_t i = 0; i < inputs.ElementLength(); ++i) owned(info.Env(), inputs[i]);
+  Elements<int32_t> inputs = int32_array(info[1], "[run] the input handles");
+  Elements<double> scalars = float64_array(info[2], "[run] the scalars");
+  const EnvState& owner = state(info.Env());
+  for (size_t i = 0; i < inputs.ElementLength(); ++i)
+    if (!owner.handles.count(inputs[i]))
+      throw std::runtime_error("handle " + std::to_string(inputs[i]) + " is not live in this thread");
   BoundProgram bound =
       executor().bind(std::move(body), inputs.Data(), inputs.ElementLength(), scalars.Data(), scalars.ElementLength());
   bound.profile = state(info.Env()).profile;
   // Donated inputs (an optimizer step's old parameters and state): their handles are freed now,
   // so the program holds their only reference and may write its results over them.
   if (info.Length() > 3 && !info[3].IsUndefined()) {
-    Napi::Int32Array donated = int32_array(info[3], "[run] the donated inputs");
+    Elements<int32_t> donated = int32_array(info[3], "[run] the donated inputs");
     for (size_t k = 0; k < donated.ElementLength(); ++k) {
       const int32_t i = donated[k];
       if (i < 0 || static_cast<size_t>(i) >= inputs.ElementLength()) throw std::runtime_error("[run] a donated input is out of range");
@@ -250,18 +286,56 @@ BoundProgram bind_args(const Napi::CallbackInfo& info, std::shared_ptr<const Pro
 }
 
 std::shared_ptr<const Program> decode_arg(const Napi::Value& v) {
-  Napi::Int32Array body = int32_array(v, "[run] the body");
+  Elements<int32_t> body = int32_array(v, "[run] the body");
   return Executor::decode(body.Data(), body.ElementLength());
 }
 
-Napi::Int32Array register_outputs(Napi::Env env, std::vector<ArrayDesc>& outs) {
+// decode_arg through the environment's cache of bodies (compared word for word: a body that
+// differs anywhere decodes, and is validated, afresh). A training step's program is the same
+// every step, so it is decoded once; the cache holds at most 64 bodies and 2^20 words.
+std::shared_ptr<const Program> decode_cached(napi_env env, const Napi::Value& v) {
+  constexpr size_t kMaxWords = size_t(1) << 18, kMaxTotalWords = size_t(1) << 20, kMaxEntries = 64;
+  Elements<int32_t> body = int32_array(v, "[run] the body");
+  const int32_t* w = body.Data();
+  const size_t n = body.ElementLength();
+  if (n > kMaxWords) return Executor::decode(w, n);
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the words
+  for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<uint32_t>(w[i])) * 1099511628211ull;
+  auto& cache = state(env).decoded;
+  auto it = cache.find(h);
+  if (it != cache.end() && it->second.words.size() == n && std::equal(w, w + n, it->second.words.begin()))
+    return it->second.program;
+  std::shared_ptr<const Program> p = Executor::decode(w, n);
+  EnvState& st = state(env);
+  if (it != cache.end()) {  // a different body with the same hash: this one replaces it
+    st.decoded_words -= it->second.words.size();
+    cache.erase(it);
+  }
+  if (cache.size() >= kMaxEntries || st.decoded_words + n > kMaxTotalWords) {
+    cache.clear();
+    st.decoded_words = 0;
+  }
+  cache.emplace(h, EnvState::Decoded{std::vector<int32_t>(w, w + n), p});
+  st.decoded_words += n;
+  return p;
+}
+
+// The output handles, in `out` when the caller passed one of the right length (run's scratch
+// array, which spares a new typed array per evaluation), else in a new array.
+Napi::Value register_outputs(Napi::Env env, std::vector<ArrayDesc>& outs, const Napi::Value& out = Napi::Value()) {
+  Elements<int32_t> given;
+  if (!out.IsEmpty() && elements_of(env, out, napi_int32_array, given) && given.length == outs.size()) {
+    for (size_t i = 0; i < outs.size(); ++i) given[i] = own(env, std::move(outs[i]));
+    report_memory(env);
+    return out;
+  }
   Napi::Int32Array handles = Napi::Int32Array::New(env, outs.size());
   for (size_t i = 0; i < outs.size(); ++i) handles[i] = own(env, std::move(outs[i]));
   report_memory(env);
   return handles;
 }
 
-Napi::Value run_bound(const Napi::CallbackInfo& info, BoundProgram bound) {
+Napi::Value run_bound(const Napi::CallbackInfo& info, BoundProgram bound, const Napi::Value& out = Napi::Value()) {
   std::vector<ArrayDesc> outs;
   try {
     outs = executor().run(bound);
@@ -269,12 +343,15 @@ Napi::Value run_bound(const Napi::CallbackInfo& info, BoundProgram bound) {
     report_memory(info.Env());
     throw;
   }
-  return register_outputs(info.Env(), outs);
+  return register_outputs(info.Env(), outs, out);
 }
 
-// run(body: Int32Array, inputs: Int32Array, scalars: Float64Array) -> Int32Array of output handles
+// run(body: Int32Array, inputs: Int32Array, scalars: Float64Array, donated?, out?: Int32Array)
+//   -> Int32Array of output handles (`out` itself when its length is the number of outputs)
 Napi::Value Run(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value { return run_bound(info, bind_args(info, decode_arg(info[0]))); });
+  return guarded(info, [&]() -> Napi::Value {
+    return run_bound(info, bind_args(info, decode_cached(info.Env(), info[0])), info.Length() > 4 ? info[4] : Napi::Value());
+  });
 }
 
 // keepBody(body: Int32Array) -> id: decodes a body once, for runBody.
@@ -334,7 +411,7 @@ class RunWorker : public Napi::AsyncWorker {
 
 Napi::Value RunAsync(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto* worker = new RunWorker(info.Env(), bind_args(info, decode_arg(info[0])));
+    auto* worker = new RunWorker(info.Env(), bind_args(info, decode_cached(info.Env(), info[0])));
     Napi::Promise p = worker->promise();
     worker->Queue();
     return p;
@@ -422,7 +499,8 @@ Napi::Value ClearCache(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetMemoryLimit(const Napi::CallbackInfo& info) {
-  Allocator& a = backend(0).allocator();  // the limit of the default device
+  // The limit of device info[1] (the caller's default device), else of the cpu.
+  Allocator& a = backend(info.Length() > 1 && !info[1].IsUndefined() ? info[1].As<Napi::Number>().Int32Value() : 0).allocator();
   double prev = static_cast<double>(a.limit());
   double v = info[0].As<Napi::Number>().DoubleValue();
   if (!(v >= 0)) throw std::runtime_error("[setMemoryLimit] the limit must be a non-negative number of bytes");
@@ -459,6 +537,16 @@ Napi::Value ProfileStop(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// supports(device, opcode) -> whether that device's backend runs the op (the fusion pass asks
+// it for `fused`: the gpu has fused kernels only where NVRTC can be opened).
+Napi::Value Supports(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int32_t op = info[1].As<Napi::Number>().Int32Value();
+    if (op < 0 || op >= static_cast<int32_t>(Op::Count)) throw std::runtime_error("supports: unknown opcode " + std::to_string(op));
+    return Napi::Boolean::New(info.Env(), backend(info[0].As<Napi::Number>().Int32Value()).supports(static_cast<Op>(op)));
+  });
+}
+
 Napi::Value CpuIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), cpu::isa_name(cpu::cpu_isa()));
 }
@@ -485,6 +573,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setMemoryLimit", Napi::Function::New(env, Guard<SetMemoryLimit>));
   exports.Set("numThreads", Napi::Function::New(env, Guard<NumThreads>));
   exports.Set("cpuIsa", Napi::Function::New(env, Guard<CpuIsa>));
+  exports.Set("supports", Napi::Function::New(env, Guard<Supports>));
   exports.Set("profileStart", Napi::Function::New(env, Guard<ProfileStart>));
   exports.Set("profileStop", Napi::Function::New(env, Guard<ProfileStop>));
   return exports;

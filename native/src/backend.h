@@ -37,7 +37,9 @@ class Allocator {
  private:
   static size_t bucket(size_t nbytes);
   std::mutex mutex_;
-  std::multimap<size_t, void*> cache_;  // capacity -> block
+  // capacity -> freed blocks, the most recently freed last (reused first: likely still in cache).
+  // Buckets keep their vectors when emptied, so a loop that frees and allocates allocates nothing.
+  std::map<size_t, std::vector<void*>> cache_;
   std::atomic<size_t> active_{0}, peak_{0}, cached_{0}, live_{0};
   size_t limit_ = SIZE_MAX;
   size_t cache_limit_ = size_t(1) << 30;

@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstdlib>
 #include <cstdint>
@@ -229,7 +230,14 @@ BoundProgram Executor::bind(std::shared_ptr<const Program> body, const int32_t* 
   BoundProgram b;
   b.scalars.assign(scalars, scalars + num_scalars);
   b.inputs.reserve(num_handles);
-  for (size_t i = 0; i < num_handles; ++i) b.inputs.push_back(get(handles[i]));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);  // once for all the inputs
+    for (size_t i = 0; i < num_handles; ++i) {
+      auto it = handles_.find(handles[i]);
+      if (it == handles_.end()) throw std::runtime_error("[run] handle " + std::to_string(handles[i]) + " is not live");
+      b.inputs.push_back(it->second);
+    }
+  }
   b.program = std::move(body);
   return b;
 }
@@ -722,13 +730,27 @@ static void check_operands(const Instr& instr, const Inputs& ins) {
   }
 }
 
+// n consecutive values that something else owns (a local, a vector, a std::array).
+namespace {
+template <class T>
+struct Span {
+  T* first;
+  size_t n;
+  T* begin() const { return first; }
+  T* end() const { return first + n; }
+  size_t size() const { return n; }
+  T& operator[](size_t k) const { return first[k]; }
+};
+}  // namespace
+
 void Executor::run_instr(const Program& p, const Instr& instr, std::vector<ArrayDesc>& slots, const double* scalars) {
   Backend& be = backend(instr.device);
-  const Inputs ins = [&] {
-    Inputs v;
-    for (int32_t s : instr.in) v.push_back(&slots[s]);
-    return v;
-  }();
+  // The operand pointers, in a vector this thread reuses (no allocation per instruction; it only
+  // points into `slots`, so holding it after the run keeps nothing alive).
+  thread_local Inputs ins_scratch;
+  Inputs& ins = ins_scratch;
+  ins.clear();
+  for (int32_t s : instr.in) ins.push_back(&slots[s]);
   for (const ArrayDesc* x : ins)
     if (!x->storage) throw std::runtime_error("an input slot is empty (this is a bug)");
   check_operands(instr, ins);
@@ -739,10 +761,14 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
     if (ins.size() != k || instr.outs.size() != 1)
       throw std::runtime_error("expected " + std::to_string(k) + " inputs and one output");
   };
+  // The output of the view and transfer cases (the others make their own).
   ArrayDesc out;
-  out.dtype = instr.dtype;
-  out.shape = instr.shape;
-  out.device = instr.device;
+  if (instr.op == Op::Transfer || instr.op == Op::BroadcastTo || instr.op == Op::Transpose || instr.op == Op::Slice ||
+      instr.op == Op::Reshape) {
+    out.dtype = instr.dtype;
+    out.shape = instr.shape;
+    out.device = instr.device;
+  }
   const ArrayDesc* x = ins.empty() ? nullptr : ins[0];
   switch (instr.op) {
     case Op::Identity: {
@@ -849,9 +875,15 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
       break;
     }
     default: {
-      std::vector<ArrayDesc> outs(instr.outs.size());
-      Outputs outp;
-      for (size_t k = 0; k < outs.size(); ++k) {
+      // One output (nearly every instruction) needs no vector of descriptors.
+      const size_t nout = instr.outs.size();
+      ArrayDesc single;
+      std::vector<ArrayDesc> several(nout > 1 ? nout : 0);
+      const Span<ArrayDesc> outs{nout > 1 ? several.data() : &single, nout};
+      thread_local Outputs outp_scratch;  // pointers only, reused like ins_scratch
+      Outputs& outp = outp_scratch;
+      outp.clear();
+      for (size_t k = 0; k < nout; ++k) {
         outs[k].dtype = instr.outs[k].dtype;
         outs[k].shape = instr.outs[k].shape;
         outs[k].device = instr.device;
@@ -887,13 +919,18 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
 std::vector<ArrayDesc> Executor::run(BoundProgram& bound) {
   const Program& p = *bound.program;
   std::vector<ArrayDesc> slots(p.num_slots);
-  for (int32_t i = 0; i < p.num_inputs; ++i) slots[i] = bound.inputs[i];
+  for (int32_t i = 0; i < p.num_inputs; ++i) slots[i] = std::move(bound.inputs[i]);
   bound.inputs.clear();  // the slots hold the references now, so inputs can die early
-  std::vector<Backend*> used;
+  // The backends the program uses, in order of first use: a few at most (one per device).
+  std::array<Backend*, 16> used_list;
+  size_t num_used = 0;
   for (const Instr& in : p.instrs) {
     Backend* b = &backend(in.device);
-    if (std::find(used.begin(), used.end(), b) == used.end()) used.push_back(b);
+    if (std::find(used_list.begin(), used_list.begin() + num_used, b) != used_list.begin() + num_used) continue;
+    if (num_used == used_list.size()) throw std::runtime_error("[run] a program uses more than 16 devices");
+    used_list[num_used++] = b;
   }
+  const Span<Backend*> used{used_list.data(), num_used};
   for (Backend* b : used) b->begin_program();
   // Profiling times each instruction to its completion on its device (so it synchronizes).
   std::vector<std::pair<int32_t, int64_t>> timings;
@@ -927,7 +964,10 @@ std::vector<ArrayDesc> Executor::run(BoundProgram& bound) {
   }
   std::vector<ArrayDesc> outs;
   outs.reserve(p.outputs.size());
-  for (int32_t s : p.outputs) outs.push_back(slots[s]);
+  // A single output moves out of its slot; several are copied (a slot may be listed twice).
+  if (p.outputs.size() == 1) outs.push_back(std::move(slots[p.outputs[0]]));
+  else
+    for (int32_t s : p.outputs) outs.push_back(slots[s]);
   return outs;
 }
 

@@ -36,9 +36,9 @@ std::shared_ptr<Storage> Allocator::allocate(size_t nbytes) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = cache_.find(cap);
-    if (it != cache_.end()) {
-      p = it->second;
-      cache_.erase(it);
+    if (it != cache_.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
       cached_ -= cap;
     }
   }
@@ -68,7 +68,7 @@ void Allocator::release(Storage* s) {
   --live_;
   std::lock_guard<std::mutex> lock(mutex_);
   if (cached_ + s->capacity <= cache_limit_) {
-    cache_.emplace(s->capacity, s->data);
+    cache_[s->capacity].push_back(s->data);
     cached_ += s->capacity;
   } else {
     raw_free(s->data);
@@ -77,7 +77,8 @@ void Allocator::release(Storage* s) {
 
 void Allocator::clear_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (auto& [cap, p] : cache_) raw_free(p);
+  for (auto& [cap, blocks] : cache_)
+    for (void* p : blocks) raw_free(p);
   cache_.clear();
   cached_ = 0;
 }

@@ -46,7 +46,8 @@ describe("hand-built programs fail cleanly", () => {
   const op = (name: string) => P[name as "neg"]?.opcode ?? native.opTable().indexOf(name);
 
   it("operands whose shapes disagree with the output are rejected before any kernel runs", () => {
-    const x = mx.array([1, 2, 3, 4]);
+    // The programs below run on device 0 (the cpu), so their inputs are made there whatever the default device.
+    const x = mx.array([1, 2, 3, 4], null, { device: mx.cpu });
     mx.eval(x);
     // neg of a [4] input declared as producing [1000]
     expect(() => run([...header(2, 1, 0, 1), op("neg"), 0, 1, 0, 1, 1, f32, 1, 1000, 0, 0, 0, 1, 1], [x.handle])).toThrow(
@@ -57,7 +58,7 @@ describe("hand-built programs fail cleanly", () => {
       /slice out of bounds/,
     );
     // a transpose whose permutation repeats an axis
-    const m = mx.ones([2, 3]);
+    const m = mx.ones([2, 3], "float32", { device: mx.cpu });
     mx.eval(m);
     expect(() => run([...header(2, 1, 0, 1), op("transpose"), 0, 1, 0, 1, 1, f32, 2, 3, 3, 2, 1, 1, 0, 0, 1, 1], [m.handle])).toThrow(
       /bad permutation/,

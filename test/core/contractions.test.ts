@@ -199,7 +199,7 @@ describe("einsum", () => {
       [() => mx.einsum(42 as unknown as string, v), TypeError, /^einsum: subscripts must be a string .*got a number \(42\)/],
       [() => mx.einsum("i"), TypeError, /^einsum: at least one operand is required/],
       [() => mx.einsum("i,i", v, [1, 2, 3] as unknown as A), TypeError, /^einsum: argument 3 must be an Array; got a JS array/],
-      [() => mx.einsum("ii", sq, { device: mx.gpu }), Error, /^einsum: device gpu is not available/],
+      [() => mx.einsum("ii", sq, { device: { type: "gpu", index: 7 } }), Error, /^einsum: device gpu:7 is not available/],
     ];
     for (const [f, cls, re] of bad) expect(f).toThrow(re), expect(f).toThrow(cls);
   });

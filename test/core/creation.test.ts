@@ -228,16 +228,21 @@ describe("trees", () => {
 });
 
 describe("devices", () => {
-  it("the cpu is available and the default; the gpu is refused when unavailable", () => {
+  it("the cpu is available and the default (unless TESSERA_DEFAULT_DEVICE names the gpu); the gpu is refused when unavailable", () => {
     expect(mx.cpu.type).toBe("cpu");
     expect(mx.gpu.type).toBe("gpu");
     expect(mx.isAvailable(mx.cpu)).toBe(true);
-    expect(mx.defaultDevice()).toEqual(mx.cpu);
-    mx.setDefaultDevice(mx.cpu);
-    expect(mx.defaultDevice()).toEqual(mx.cpu);
-    if (!mx.isAvailable(mx.gpu)) {
-      expect(() => mx.setDefaultDevice(mx.gpu)).toThrow(/gpu/);
+    const start = mx.defaultDevice();
+    expect(start).toEqual(process.env.TESSERA_DEFAULT_DEVICE?.startsWith("gpu") ? mx.gpu : mx.cpu);
+    try {
+      mx.setDefaultDevice(mx.cpu);
       expect(mx.defaultDevice()).toEqual(mx.cpu);
+      if (!mx.isAvailable(mx.gpu)) {
+        expect(() => mx.setDefaultDevice(mx.gpu)).toThrow(/gpu/);
+        expect(mx.defaultDevice()).toEqual(mx.cpu);
+      }
+    } finally {
+      mx.setDefaultDevice(start);
     }
   });
 });

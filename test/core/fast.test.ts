@@ -99,7 +99,7 @@ describe("fast.layerNorm and fast.rmsNorm", () => {
     expect(() => mx.fast.layerNorm(mx.array(1), null, null, 1e-5)).toThrow(/^fast\.layerNorm: x must have at least 1 dimension/);
     expect(() => mx.fast.rmsNorm(x, mx.ones([4]), 1e-5)).toThrow(/^fast\.rmsNorm: weight must have shape \[3\]/);
     expect(() => mx.fast.rmsNorm([1, 2] as unknown as A, null, 1e-5)).toThrow(/^fast\.rmsNorm: argument 1 must be an Array/);
-    expect(() => mx.fast.rmsNorm(x, null, 1e-5, { device: mx.gpu })).toThrow(/^fast\.rmsNorm: device gpu is not available/);
+    expect(() => mx.fast.rmsNorm(x, null, 1e-5, { device: { type: "gpu", index: 7 } })).toThrow(/^fast\.rmsNorm: device gpu:7 is not available/);
   });
 });
 
@@ -289,7 +289,7 @@ describe("fast.scaledDotProductAttention", () => {
     expect(() => sdpa(q, k, v, { mask: "upper" as "causal" })).toThrow(re('mask must be an array or "causal"; got a string'));
     expect(() => sdpa(q, k, v, { scale: NaN })).toThrow(RangeError);
     expect(() => sdpa(q.astype("int32"), k.astype("int32"), v.astype("int32"))).toThrow(re("inputs must be floating point"));
-    expect(() => sdpa(q, k, v, { device: mx.gpu })).toThrow(re("device gpu is not available"));
+    expect(() => sdpa(q, k, v, { device: { type: "gpu", index: 7 } })).toThrow(re("device gpu:7 is not available"));
   });
 });
 

@@ -5,7 +5,7 @@
  * bools (comparisons, where, casts) are evaluated with fusion on and off; the results must be
  * identical, and values read outside a chain or kept must come out of it.
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as mx from "@tessera/core";
 
@@ -58,6 +58,14 @@ function build(ops: number[], picks: number[][], seed: number, dtype: "float32" 
 }
 
 describe("fused elementwise chains", () => {
+  // The pass groups cpu nodes only (docs/cuda.md), so these tests run on the cpu whatever the
+  // default device (TESSERA_DEFAULT_DEVICE=gpu makes it the gpu).
+  let prev: mx.Device;
+  beforeAll(() => {
+    prev = mx.defaultDevice();
+    mx.setDefaultDevice(mx.cpu);
+  });
+  afterAll(() => mx.setDefaultDevice(prev));
   it("give what the separate instructions give, bit for bit (random chains)", () => {
     fc.assert(
       fc.property(

@@ -308,13 +308,14 @@ describe.skipIf(!HAS_GPU)("gpu: matmul through cuBLAS against a float64 triple l
       }
     });
   }
-  it("broadcasts a batch operand, and refuses integer matmul naming the op and the device", () => {
+  it("broadcasts a batch operand, and multiplies integers exactly (the cpu's loop, test/gpu/linalg.test.ts)", () => {
     const a = hostFrom([2, 3, 4], (i) => (i % 7) - 3), b = hostFrom([4, 5], (i) => (i % 5) - 2);
     const got = mx.matmul(mx.copy(buildArray(a, "float64"), g), mx.copy(buildArray(b, "float64"), g), g);
     const bb = { shape: [2, 4, 5], data: [...b.data, ...b.data] };
     expect(got.reshape([-1]).tolist()).toEqual(mm(a, bb).c.data);
     const xi = mx.array([[1, 2], [3, 4]], "int32", g);
-    expect(() => mx.eval(mx.matmul(xi, xi, g))).toThrow(/matmul.*int32.*gpu/);
+    const yi = mx.matmul(xi, xi, g);
+    expect([yi.dtype, yi.device, yi.tolist()]).toEqual(["int32", mx.gpu, [[7, 10], [15, 22]]]);
   });
 });
 function swapLast(h: Host<number>): Host<number> {
@@ -396,9 +397,11 @@ describe.skipIf(!HAS_GPU)("gpu: transfers and graphs across devices", () => {
     (gw.tolist() as number[][]).forEach((row, k) => row.forEach((v, j) => expect(v).toBeCloseTo(want[k][j], 12)));
   });
 
-  it("refuses an op that is not ported, naming it and the device (no cpu fallback)", () => {
+  it("runs linalg on the gpu itself (no cpu fallback; refusals of unported ops: devices.test.ts)", () => {
     const x = mx.array([[3, 1], [1, 2]], "float32", { device: mx.gpu });
-    expect(() => mx.eval(mx.linalg.inv(x, { device: mx.gpu }))).toThrow(/inv.*not supported on device gpu/);
-    expect(() => mx.eval(mx.linalg.cholesky(x, { device: mx.gpu }))).toThrow(/not supported on device gpu/);
+    const inv = mx.linalg.inv(x, { device: mx.gpu }), l = mx.linalg.cholesky(x, { device: mx.gpu });
+    expect([inv.device, l.device]).toEqual([mx.gpu, mx.gpu]);
+    [[0.4, -0.2], [-0.2, 0.6]].flat().forEach((v, i) => expect((inv.reshape([-1]).tolist() as number[])[i]).toBeCloseTo(v, 6));
+    [[Math.sqrt(3), 0], [1 / Math.sqrt(3), Math.sqrt(5 / 3)]].flat().forEach((v, i) => expect((l.reshape([-1]).tolist() as number[])[i]).toBeCloseTo(v, 6));
   });
 });

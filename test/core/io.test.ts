@@ -201,9 +201,10 @@ describe("round trips", () => {
       expect(native.describe(a.handle).device).toBe(1);
       expect(a.tolist()).toEqual([[1, 2], [3, 4]]);
     }
-    expect((mx.load(p) as A).device).toEqual(mx.cpu);
-    expect(() => mx.load(p, { device: mx.gpu })).toThrow(/^load: device gpu is not available/);
-    expect(() => mx.loadSafetensors(s, { device: mx.gpu })).toThrow(/^loadSafetensors: device gpu is not available/);
+    expect((mx.load(p) as A).device).toEqual(mx.defaultDevice());
+    const absent = { type: "gpu", index: 7 } as const;
+    expect(() => mx.load(p, { device: absent })).toThrow(/^load: device gpu:7 is not available/);
+    expect(() => mx.loadSafetensors(s, { device: absent })).toThrow(/^loadSafetensors: device gpu:7 is not available/);
   });
 });
 

@@ -84,7 +84,9 @@ bool ported(Op op) {
     case Op::Argmax: case Op::Argmin: case Op::Concatenate: case Op::SliceUpdate:
     case Op::RandomBits: case Op::Gather: case Op::Scatter: case Op::Scan: case Op::Sort:
     case Op::LayerNorm: case Op::LayerNormBwd: case Op::RmsNorm: case Op::RmsNormBwd: case Op::Rope:
-    case Op::Softmax: case Op::SoftmaxBwd: case Op::LogSumExp:
+    case Op::Softmax: case Op::SoftmaxBwd: case Op::LogSumExp: case Op::Attention: case Op::AttentionBwd:
+    case Op::Conv: case Op::ConvWeightGrad: case Op::Window: case Op::WindowAdd: case Op::Divmod:
+    case Op::Cholesky: case Op::Inv: case Op::Solve: case Op::Qr: case Op::Eigh: case Op::Svd:
       return true;
     default:
       return false;
@@ -115,7 +117,8 @@ class CudaBackend : public Backend {
 
   const char* name() const override { return "gpu"; }
   Allocator& allocator() override { return allocator_; }
-  bool supports(Op op) const override { return ported(op); }
+  // Fused chains only where NVRTC can compile them (else the fusion pass leaves gpu nodes alone).
+  bool supports(Op op) const override { return op == Op::Fused ? fused_available() : ported(op); }
   void synchronize() override { check(cudaStreamSynchronize(stream_), "synchronize"); }
 
   void write(ArrayDesc& dst, const void* host_src) override {
@@ -182,6 +185,13 @@ class CudaBackend : public Backend {
       case Op::LayerNorm: case Op::LayerNormBwd: case Op::RmsNorm: case Op::RmsNormBwd: case Op::Rope:
       case Op::Softmax: case Op::SoftmaxBwd: case Op::LogSumExp:
         return fast(ctx_, instr, in, outs, sc);
+      case Op::Attention: case Op::AttentionBwd: return attention(ctx_, instr, in, outs, sc);
+      case Op::Conv: case Op::ConvWeightGrad: return conv(ctx_, instr, in, out);
+      case Op::Window: case Op::WindowAdd: return window(ctx_, instr, in, out);
+      case Op::Divmod: return divmod(instr, in, outs);
+      case Op::Cholesky: case Op::Inv: case Op::Solve: case Op::Qr: case Op::Eigh: case Op::Svd:
+        return linalg(ctx_, instr, in, outs);
+      case Op::Fused: return fused(ctx_, instr, in, outs, sc);
       case Op::Full: return full(instr, sc, out);
       case Op::Arange: return arange(instr, sc, out);
       default:
@@ -237,6 +247,15 @@ class CudaBackend : public Backend {
       view.strides[d] = out.strides[d] * step;
     }
     copy_strided(ctx_, update, view);
+  }
+
+  // floorDivide then remainder, the binary kernels' own expressions (the cpu's divmod gives the same).
+  void divmod(const Instr& instr, const Inputs& in, const Outputs& outs) {
+    Instr part = instr;
+    part.op = Op::FloorDivide;
+    elementwise(ctx_, part, in, *outs.at(0));
+    part.op = Op::Remainder;
+    elementwise(ctx_, part, in, *outs.at(1));
   }
 
   // The value's bytes are computed on the host with the cpu's conversion rules, then broadcast.

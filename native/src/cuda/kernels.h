@@ -51,8 +51,15 @@ void cast(const Context& c, const ArrayDesc& x, ArrayDesc& out);
 // reduce.cu: reduceSum/Prod/Max/Min over instr.ints (cpu semantics: double accumulation for
 // floats), and argmax/argmin along ints[0] (uint32 indices).
 void reduce(const Context& c, const Instr& instr, const ArrayDesc& x, ArrayDesc& out);
-// matmul.cc: float32/float64 through cuBLAS (opened at run time).
+// matmul.cc: float32/float64 through cuBLAS (opened at run time); every other dtype through
+// matmul_generic.cu (the cpu's plain loop: integers wrap, half types accumulate in double).
 void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out);
+void matmul_generic(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out);
+// matmul.cc: row-major batched C = op(A) @ op(B) ([M, K] @ [K, N]) on float32/float64 through
+// cuBLAS; op transposes when ta / tb (A then stored [K, M], B [N, K]); ld* are row strides, s* batch
+// strides (elements); accumulate adds to C instead of overwriting it.
+void gemm(const Context& c, DType t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, int64_t sa,
+          const void* B, int64_t ldb, int64_t sb, void* C, int64_t ldc, int64_t sc, int64_t batch, bool accumulate);
 // copy.cu: a itself when row-contiguous, else a contiguous copy (its storage is released in
 // stream order when the returned descriptor dies, so kernels queued before that may read it).
 ArrayDesc contiguous(const Context& c, const ArrayDesc& a);
@@ -70,6 +77,20 @@ void scan(const Context& c, const Instr& instr, const ArrayDesc& x, ArrayDesc& o
 void sort(const Context& c, const Instr& instr, const ArrayDesc& x, ArrayDesc& values, ArrayDesc& indices);
 // fast.cu: layerNorm(Bwd), rmsNorm(Bwd), rope, softmax(Bwd), logsumexp (float32/float64).
 void fast(const Context& c, const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc);
+// conv.cu: conv and convWeightGrad (im2col chunks through gemm; half types through float32),
+// window and windowAdd (cpu/conv.cc's semantics and ints).
+void conv(const Context& c, const Instr& instr, const Inputs& in, ArrayDesc& out);
+void window(const Context& c, const Instr& instr, const Inputs& in, ArrayDesc& out);
+// attention.cu: attention and attentionBwd (float32/float64), per group of query heads sharing a
+// key/value head: scores through gemm, a row kernel for the softmax, gemm again.
+void attention(const Context& c, const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc);
+// linalg.cu: cholesky, inv, solve, qr, eigh, svd (cpu/linalg.cc's algorithms, one thread per
+// matrix, in double); singular and indefinite matrices throw the cpu's errors after a wait.
+void linalg(const Context& c, const Instr& instr, const Inputs& in, const Outputs& outs);
+// fused.cu: a fused elementwise chain (cpu/fused.h's layout) as one kernel generated for its steps
+// and compiled at run time by NVRTC; fused_available() is false where NVRTC cannot be opened.
+bool fused_available();
+void fused(const Context& c, const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc);
 // The error for a dtype a ported op does not handle on the gpu yet.
 [[noreturn]] void not_ported(const char* op, DType t);
 

@@ -108,10 +108,36 @@ ArrayDesc usable(const Context& c, const ArrayDesc& x, Operand& o) {
 
 }  // namespace
 
+void gemm(const Context& c, DType t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, int64_t sa,
+          const void* B, int64_t ldb, int64_t sb, void* C, int64_t ldc, int64_t sc, int64_t batch, bool accumulate) {
+  if (t != DType::F32 && t != DType::F64) not_ported("gemm", t);
+  if (M == 0 || N == 0 || batch == 0) return;
+  for (int64_t v : {M, N, K, lda, ldb, ldc, batch})
+    if (v > INT32_MAX) throw std::runtime_error("gemm on device gpu: a dimension exceeds 2^31 - 1");
+  const bool f64 = t == DType::F64;
+  if (K == 0) {  // an empty sum (cuBLAS may leave C alone): zero each batch's rows unless accumulating
+    const size_t item = f64 ? 8 : 4;
+    for (int64_t b = 0; b < batch && !accumulate; ++b)
+      check(cudaMemset2DAsync(static_cast<uint8_t*>(C) + b * sc * item, ldc * item, 0, N * item, M, c.stream), "gemm");
+    return;
+  }
+  Cublas& lib = cublas(c.stream);
+  const double one_d = 1, beta_d = accumulate ? 1 : 0;
+  const float one_f = 1, beta_f = accumulate ? 1 : 0;
+  const int type = f64 ? kR64F : kR32F;
+  const int compute = f64 ? kCompute64F : (c.allow_tf32 ? kCompute32FFastTF32 : kCompute32F);
+  // Column-major: C^T [N, M] = op(B)^T [N, K] @ op(A)^T [K, M].
+  int s = lib.gemm(lib.handle, tb ? kOpT : kOpN, ta ? kOpT : kOpN, int(N), int(M), int(K),
+                   f64 ? static_cast<const void*>(&one_d) : &one_f, B, type, int(std::max<int64_t>(ldb, 1)), sb, A, type,
+                   int(std::max<int64_t>(lda, 1)), sa, f64 ? static_cast<const void*>(&beta_d) : &beta_f, C, type,
+                   int(std::max<int64_t>(ldc, 1)), sc, int(batch), compute, kGemmDefault);
+  if (s != 0) throw std::runtime_error("gemm on device gpu: cublasGemmStridedBatchedEx failed with status " + std::to_string(s));
+}
+
 void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out) {
   const int nd = a.ndim();
   if (nd < 2 || b.ndim() != nd || out.ndim() != nd) throw std::runtime_error("matmul: operands must have equal rank >= 2 (this is a bug)");
-  if (a.dtype != DType::F32 && a.dtype != DType::F64) not_ported("matmul", a.dtype);
+  if (a.dtype != DType::F32 && a.dtype != DType::F64) return matmul_generic(c, a, b, out);
   const int64_t M = a.shape[nd - 2], K = a.shape[nd - 1], N = b.shape[nd - 1];
   int64_t batch = 1;
   for (int d = 0; d < nd - 2; ++d) batch *= a.shape[d];

@@ -99,15 +99,17 @@ __global__ void __launch_bounds__(kThreads) reduce_block_kernel(const T* x, T* o
   }
 }
 
+// Combines each output's partials pairwise (in place), so a rounding error passes through
+// log2(segments) additions rather than segments of them.
 template <class T, class R>
-__global__ void __launch_bounds__(kThreads) finish_kernel(const typename R::template Acc<T>* partial, T* out, int64_t n_out,
+__global__ void __launch_bounds__(kThreads) finish_kernel(typename R::template Acc<T>* partial, T* out, int64_t n_out,
                                                           int64_t segments) {
-  using A = typename R::template Acc<T>;
   const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, step = int64_t(gridDim.x) * blockDim.x;
   for (int64_t o = tid; o < n_out; o += step) {
-    A acc = R::template init<A>();
-    for (int64_t s = 0; s < segments; ++s) acc = R::step(acc, partial[o * segments + s]);
-    out[o] = convert<T>(acc);
+    auto* p = partial + o * segments;
+    for (int64_t h = 1; h < segments; h *= 2)
+      for (int64_t s = 0; s + h < segments; s += 2 * h) p[s] = R::step(p[s], p[s + h]);
+    out[o] = convert<T>(p[0]);
   }
 }
 
@@ -192,11 +194,12 @@ void launch(const Context& c, const ArrayDesc& x, ArrayDesc& out, const std::vec
     reduce_thread_kernel<T, R><<<blocks_for(c, ax.n_out), kThreads, 0, c.stream>>>(x.data<T>(), out.data<T>(), ax);
   else {
     // Few outputs over many elements: split each output's elements over enough blocks to fill
-    // the chip (about 4 per multiprocessor), each taking at least 16K elements.
+    // the chip (about 4 per multiprocessor), each taking at least 4K elements: a thread then adds
+    // at most 16 of them in a row, which keeps float sums' rounding within the cpu's bounds.
     using A = typename R::template Acc<T>;
     int64_t segments = 1;
-    if (ax.n_out < 4 * c.num_sms && ax.n_red >= (int64_t(1) << 15))
-      segments = std::max<int64_t>(1, std::min((ax.n_red >> 14), (4 * c.num_sms + ax.n_out - 1) / ax.n_out));
+    if (ax.n_out < 4 * c.num_sms && ax.n_red >= (int64_t(1) << 13))
+      segments = std::max<int64_t>(1, std::min((ax.n_red >> 12), (4 * c.num_sms + ax.n_out - 1) / ax.n_out));
     std::shared_ptr<Storage> partial;  // released after the launches are queued: stream-ordered
     if (segments > 1) partial = c.allocator->allocate(sizeof(A) * ax.n_out * segments);
     A* pp = segments > 1 ? static_cast<A*>(partial->data) : nullptr;

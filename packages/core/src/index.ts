@@ -66,6 +66,8 @@ export {
 } from "./memory.js";
 
 function collect(trees: unknown[], op: string): Array[] {
+  // Arrays alone (`mx.eval(x, y)`): the leaves are the arguments, with no tree to walk.
+  if (trees.every(isArray)) return trees as Array[];
   return treeLeaves(trees, isArray, op);
 }
 

@@ -81,17 +81,38 @@ export function defPrimitive<P = {}>(def: PrimitiveDef<P>): PrimitiveDef<P> {
  * returns its outputs (lazy).
  */
 export function bind<P>(def: PrimitiveDef<P>, inputs: Array[], params: P): Array[] {
-  for (const x of inputs) x.checkAlive(def.name);
-  const avals = def.abstractEval(
-    inputs.map((x) => ({ shape: x.shape, dtype: x.dtype })),
-    params,
-  );
+  const ins: Aval[] = [];
+  for (const x of inputs) {
+    x.checkAlive(def.name);
+    ins.push({ shape: x.shape, dtype: x.dtype });
+  }
+  const avals = def.abstractEval(ins, params);
   for (const a of avals) checkAval(a, def.name);
   const node: Node = { prim: def, inputs, params, outputs: [], device: currentDevice() };
-  node.outputs = avals.map((a) => makeArray(a.shape, a.dtype, node));
-  for (const x of inputs.length > 1 ? new Set(inputs) : inputs) x.consumers++;
+  const outputs: Array[] = [];
+  for (const a of avals) outputs.push(makeArray(a.shape, a.dtype, node));
+  node.outputs = outputs;
+  countReads(inputs, 1);
   ruleLog?.push(node);
-  return node.outputs;
+  return outputs;
+}
+
+/** Adds `delta` to the consumer count of each distinct input (a node counts once per array). */
+function countReads(inputs: Array[], delta: number): void {
+  if (inputs.length > 8) {
+    for (const x of new Set(inputs)) x.consumers += delta;
+    return;
+  }
+  outer: for (let i = 0; i < inputs.length; i++) {
+    const x = inputs[i];
+    for (let j = 0; j < i; j++) if (inputs[j] === x) continue outer;
+    x.consumers += delta;
+  }
+}
+
+/** @internal A node stops reading its inputs (evaluated and detached, or garbage of a transform). */
+export function releaseInputs(node: Node): void {
+  countReads(node.inputs, -1);
 }
 
 /** The nodes recorded while a transform applies rules (see withRuleLog). */
@@ -124,7 +145,7 @@ export function withRuleLog<T>(walk: () => T, results: (r: T) => (Array | null)[
   while (stack.length) stack.pop()!.inputs.forEach(visit);
   for (const n of log) {
     if (used.has(n)) outer?.push(n);
-    else for (const x of n.inputs.length > 1 ? new Set(n.inputs) : n.inputs) x.consumers--;
+    else releaseInputs(n);
   }
   return r;
 }

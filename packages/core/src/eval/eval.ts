@@ -5,10 +5,11 @@
 import { makeArray, setHandle, type Array } from "../array.js";
 import { cpu, type Device } from "../device.js";
 import { native } from "../native/binding.js";
-import { buildProgram, type Program, type Step } from "./program.js";
+import { buildProgram, scratchOutputs, type Program, type Step } from "./program.js";
 import { callOf } from "./compiled.js";
 import { compileTracing } from "./tracing.js";
 import type { Node } from "../array.js";
+import { releaseInputs } from "../primitive.js";
 
 /**
  * State shared with @tessera/transforms: while depth > 0 a transform is recording, and evaluated
@@ -36,7 +37,8 @@ function detach(a: Array): void {
   const node = a.node;
   if (!node) return;
   a.node = null;
-  if (node.outputs.every((y) => !y.node)) for (const x of new Set(node.inputs)) x.consumers--;
+  for (const y of node.outputs) if (y.node) return;
+  releaseInputs(node);
 }
 
 /** What evaluation has done, for tests that check laziness and sharing. */
@@ -73,28 +75,36 @@ export const profiledPrograms: { steps: Program["steps"][] | null } = { steps: n
 function record(p: { steps: Step[] }): void {
   evalStats.programs++;
   profiledPrograms.steps?.push(p.steps);
+  const ops = evalStats.ops;
   for (const { name, members } of p.steps) {
     // A fused instruction counts as the primitives it computes (fusion changes how, not what).
-    for (const m of members ?? [name]) {
+    if (!members) {
       evalStats.instructions++;
-      evalStats.ops.set(m, (evalStats.ops.get(m) ?? 0) + 1);
+      ops.set(name, (ops.get(name) ?? 0) + 1);
+      continue;
     }
-    if (members) evalStats.fused++;
+    for (const m of members) {
+      evalStats.instructions++;
+      ops.set(m, (ops.get(m) ?? 0) + 1);
+    }
+    evalStats.fused++;
   }
 }
 
 /** Hands the run's handles to their arrays; the intermediates it freed are marked as such. */
 function adopt(p: { outputs: Array[]; nodes: Node[] }, handles: Int32Array): void {
-  p.outputs.forEach((a, i) => {
+  const outputs = p.outputs;
+  for (let i = 0; i < outputs.length; i++) {
+    const a = outputs[i];
     if (a.handle || a.disposed) {
       native.free(handles[i]); // computed meanwhile (evalAsync raced a sync eval) or dropped
-      return;
+      continue;
     }
     setHandle(a, handles[i]);
-    track(a, a.handle);
-  });
+    track(a, handles[i]);
+  }
   for (const node of p.nodes) for (const y of node.outputs) if (!y.handle) y.freedOnce = true;
-  for (const a of p.outputs) {
+  for (const a of outputs) {
     if (traceState.depth === 0) detach(a);
     else traceState.evaluated.push(a);
   }
@@ -217,15 +227,17 @@ async function runCallAsync(node: Node, op: string): Promise<void> {
  * them run first, each its own kept program (then the rest, which reads their results).
  */
 export function evaluate(arrays: Array[], op = "eval"): void {
-  let p = buildProgram(arrays, op);
+  // Scratch typed arrays (see buildProgram): this run reads them at once, and adopt reads the
+  // output handles before anything can evaluate again.
+  let p = buildProgram(arrays, op, true);
   if (p && "calls" in p) {
     for (const node of p.calls) runCall(node, op);
-    p = buildProgram(arrays, op) as Program | null;
+    p = buildProgram(arrays, op, true) as Program | null;
   }
   if (!p) return;
   let handles: Int32Array;
   try {
-    handles = native.run(p.body, p.inputs, p.scalars, p.donated);
+    handles = native.run(p.body, p.inputs, p.scalars, p.donated, scratchOutputs.view(p.outputs.length) ?? undefined);
   } catch (e) {
     retireDonated(p, true);
     throw nativeError(p, op, e);

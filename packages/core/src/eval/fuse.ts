@@ -13,6 +13,7 @@
  * outside the group reads it or the evaluation keeps it.
  */
 import type { Array, Node } from "../array.js";
+import { nativeDevice } from "../device.js";
 import { dtypeCode, type DType } from "../dtype.js";
 import { native } from "../native/binding.js";
 import { opcode } from "../native/ops.js";
@@ -23,6 +24,7 @@ const FULL = opcode("full");
 const BROADCAST = opcode("broadcastTo");
 const CAST = opcode("cast");
 const WHERE = opcode("where");
+const FUSED = opcode("fused");
 /** fused.h's markers. */
 const CONST_STEP = -1;
 const REG_NUMBER = 0;
@@ -58,7 +60,12 @@ export interface FusedUnit {
 export type Unit = { kind: "node"; node: Node } | FusedUnit;
 
 const isFloat = (t: DType) => t === "float32" || t === "float64";
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /**
  * The number type a fusable node computes in: "float32" or "float64", null for a node on bools
@@ -131,7 +138,21 @@ interface Deferred {
   chain: Node[];
 }
 
-const deviceKey = (n: Node) => `${n.device.type}:${n.device.index}`;
+/** A node's device as a key; the last one is remembered (a program's nodes nearly always share one). */
+let lastDevice: Node["device"] | null = null;
+let lastKey = "";
+function deviceKey(n: Node): string {
+  if (n.device !== lastDevice) (lastKey = `${n.device.type}:${n.device.index}`), (lastDevice = n.device);
+  return lastKey;
+}
+/** Per device, whether its backend runs `fused` (asked once: the gpu's needs NVRTC at run time). */
+const FUSES = new Map<string, boolean>();
+function fusesOn(n: Node): boolean {
+  const key = deviceKey(n);
+  let on = FUSES.get(key);
+  if (on === undefined) FUSES.set(key, (on = native.supports(nativeDevice(n.device, "fused"), FUSED)));
+  return on;
+}
 
 /**
  * Plans the units of a program: `order` is its nodes in execution order, `kept` gives the values
@@ -195,8 +216,8 @@ function plan(order: Node[], kept: Set<Array>): Unit[] {
       continue;
     }
 
-    // Only the cpu backends have the fused kernel (the gpu's is to come: docs/cuda.md).
-    const type = node.device.type === "cpu" ? numberType(node) : undefined;
+    // Only devices whose backend runs the fused kernel (the gpu's needs NVRTC: docs/cuda.md).
+    const type = fusesOn(node) ? numberType(node) : undefined;
     // The open groups this node can join: it joins all of them (merged into the first), since
     // open groups never read each other's values (reading one from outside closes it).
     let target: Group | undefined;

@@ -13,7 +13,7 @@
 import type { Array, Node } from "../array.js";
 import { dtypeCode, type DType } from "../dtype.js";
 import { DisposedError, InternalError, TransformError, fmtShape } from "../errors.js";
-import { nativeDevice } from "../device.js";
+import { nativeDevice, type Device } from "../device.js";
 import { opcode } from "../native/ops.js";
 import { planFusion } from "./fuse.js";
 import { callPrim, type DynamicRef } from "./tracing.js";
@@ -134,8 +134,14 @@ export function pendingNodes(
 function keptValues(order: Node[]): Set<Array> {
   const readsInside = new Map<Array, number>();
   for (const node of order) {
-    for (const x of node.inputs.length > 1 ? new Set(node.inputs) : node.inputs) {
-      if (!x.handle) readsInside.set(x, (readsInside.get(x) ?? 0) + 1);
+    // A node reads each array once: many inputs are deduplicated by a set, a few by a scan.
+    const many = node.inputs.length > 8;
+    const ins = many ? [...new Set(node.inputs)] : node.inputs;
+    outer: for (let i = 0; i < ins.length; i++) {
+      const x = ins[i];
+      if (x.handle) continue;
+      if (!many) for (let j = 0; j < i; j++) if (ins[j] === x) continue outer;
+      readsInside.set(x, (readsInside.get(x) ?? 0) + 1);
     }
   }
   const kept = new Set<Array>();
@@ -155,57 +161,155 @@ function pushAll<T>(to: T[], from: readonly T[]): void {
 /**
  * Builds the program computing every lazy array in `roots` (those with data are inputs). When
  * the graph reads calls of compiled functions, nothing is built: their nodes come back, to run
- * first.
+ * first. With `scratch`, the typed arrays are views of buffers the next evaluation reuses (see
+ * toScratch): only a caller that hands them to a synchronous run at once may ask for that.
  */
-export function buildProgram(roots: Array[], op: string): Program | { calls: Node[] } | null {
+export function buildProgram(roots: Array[], op: string, scratch = false): Program | { calls: Node[] } | null {
+  const one = roots.length === 1 ? singleNode(roots[0], op) : null;
+  if (one) return encodeProgram([one.node], one.inputs, one.outputs, op, scratch);
   const { order, inputs, calls } = pendingNodes(roots, op);
   if (calls.length) return { calls };
   if (order.length === 0) return null;
   const pending = [...new Set(roots.filter((r) => !r.handle))];
   const isRoot = new Set(pending);
   const kept = [...keptValues(order)].filter((a) => !isRoot.has(a) && !a.disposed);
-  return encodeProgram(order, inputs, [...pending, ...kept], op);
+  return encodeProgram(order, inputs, [...pending, ...kept], op, scratch);
+}
+
+/**
+ * The common tiny evaluation, without the general walk's maps and sets: one lazy root whose node
+ * reads only computed arrays. Its program is that node; it returns the root, then the node's other
+ * outputs that keepValues would keep (no node of the program reads them, so a pending consumer or
+ * an earlier free is what keeps one). Null when the graph is anything else.
+ */
+function singleNode(root: Array, op: string): { node: Node; inputs: Array[]; outputs: Array[] } | null {
+  if (root.handle || root.disposed) return null;
+  const node = root.node;
+  if (!node || node.prim.opcode === null) return null;
+  const inputs: Array[] = [];
+  for (const x of node.inputs) {
+    if (!x.handle) return null;
+    if (!inputs.includes(x)) inputs.push(x);
+  }
+  const outputs = [root];
+  for (const y of node.outputs) if (y !== root && (y.freedOnce || y.consumers > 0) && !y.disposed) outputs.push(y);
+  return { node, inputs, outputs };
+}
+
+/** The opcodes the encoder writes itself. */
+const TRANSFER = opcode("transfer");
+const FUSED = opcode("fused");
+
+/**
+ * The buffers an evaluation's typed arrays are views of (see buildProgram's `scratch`): one per
+ * role, off the V8 heap so that the addon reads them without copying, with one cached view per
+ * length, so a loop of small evaluations allocates no typed array at all. The addon copies what it
+ * keeps during the call, so the next evaluation may overwrite them.
+ */
+class Scratch<T extends Int32Array | Float64Array> {
+  private views: T[] = [];
+  constructor(private readonly buf: T) {}
+  /** A view of the first n words, or null when n exceeds the buffer. */
+  view(n: number): T | null {
+    if (n > this.buf.length) return null;
+    return (this.views[n] ??= this.buf.subarray(0, n) as T);
+  }
+}
+const scratchBody = new Scratch(new Int32Array(4096));
+const scratchInputs = new Scratch(new Int32Array(1024));
+const scratchDonated = new Scratch(new Int32Array(1024));
+const scratchScalars = new Scratch(new Float64Array(512));
+/** The buffer the addon writes an evaluation's output handles into (see eval.ts). */
+export const scratchOutputs = new Scratch(new Int32Array(1024));
+
+function int32s(words: number[], scratch: Scratch<Int32Array> | null): Int32Array {
+  const v = scratch?.view(words.length);
+  if (!v) return new Int32Array(words);
+  for (let i = 0; i < words.length; i++) v[i] = words[i];
+  return v;
+}
+
+/**
+ * encodeProgram for a program of one node whose inputs are all on its device (the common tiny
+ * evaluation): the same words, without the general encoder's maps, closures and fusion plan.
+ * Null when a transfer is involved.
+ */
+function encodeOne(order: Node[], inputs: Array[], outputs: Array[], scratch: boolean): Program | null {
+  const node = order[0];
+  const opc = node.prim.opcode!;
+  if (opc === TRANSFER) return null;
+  for (const x of node.inputs) if (x.device !== node.device) return null;
+  const enc = node.prim.encode(node.params, node.inputs);
+  const dev = nativeDevice(node.device, node.prim.name);
+  const nIn = inputs.length;
+  const code: number[] = [PROGRAM_VERSION, nIn + node.outputs.length, nIn, 0, 1, opc, dev, node.inputs.length];
+  for (const x of node.inputs) code.push(inputs.indexOf(x));
+  code.push(node.outputs.length);
+  node.outputs.forEach((y, k) => {
+    code.push(nIn + k, dtypeCode(y.dtype), y.shape.length);
+    pushAll(code, y.shape);
+  });
+  const ints = enc.ints;
+  code.push(ints ? ints.length : 0);
+  if (ints) pushAll(code, ints);
+  const scalars = enc.scalars ?? [];
+  code.push(scalars.length, 0, outputs.length);
+  for (const a of outputs) code.push(nIn + node.outputs.indexOf(a));
+  code[3] = scalars.length;
+  const ref: DynamicRef | undefined = node.params?.dynamic;
+  const dynamic: DynamicScalar[] = ref ? [{ index: 0, ref, dtype: node.outputs[0].dtype }] : [];
+  const steps: Step[] = [{ name: node.prim.name, inputs: node.inputs }];
+  return assemble(code, scalars, { inputArrays: inputs, outputs, steps, nodes: order, dynamic }, scratch);
 }
 
 /**
  * Encodes `order` (nodes in execution order) reading `inputs` (bound to slots 0..n-1, in order)
- * into a body returning `outputs`.
+ * into a body returning `outputs`; `scratch` as for buildProgram.
  */
-export function encodeProgram(order: Node[], inputs: Array[], outputs: Array[], op: string): Program {
+export function encodeProgram(order: Node[], inputs: Array[], outputs: Array[], op: string, scratch = false): Program {
+  if (order.length === 1) {
+    const one = encodeOne(order, inputs, outputs, scratch);
+    if (one) return one;
+  }
   const slotOf = new Map<Array, number>();
-  inputs.forEach((x, i) => slotOf.set(x, i));
+  for (let i = 0; i < inputs.length; i++) slotOf.set(inputs[i], i);
   let numSlots = inputs.length;
   const code: number[] = [PROGRAM_VERSION, 0, inputs.length, 0, 0];
   const scalars: (number | bigint)[] = [];
   const dynamic: DynamicScalar[] = [];
   const steps: Step[] = [];
-  const transferred = new Map<string, number>(); // `${slot}@${device}` -> slot
-  const transfer = opcode("transfer");
+  let transferred: Map<string, number> | null = null; // `${slot}@${device}` -> slot
+  // The native index of the last device seen (nodes and inputs nearly always share one).
+  let lastDevice: Device | null = null;
+  let lastIndex = 0;
+  const deviceIndex = (d: Device, name: string) => (d === lastDevice ? lastIndex : ((lastIndex = nativeDevice(d, name)), (lastDevice = d), lastIndex));
 
   const outSpec = (a: Array) => {
     slotOf.set(a, numSlots);
-    code.push(numSlots++, dtypeCode(a.dtype), a.shape.length, ...a.shape);
+    code.push(numSlots++, dtypeCode(a.dtype), a.shape.length);
+    pushAll(code, a.shape);
   };
   // The slot of x as seen on device `dev`: inputs on another device go through a transfer.
   const slotOn = (x: Array, dev: number): number => {
     const s = slotOf.get(x)!;
-    if (nativeDevice(x.device, op) === dev) return s;
+    if (deviceIndex(x.device, op) === dev) return s;
     const key = `${s}@${dev}`;
-    let t = transferred.get(key);
+    let t = (transferred ??= new Map()).get(key);
     if (t === undefined) {
-      code.push(transfer, dev, 1, s, 1, numSlots, dtypeCode(x.dtype), x.shape.length, ...x.shape, 0, 0, 0);
+      code.push(TRANSFER, dev, 1, s, 1, numSlots, dtypeCode(x.dtype), x.shape.length);
+      pushAll(code, x.shape);
+      code.push(0, 0, 0);
       transferred.set(key, (t = numSlots++));
       steps.push({ name: "transfer", inputs: [{ shape: x.shape, dtype: x.dtype }] });
     }
     return t;
   };
 
-  const fusedOp = opcode("fused");
   for (const unit of planFusion(order, () => new Set(outputs))) {
     if (unit.kind === "fused") {
-      const dev = nativeDevice(unit.nodes[0].device, "fused");
+      const dev = deviceIndex(unit.nodes[0].device, "fused");
       const ins = unit.inputs.map((x) => slotOn(x, dev));
-      code.push(fusedOp, dev, ins.length);
+      code.push(FUSED, dev, ins.length);
       pushAll(code, ins);
       code.push(unit.outputs.length);
       for (const y of unit.outputs) outSpec(y);
@@ -219,20 +323,21 @@ export function encodeProgram(order: Node[], inputs: Array[], outputs: Array[], 
     }
     const node = unit.node;
     const enc = node.prim.encode(node.params, node.inputs);
-    const dev = nativeDevice(node.device, node.prim.name);
-    const ins = node.prim.opcode === transfer ? node.inputs.map((x) => slotOf.get(x)!) : node.inputs.map((x) => slotOn(x, dev));
+    const dev = deviceIndex(node.device, node.prim.name);
+    // The input slots first: slotOn may write a transfer ahead of this instruction.
+    const ins = node.prim.opcode === TRANSFER ? node.inputs.map((x) => slotOf.get(x)!) : node.inputs.map((x) => slotOn(x, dev));
     code.push(node.prim.opcode!, dev, ins.length);
     pushAll(code, ins);
     code.push(node.outputs.length);
     for (const y of node.outputs) outSpec(y);
-    const ints = enc.ints ?? [];
-    code.push(ints.length);
-    pushAll(code, ints);
-    const sc = enc.scalars ?? [];
-    code.push(sc.length, scalars.length);
+    const ints = enc.ints;
+    code.push(ints ? ints.length : 0);
+    if (ints) pushAll(code, ints);
+    const sc = enc.scalars;
+    code.push(sc ? sc.length : 0, scalars.length);
     const ref: DynamicRef | undefined = node.params?.dynamic;
     if (ref) dynamic.push({ index: scalars.length, ref, dtype: node.outputs[0].dtype });
-    pushAll(scalars, sc);
+    if (sc) pushAll(scalars, sc);
     steps.push({ name: node.prim.name, inputs: node.inputs });
   }
   code.push(outputs.length);
@@ -240,26 +345,37 @@ export function encodeProgram(order: Node[], inputs: Array[], outputs: Array[], 
   code[1] = numSlots;
   code[3] = scalars.length;
   code[4] = steps.length;
+  return assemble(code, scalars, { inputArrays: inputs, outputs, steps, nodes: order, dynamic }, scratch);
+}
 
-  const words = new Float64Array(scalars.length);
-  const bits = new BigInt64Array(words.buffer);
-  scalars.forEach((v, i) => (typeof v === "bigint" ? (bits[i] = BigInt.asIntN(64, v)) : (words[i] = v)));
+/** The program's typed arrays from its words, scalars and input arrays; the rest is `parts`. */
+function assemble(code: number[], scalars: (number | bigint)[], parts: Omit<Program, "body" | "inputs" | "donated" | "scalars">, scratch: boolean): Program {
+  const inputs = parts.inputArrays;
+  const words = (scratch && scratchScalars.view(scalars.length)) || new Float64Array(scalars.length);
+  let bits: BigInt64Array | null = null;
+  for (let i = 0; i < scalars.length; i++) {
+    const v = scalars[i];
+    if (typeof v === "bigint") (bits ??= new BigInt64Array(words.buffer, words.byteOffset, words.length))[i] = BigInt.asIntN(64, v);
+    else words[i] = v;
+  }
   // A donated input is taken over by the first program that reads it. Nodes recorded outside
   // this program that read it (often garbage: the collector has not run yet) would find it
   // disposed if ever evaluated, and throw a DisposedError rather than read reused memory.
   const donated: number[] = [];
-  inputs.forEach((x, i) => {
-    if (x.donated) donated.push(i);
-  });
+  const handles: number[] = [];
+  for (let i = 0; i < inputs.length; i++) {
+    handles.push(inputs[i].handle);
+    if (inputs[i].donated) donated.push(i);
+  }
   return {
-    body: Int32Array.from(code),
-    inputs: Int32Array.from(inputs, (x) => x.handle),
+    body: int32s(code, scratch ? scratchBody : null),
+    inputs: int32s(handles, scratch ? scratchInputs : null),
     inputArrays: inputs,
-    donated: Int32Array.from(donated),
+    donated: int32s(donated, scratch ? scratchDonated : null),
     scalars: words,
-    outputs,
-    steps,
-    nodes: order,
-    dynamic,
+    outputs: parts.outputs,
+    steps: parts.steps,
+    nodes: parts.nodes,
+    dynamic: parts.dynamic,
   };
 }

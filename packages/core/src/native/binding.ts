@@ -27,8 +27,12 @@ export interface NativeBinding {
   /** Frees `handle` when `owner` is garbage-collected (from inside the collector). */
   track(owner: object, handle: number): void;
   /** Decodes and runs one program (see eval/program.ts) with its bindings; returns the output handles. */
-  /** Runs a program; `donated` lists input positions whose handles the run takes over (freed at once). */
-  run(body: Int32Array, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array): Int32Array;
+  /**
+   * Runs a program; `donated` lists input positions whose handles the run takes over (freed at
+   * once). With `out` (as long as the program has outputs) the handles are written there and it
+   * is returned; else a new array.
+   */
+  run(body: Int32Array, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array, out?: Int32Array): Int32Array;
   runAsync(body: Int32Array, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array): Promise<Int32Array>;
   /** Decodes a body once and keeps it; runBody replays it with new bindings. */
   keepBody(body: Int32Array): number;
@@ -40,12 +44,14 @@ export interface NativeBinding {
   opTable(): string[];
   /** Each opcode's kind as ops.def declares it ("unary", "binary", "view", ...). */
   opKinds(): string[];
+  /** Whether the backend of native device `device` runs opcode `op` (e.g. the fused kernel). */
+  supports(device: number, op: number): boolean;
   describe(handle: number): { shape: number[]; strides: number[]; offset: number; storage: number; device: number };
   /** The figures of one device's allocator (default 0, the cpu). */
   memoryStats(device?: number): MemoryStats;
   resetPeakMemory(): void;
   clearCache(): void;
-  setMemoryLimit(bytes: number): number;
+  setMemoryLimit(bytes: number, device?: number): number;
   numThreads(): number;
   /** The SIMD instruction set the cpu kernels run ("avx512", "avx2" or "generic"; see isa.h). */
   cpuIsa(): string;

@@ -149,11 +149,12 @@ export function checkArray(op: string, x: unknown, position = 1): asserts x is A
 
 /** The dtype the operands promote to (JS scalars are weak). */
 export function resultType(xs: ArrayLike[]): DType {
-  const arrays = xs.filter(isArray);
-  if (arrays.length === 0) {
+  // Arrays first (JS scalars are weak: they promote only the arrays' type), without temporaries.
+  let t: DType | undefined;
+  for (const x of xs) if (isArray(x)) t = t === undefined || t === x.dtype ? x.dtype : promoteTypes(t, x.dtype);
+  if (t === undefined) {
     return xs.map((x) => scalarDType(x as Scalar)).reduce(promoteTypes);
   }
-  let t = arrays.map((a) => a.dtype).reduce(promoteTypes);
   for (const x of xs) if (!isArray(x)) t = promoteWithScalar(t, x);
   return t;
 }
@@ -185,11 +186,21 @@ export function broadcastShapes(op: string, shapes: number[][]): number[] {
 
 /** Operands promoted to one dtype and broadcast to one shape: what primitives require. */
 export function prepare(op: string, xs: ArrayLike[], dtype?: DType): Array[] {
-  xs.forEach((x, i) => checkOperand(op, x, i + 1));
+  for (let i = 0; i < xs.length; i++) checkOperand(op, xs[i], i + 1);
   const t = dtype ?? resultType(xs);
-  const arrays = xs.map((x) => asArray(x, t, op));
+  const arrays: Array[] = [];
+  for (const x of xs) arrays.push(asArray(x, t, op));
+  // Operands of one shape (the common case) need no broadcast.
+  if (arrays.length > 0 && arrays.every((a) => sameShape(a.shape, arrays[0].shape))) return arrays;
   const shape = broadcastShapes(op, arrays.map((a) => a.shape));
   return arrays.map((a) => lax.broadcastTo(a, shape));
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Normalizes one axis (negative counts from the end) or throws a RangeError naming the op. */
