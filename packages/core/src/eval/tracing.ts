@@ -103,7 +103,7 @@ export const callPrim: PrimitiveDef<{ trace: unknown }> = {
  * `{ read(): tree of arrays, write(tree): void }` (nn.Module: its parameters; an optimizer: its
  * state). `Symbol.for`, so any class can take part without importing tessera.
  */
-export const COMPILE_STATE: unique symbol = Symbol.for("tessera.compileState") as any;
+export const COMPILE_STATE: unique symbol = Symbol.for("tessera.compileState");
 
 /** What an object gives compile through COMPILE_STATE. */
 export interface CompileStateAccess {
