@@ -11,6 +11,7 @@
 #include "cpu/isa.h"
 #include "cpu/threads.h"
 #include "executor.h"
+#include "replay.h"
 
 namespace tessera {
 namespace {
@@ -285,6 +286,14 @@ BoundProgram bind_args(const Napi::CallbackInfo& info, std::shared_ptr<const Pro
   return bound;
 }
 
+// The bindings of a run of a kept body (runBody's arguments), with the body's replay state.
+BoundProgram bind_kept(const Napi::CallbackInfo& info) {
+  const int32_t id = info[0].As<Napi::Number>().Int32Value();
+  BoundProgram bound = bind_args(info, executor().body(id));
+  bound.replay = executor().replay(id);
+  return bound;
+}
+
 std::shared_ptr<const Program> decode_arg(const Napi::Value& v) {
   Elements<int32_t> body = int32_array(v, "[run] the body");
   return Executor::decode(body.Data(), body.ElementLength());
@@ -364,7 +373,7 @@ Napi::Value KeepBody(const Napi::CallbackInfo& info) {
 // runBody(id, inputs, scalars, donated?) -> Int32Array of output handles: replays a kept body.
 Napi::Value RunBody(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    return run_bound(info, bind_args(info, executor().body(info[0].As<Napi::Number>().Int32Value())));
+    return run_bound(info, bind_kept(info));
   });
 }
 
@@ -422,7 +431,7 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info) {
 // main thread (evalAsync of a compiled function's call).
 Napi::Value RunBodyAsync(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto* worker = new RunWorker(info.Env(), bind_args(info, executor().body(info[0].As<Napi::Number>().Int32Value())));
+    auto* worker = new RunWorker(info.Env(), bind_kept(info));
     Napi::Promise p = worker->promise();
     worker->Queue();
     return p;
@@ -471,6 +480,20 @@ Napi::Value Describe(const Napi::CallbackInfo& info) {
     o.Set("storage", Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(d.storage.get()) % 9007199254740991ull)));
     return o;
   });
+}
+
+// replayStats() -> { captures, replays, misses, failures, lastFailure }: kept bodies recorded as
+// one launch, runs a recording served, runs it could not serve, recordings that failed and why
+// the last one did (tests read these).
+Napi::Value ReplayStatsFn(const Napi::CallbackInfo& info) {
+  const ReplayStats r = replay_stats();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("captures", Napi::Number::New(info.Env(), static_cast<double>(r.captures)));
+  o.Set("replays", Napi::Number::New(info.Env(), static_cast<double>(r.replays)));
+  o.Set("misses", Napi::Number::New(info.Env(), static_cast<double>(r.misses)));
+  o.Set("failures", Napi::Number::New(info.Env(), static_cast<double>(r.failures)));
+  o.Set("lastFailure", Napi::String::New(info.Env(), r.last_failure));
+  return o;
 }
 
 Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
@@ -568,6 +591,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("opKinds", Napi::Function::New(env, Guard<OpKinds>));
   exports.Set("describe", Napi::Function::New(env, Guard<Describe>));
   exports.Set("memoryStats", Napi::Function::New(env, Guard<MemoryStats>));
+  exports.Set("replayStats", Napi::Function::New(env, Guard<ReplayStatsFn>));
   exports.Set("resetPeakMemory", Napi::Function::New(env, Guard<ResetPeak>));
   exports.Set("clearCache", Napi::Function::New(env, Guard<ClearCache>));
   exports.Set("setMemoryLimit", Napi::Function::New(env, Guard<SetMemoryLimit>));

@@ -45,6 +45,24 @@ class Allocator {
   size_t cache_limit_ = size_t(1) << 30;
 };
 
+// A recorded run of a whole body that the device replays with one launch (a CUDA graph): the
+// buffers it reads and writes are the ones used while it was recorded; the scalar words the
+// recording marked as patched (the values of fills and of fused chains' constants) are re-read
+// from `scalars` at every launch, every other word is baked in (replay.cc checks they match).
+class Capture {
+ public:
+  virtual ~Capture() = default;
+  // Enqueues one replay with the patched words taken from `scalars` (the run's scalar words).
+  virtual void launch(const double* scalars) = 0;
+  // Whether word k of the run's scalars is read through a patch (so it may change between runs).
+  virtual bool patched(int32_t word) const = 0;
+  // False when recording failed or was abandoned: then it only keeps the memory the recording
+  // allocated alive until the buffers made from it are gone.
+  virtual bool ready() const = 0;
+  // Why it is not ready (empty when it is, or when it was abandoned).
+  virtual std::string failure() const { return {}; }
+};
+
 // A device's implementation of the primitives. The executor routes each instruction to the
 // backend its device field names, and only ever touches bytes through these calls, so an
 // asynchronous backend (a GPU stream) fits the same loop:
@@ -73,6 +91,18 @@ class Backend {
   // Runs one compute instruction. Each output arrives with dtype and shape set; the backend sets
   // its storage and strides (or keeps a storage the executor donated, and writes into it).
   virtual void run(const Instr& instr, const Inputs& inputs, const Outputs& outputs, Scalars scalars) = 0;
+
+  // Recording whole bodies for replay (replay.cc). A backend that can returns true from
+  // can_capture(); between begin_capture() and end_capture() run() only records work (nothing
+  // executes), allocations come from memory the capture keeps for its replays, and the scalar
+  // words of fills and fused constants are read through patches based at `scalars`.
+  // end_capture(false) abandons the recording (the result is not ready()); either way the backend
+  // is back to running. Buffers allocated while recording must die before the returned object.
+  virtual bool can_capture() const { return false; }
+  virtual void begin_capture(const double* /*scalars*/) {}
+  virtual std::unique_ptr<Capture> end_capture(bool /*keep*/) { return nullptr; }
+  // Enqueues a copy of src into dst (same shape and dtype, dst contiguous; devices of this backend).
+  virtual void copy(const ArrayDesc& /*src*/, const ArrayDesc& /*dst*/) {}
 };
 
 // The backend registry: index 0 is the cpu; the device field of an instruction is an index here.

@@ -2,6 +2,7 @@
 // broadcastTo, transpose, slice and contiguous reshape) only rewrite metadata here; transfers
 // stage through host memory; everything else is the instruction's backend's.
 #include "executor.h"
+#include "replay.h"
 
 #include "cpu/fused.h"
 
@@ -192,6 +193,7 @@ std::shared_ptr<const Program> Executor::decode(const int32_t* code, size_t n) {
 }
 
 int32_t Executor::keep_body(std::shared_ptr<const Program> body) {
+  std::shared_ptr<Replay> replay = make_replay(*body);
   std::lock_guard<std::mutex> lock(mutex_);
   int32_t id;
   do {
@@ -199,7 +201,14 @@ int32_t Executor::keep_body(std::shared_ptr<const Program> body) {
     next_body_ = next_body_ == INT32_MAX ? 1 : next_body_ + 1;
   } while (bodies_.count(id));
   bodies_.emplace(id, std::move(body));
+  if (replay) replays_.emplace(id, std::move(replay));
   return id;
+}
+
+std::shared_ptr<Replay> Executor::replay(int32_t id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = replays_.find(id);
+  return it == replays_.end() ? nullptr : it->second;
 }
 
 std::shared_ptr<const Program> Executor::body(int32_t id) const {
@@ -210,8 +219,14 @@ std::shared_ptr<const Program> Executor::body(int32_t id) const {
 }
 
 void Executor::release_body(int32_t id) {
+  std::shared_ptr<Replay> replay;  // destroyed outside the lock (it frees device memory)
   std::lock_guard<std::mutex> lock(mutex_);
   bodies_.erase(id);
+  auto it = replays_.find(id);
+  if (it != replays_.end()) {
+    replay = std::move(it->second);
+    replays_.erase(it);
+  }
 }
 
 size_t Executor::num_bodies() const {
@@ -743,7 +758,8 @@ struct Span {
 };
 }  // namespace
 
-void Executor::run_instr(const Program& p, const Instr& instr, std::vector<ArrayDesc>& slots, const double* scalars) {
+void Executor::run_instr(const Program& p, const Instr& instr, std::vector<ArrayDesc>& slots, const double* scalars,
+                         const std::vector<const Storage*>* pinned) {
   Backend& be = backend(instr.device);
   // The operand pointers, in a vector this thread reuses (no allocation per instruction; it only
   // points into `slots`, so holding it after the run keeps nothing alive).
@@ -894,10 +910,14 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
       // A fused chain donates to each of its outputs (it stores a tile only after reading it).
       if ((is_elementwise(instr.op) && outs.size() == 1) || instr.op == Op::Fused) {
         std::vector<int32_t> taken;
+        // A storage a recording pins has one more owner than the slot.
+        auto unshared = [&](const ArrayDesc& x) -> long {
+          return pinned && std::find(pinned->begin(), pinned->end(), x.storage.get()) != pinned->end() ? 2 : 1;
+        };
         for (ArrayDesc& o : outs) {
           for (int32_t s : instr.in) {
             ArrayDesc& cand = slots[s];
-            if (p.last_use[s] == instr.index && !p.is_output[s] && cand.storage.use_count() == 1 && cand.offset == 0 &&
+            if (p.last_use[s] == instr.index && !p.is_output[s] && cand.storage.use_count() == unshared(cand) && cand.offset == 0 &&
                 itemsize(cand.dtype) == itemsize(o.dtype) && cand.size() == o.size() && cand.is_row_contiguous() &&
                 cand.storage->nbytes == o.nbytes() && std::find(taken.begin(), taken.end(), s) == taken.end()) {
               o.storage = cand.storage;
@@ -917,10 +937,23 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
 }
 
 std::vector<ArrayDesc> Executor::run(BoundProgram& bound) {
+  std::vector<ArrayDesc> outs;
+  if (bound.replay && !bound.profile && run_replay(*this, bound, outs)) return outs;
   const Program& p = *bound.program;
   std::vector<ArrayDesc> slots(p.num_slots);
   for (int32_t i = 0; i < p.num_inputs; ++i) slots[i] = std::move(bound.inputs[i]);
   bound.inputs.clear();  // the slots hold the references now, so inputs can die early
+  execute(p, slots, bound.scalars.data(), bound.profile.get());
+  outs.reserve(p.outputs.size());
+  // A single output moves out of its slot; several are copied (a slot may be listed twice).
+  if (p.outputs.size() == 1) outs.push_back(std::move(slots[p.outputs[0]]));
+  else
+    for (int32_t s : p.outputs) outs.push_back(slots[s]);
+  return outs;
+}
+
+void Executor::execute(const Program& p, std::vector<ArrayDesc>& slots, const double* scalars, ProfileLog* profile,
+                       const std::vector<const Storage*>* pinned) {
   // The backends the program uses, in order of first use: a few at most (one per device).
   std::array<Backend*, 16> used_list;
   size_t num_used = 0;
@@ -936,14 +969,14 @@ std::vector<ArrayDesc> Executor::run(BoundProgram& bound) {
   std::vector<std::pair<int32_t, int64_t>> timings;
   for (const Instr& in : p.instrs) {
     try {
-      if (bound.profile) {
+      if (profile) {
         const auto t0 = std::chrono::steady_clock::now();
-        run_instr(p, in, slots, bound.scalars.data());
+        run_instr(p, in, slots, scalars, pinned);
         backend(in.device).synchronize();
         const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
         timings.emplace_back(static_cast<int32_t>(in.op), static_cast<int64_t>(ns.count()));
       } else {
-        run_instr(p, in, slots, bound.scalars.data());
+        run_instr(p, in, slots, scalars, pinned);
       }
     } catch (const std::exception& e) {
       slots.clear();  // drop every intermediate now; inputs stay alive in the handle table
@@ -957,18 +990,11 @@ std::vector<ArrayDesc> Executor::run(BoundProgram& bound) {
       if (p.last_use[o.slot] < 0 && !p.is_output[o.slot]) slots[o.slot] = ArrayDesc();
   }
   for (Backend* b : used) b->end_program();
-  if (bound.profile) {
-    std::lock_guard<std::mutex> lock(bound.profile->mutex);
-    bound.profile->entries.emplace_back(-1, static_cast<int64_t>(timings.size()));  // one block per run
-    bound.profile->entries.insert(bound.profile->entries.end(), timings.begin(), timings.end());
+  if (profile) {
+    std::lock_guard<std::mutex> lock(profile->mutex);
+    profile->entries.emplace_back(-1, static_cast<int64_t>(timings.size()));  // one block per run
+    profile->entries.insert(profile->entries.end(), timings.begin(), timings.end());
   }
-  std::vector<ArrayDesc> outs;
-  outs.reserve(p.outputs.size());
-  // A single output moves out of its slot; several are copied (a slot may be listed twice).
-  if (p.outputs.size() == 1) outs.push_back(std::move(slots[p.outputs[0]]));
-  else
-    for (int32_t s : p.outputs) outs.push_back(slots[s]);
-  return outs;
 }
 
 }  // namespace tessera

@@ -19,12 +19,15 @@ struct ProfileLog {
   std::vector<std::pair<int32_t, int64_t>> entries;
 };
 
+struct Replay;  // replay.h: a kept body's recording for one-launch replays
+
 // A body with its bindings resolved, ready to run on any thread.
 struct BoundProgram {
   std::shared_ptr<const Program> program;
   std::vector<double> scalars;   // an owned copy: the JS typed array may be collected meanwhile
   std::vector<ArrayDesc> inputs;  // the descriptors of the input handles, in slot order
   std::shared_ptr<ProfileLog> profile;  // set while a profile is open: each instruction is timed
+  std::shared_ptr<Replay> replay;  // a kept body's replay state (runBody), else null
 };
 
 class Executor {
@@ -39,6 +42,8 @@ class Executor {
   // Keeps a decoded body for replay; returns its id. release_body forgets it.
   int32_t keep_body(std::shared_ptr<const Program> body);
   std::shared_ptr<const Program> body(int32_t id) const;
+  // The replay state of a kept body (null when its instructions cannot be recorded as one launch).
+  std::shared_ptr<Replay> replay(int32_t id) const;
   void release_body(int32_t id);
   size_t num_bodies() const;
 
@@ -47,13 +52,20 @@ class Executor {
                     const double* scalars, size_t num_scalars) const;
   // Runs a bound program and returns its outputs (safe off the JS thread; touches no handles).
   std::vector<ArrayDesc> run(BoundProgram& bound);
+  // Runs p's instructions over `slots` (inputs bound), freeing each slot after its last read.
+  // `pinned` storages are held by a recording (replay.cc) besides the slots: they count as
+  // unshared when deciding whether an instruction may write over a dying input.
+  void execute(const Program& p, std::vector<ArrayDesc>& slots, const double* scalars, ProfileLog* profile,
+               const std::vector<const Storage*>* pinned = nullptr);
 
  private:
-  void run_instr(const Program& p, const Instr& instr, std::vector<ArrayDesc>& slots, const double* scalars);
+  void run_instr(const Program& p, const Instr& instr, std::vector<ArrayDesc>& slots, const double* scalars,
+                 const std::vector<const Storage*>* pinned);
   mutable std::mutex mutex_;
   std::unordered_map<int32_t, ArrayDesc> handles_;
   int32_t next_handle_ = 1;
   std::unordered_map<int32_t, std::shared_ptr<const Program>> bodies_;
+  std::unordered_map<int32_t, std::shared_ptr<Replay>> replays_;
   int32_t next_body_ = 1;
 };
 

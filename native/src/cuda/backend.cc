@@ -48,6 +48,18 @@ int blocks_for(const Context& c, int64_t n) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(want, int64_t(c.num_sms) * 32)));
 }
 
+uint64_t full_bits(DType t, Scalars sc) {
+  uint64_t bits = 0;
+  DISPATCH_ALL(t, {
+    T v;
+    if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, uint64_t>) v = static_cast<T>(sc.i(0));
+    else if constexpr (is_half_v<T>) v = T(sc.f(0));
+    else v = convert<T>(sc.f(0));
+    std::memcpy(&bits, &v, sizeof(T));
+  });
+  return bits;
+}
+
 void not_ported(const char* op, DType t) {
   throw std::runtime_error(std::string(op) + " of dtype " + dtype_name(t) + " is not ported to device gpu yet (docs/cuda.md)");
 }
@@ -116,10 +128,34 @@ class CudaBackend : public Backend {
   }
 
   const char* name() const override { return "gpu"; }
+
+  // Recording (graph.cc): work is captured on the stream, allocations come from the recording's
+  // own memory and fill/fused constants from its patches, until end_capture.
+  bool can_capture() const override { return true; }
+  void begin_capture(const double* scalars) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    recording_ = start_recording(ctx_, scalars);
+  }
+  std::unique_ptr<Capture> end_capture(bool keep) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ctx_.allocator = &allocator_;
+    ctx_.patches = nullptr;
+    return finish_recording(std::move(recording_), stream_, mutex_, keep);
+  }
+  void copy(const ArrayDesc& src, const ArrayDesc& dst) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (src.is_row_contiguous() && src.nbytes() == dst.nbytes())
+      check(cudaMemcpyAsync(dst.bytes(), src.bytes(), dst.nbytes(), cudaMemcpyDeviceToDevice, stream_), "copy");
+    else
+      copy_strided(ctx_, src, dst);
+  }
   Allocator& allocator() override { return allocator_; }
   // Fused chains only where NVRTC can compile them (else the fusion pass leaves gpu nodes alone).
   bool supports(Op op) const override { return op == Op::Fused ? fused_available() : ported(op); }
-  void synchronize() override { check(cudaStreamSynchronize(stream_), "synchronize"); }
+  void synchronize() override {
+    check(cudaStreamSynchronize(stream_), "synchronize");
+    settle_replays();  // a bad index in a replayed call is reported here at the latest
+  }
 
   void write(ArrayDesc& dst, const void* host_src) override {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -129,6 +165,7 @@ class CudaBackend : public Backend {
   // Device to host: a strided array is first made contiguous on the device; chunk k + 1 downloads
   // while chunk k is copied out of its pinned buffer.
   void read(const ArrayDesc& src, void* host_dst) override {
+    settle_replays();
     std::lock_guard<std::mutex> lock(mutex_);
     const size_t n = src.nbytes();
     if (n == 0) return;
@@ -157,7 +194,7 @@ class CudaBackend : public Backend {
     std::lock_guard<std::mutex> lock(mutex_);
     for (ArrayDesc* o : outs) {
       if (o->storage) continue;  // donated
-      o->storage = allocator_.allocate(o->nbytes());
+      o->storage = ctx_.allocator->allocate(o->nbytes());  // the recording's memory while recording
       o->strides = row_major_strides(o->shape);
       o->offset = 0;
     }
@@ -258,18 +295,12 @@ class CudaBackend : public Backend {
     elementwise(ctx_, part, in, *outs.at(1));
   }
 
-  // The value's bytes are computed on the host with the cpu's conversion rules, then broadcast.
+  // The value's bytes are computed on the host with the cpu's conversion rules, then broadcast
+  // (while recording, read from a patch that each launch fills the same way).
   void full(const Instr& instr, Scalars sc, ArrayDesc& out) {
     if (instr.num_scalars != 1) throw std::runtime_error("full takes one scalar");
-    uint64_t bits = 0;
-    DISPATCH_ALL(out.dtype, {
-      T v;
-      if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, uint64_t>) v = static_cast<T>(sc.i(0));
-      else if constexpr (is_half_v<T>) v = T(sc.f(0));
-      else v = convert<T>(sc.f(0));
-      std::memcpy(&bits, &v, sizeof(T));
-    });
-    fill_bytes(ctx_, out, bits);
+    if (ctx_.patches) return fill_device(ctx_, out, ctx_.patches->add(sc.words, Patches::Kind::FullBits, out.dtype));
+    fill_bytes(ctx_, out, full_bits(out.dtype, sc));
   }
 
   // Computed on the host (like the cpu: start + i * step in double) and uploaded: aranges are
@@ -296,6 +327,7 @@ class CudaBackend : public Backend {
   std::mutex mutex_;
   void* pinned_[2] = {nullptr, nullptr};
   cudaEvent_t staged_[2] = {nullptr, nullptr};
+  std::shared_ptr<Recording> recording_;
 };
 
 }  // namespace

@@ -26,6 +26,13 @@ __global__ void __launch_bounds__(kThreads) fill_kernel(W* dst, int64_t n, W v) 
   for (int64_t i = tid; i < n; i += step) dst[i] = v;
 }
 
+template <class W>
+__global__ void __launch_bounds__(kThreads) fill_device_kernel(W* dst, int64_t n, const W* v) {
+  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, step = int64_t(gridDim.x) * blockDim.x;
+  const W x = *v;
+  for (int64_t i = tid; i < n; i += step) dst[i] = x;
+}
+
 // out is contiguous; x is addressed through g's operand 1 (nd 1 and stride 1 when contiguous).
 template <class From, class To>
 __global__ void __launch_bounds__(kThreads) cast_kernel(const From* x, To* o, int64_t n, bool contig, Geometry g, bool small) {
@@ -87,6 +94,19 @@ void fill_bytes(const Context& c, ArrayDesc& out, uint64_t bits) {
     case 2: fill_kernel<uint16_t><<<blocks, kThreads, 0, c.stream>>>(out.data<uint16_t>(), n, uint16_t(bits)); break;
     case 4: fill_kernel<uint32_t><<<blocks, kThreads, 0, c.stream>>>(out.data<uint32_t>(), n, uint32_t(bits)); break;
     default: fill_kernel<uint64_t><<<blocks, kThreads, 0, c.stream>>>(out.data<uint64_t>(), n, bits); break;
+  }
+  check_launch("full");
+}
+
+void fill_device(const Context& c, ArrayDesc& out, const void* bits) {
+  const int64_t n = out.size();
+  if (n == 0) return;
+  const int blocks = blocks_for(c, n);
+  switch (itemsize(out.dtype)) {
+    case 1: fill_device_kernel<<<blocks, kThreads, 0, c.stream>>>(out.data<uint8_t>(), n, static_cast<const uint8_t*>(bits)); break;
+    case 2: fill_device_kernel<<<blocks, kThreads, 0, c.stream>>>(out.data<uint16_t>(), n, static_cast<const uint16_t*>(bits)); break;
+    case 4: fill_device_kernel<<<blocks, kThreads, 0, c.stream>>>(out.data<uint32_t>(), n, static_cast<const uint32_t*>(bits)); break;
+    default: fill_device_kernel<<<blocks, kThreads, 0, c.stream>>>(out.data<uint64_t>(), n, static_cast<const uint64_t*>(bits)); break;
   }
   check_launch("full");
 }

@@ -169,6 +169,7 @@ struct Layout {
   std::vector<Mode> mode;
   const std::vector<int64_t>* ints = nullptr;
   bool packed = true;          // the pack loop runs (every output 16-byte aligned)
+  bool device_consts = false;  // constants read from 8-byte slots at `cb` (graph patches), not arguments
   int unroll = 1;              // packs per thread per round of that loop
 };
 
@@ -239,7 +240,9 @@ std::string generate(const Layout& L, const std::vector<bool>& kind_bool) {
   for (int i = 0; i < n_in; ++i) s += sep + "const " + reg_type(L, L.in_bool[i]) + "* " + in_ptr(i), sep = ", ";
   for (int64_t j = 0; j < n_out; ++j)
     s += sep + reg_type(L, kind_bool[v[3 + 5 * n_steps + j]]) + "* out" + std::to_string(j), sep = ", ";
-  for (int64_t k : consts) s += sep + reg_type(L, kind_bool[n_in + k]) + " c" + std::to_string(k);
+  if (L.device_consts) s += sep + "const unsigned char* __restrict__ cb";
+  else
+    for (int64_t k : consts) s += sep + reg_type(L, kind_bool[n_in + k]) + " c" + std::to_string(k);
   s += ", long long n, unsigned z";
   if (strided) {
     // __grid_constant__: indexed in place, not copied to each thread's stack.
@@ -250,6 +253,12 @@ std::string generate(const Layout& L, const std::vector<bool>& kind_bool) {
   s += ") {\n";
   s += "  const long long tid = blockIdx.x * (long long)blockDim.x + threadIdx.x, step = (long long)gridDim.x * blockDim.x;\n";
   s += std::string("  constexpr int N = 16 / sizeof(") + L.T + ");\n";
+  if (L.device_consts)
+    for (size_t q = 0; q < consts.size(); ++q) {
+      const std::string ck = "c" + std::to_string(consts[q]), at = "cb + " + std::to_string(8 * q);
+      s += kind_bool[n_in + consts[q]] ? "  const bool " + ck + " = *(" + at + ") != 0;\n"
+                                       : "  const " + std::string(L.T) + " " + ck + " = *reinterpret_cast<const " + L.T + "*>(" + at + ");\n";
+    }
   for (int i = 0; i < n_in; ++i)
     if (L.mode[i] == Mode::Single) s += "  const " + reg_type(L, L.in_bool[i]) + " s" + std::to_string(i) + " = " + in_ptr(i) + "[0];\n";
   // Offsets of the strided inputs for element e (32-bit division when the index fits).
@@ -326,7 +335,8 @@ std::string generate(const Layout& L, const std::vector<bool>& kind_bool) {
 cudaKernel_t kernel_for(const Layout& L, const std::vector<bool>& kind_bool, int device) {
   static std::mutex mutex;
   static std::unordered_map<std::string, cudaKernel_t> kernels;
-  std::string key = std::string(L.T) + char('0' + L.unroll) + (L.packed ? 'p' : 'l') + std::to_string(device) + ':';
+  std::string key = std::string(L.T) + char('0' + L.unroll) + (L.packed ? 'p' : 'l') + (L.device_consts ? 'd' : 'a') +
+                    std::to_string(device) + ':';
   for (int i = 0; i < L.n_in; ++i) key += char(L.mode[i]), key += L.in_bool[i] ? 'b' : 'n';
   key.append(reinterpret_cast<const char*>(L.ints->data()), L.ints->size() * sizeof(int64_t));
   {
@@ -440,9 +450,20 @@ void run_fused(const Context& c, const Instr& instr, const Inputs& in, const Out
   std::vector<void*> args;
   size_t bytes = 8 * (n_in + n_out) + 8;
   for (auto& p : ptrs) args.push_back(&p);
+  // While recording a graph the constants live in patches (graph.cc converts them as below).
+  L.device_consts = c.patches != nullptr;
+  const void* cb = nullptr;
+  if (L.device_consts) args.push_back(&cb), bytes += 8;
   for (int64_t k = 0; k < n_steps; ++k) {
     const int64_t* st = &v[2 + 5 * k];
     if (st[0] != cpu::kFusedConst) continue;
+    if (L.device_consts) {
+      const bool is_bool = kind_bool[n_in + k];
+      const void* slot = c.patches->add(sc.words + st[2], is_bool ? Patches::Kind::Bool
+                                                          : std::is_same_v<T, float> ? Patches::Kind::F32 : Patches::Kind::F64);
+      if (!cb) cb = slot;  // the chain's slots are adjacent
+      continue;
+    }
     const double value = sc.f(static_cast<int>(st[2]));
     if (kind_bool[n_in + k]) cbool[k] = value != 0, args.push_back(&cbool[k]);
     else cnum[k] = static_cast<T>(value), args.push_back(&cnum[k]);

@@ -115,15 +115,23 @@ struct BadRecord {
     bad.word = static_cast<unsigned long long*>(storage->data);
     check(cudaMemsetAsync(bad.word, 0, 16, c.stream), "index check");
   }
-  void check_bad(const Context& c, int64_t n) {
+  void check_bad(const Context& c, int64_t n, const char* op) {
+    if (c.patches) return c.patches->defer_check(bad.word, n, op, c.stream);  // recording a graph
     unsigned long long host[2];
     check(cudaMemcpyAsync(host, bad.word, 16, cudaMemcpyDeviceToHost, c.stream), "index check");
     check(cudaStreamSynchronize(c.stream), "index check");
-    if (host[0] == 0) return;
-    const std::string v = host[0] == 2 ? std::to_string(host[1]) : std::to_string(static_cast<int64_t>(host[1]));
-    throw std::runtime_error("index " + v + " is out of bounds for an axis of size " + std::to_string(n));
+    if (host[0] != 0) throw std::runtime_error(bad_index_message(host, n));
   }
 };
+
+}  // namespace
+
+std::string bad_index_message(const unsigned long long* record, int64_t n) {
+  const std::string v = record[0] == 2 ? std::to_string(record[1]) : std::to_string(static_cast<int64_t>(record[1]));
+  return "index " + v + " is out of bounds for an axis of size " + std::to_string(n);
+}
+
+namespace {
 
 template <class W>
 void gather_words(const Context& c, const ArrayDesc& x, const ArrayDesc& idx, ArrayDesc& out, int axis) {
@@ -141,7 +149,7 @@ void gather_words(const Context& c, const ArrayDesc& x, const ArrayDesc& idx, Ar
                                                                          x.strides[axis], rec.bad);
   });
   check_launch("gather");
-  rec.check_bad(c, n);
+  rec.check_bad(c, n, "gather");
 }
 
 }  // namespace
@@ -182,7 +190,7 @@ void scatter(const Context& c, const Instr& instr, const Inputs& in, ArrayDesc& 
     });
   });
   check_launch("scatter");
-  rec.check_bad(c, n);
+  rec.check_bad(c, n, "scatter");
 }
 
 }  // namespace tessera::cuda

@@ -4,12 +4,57 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "../backend.h"
 
 namespace tessera::cuda {
+
+// While a body is recorded as a CUDA graph (graph.cc), the scalar constants of fills and fused
+// chains are read from device memory instead of kernel arguments: each launch of the recording
+// first uploads them, converted from that run's scalar words, so one recording serves every
+// learning rate, step count and random key.
+struct Patches {
+  enum class Kind : uint8_t { FullBits, F32, F64, Bool };
+  struct Entry {
+    uint32_t offset;
+    int32_t word;  // index in the run's scalar words
+    Kind kind;
+    DType dtype;   // FullBits: the fill's dtype
+  };
+  static constexpr size_t kCapacity = size_t(64) << 10;
+  const double* base = nullptr;  // the recorded run's scalar words
+  uint8_t* device = nullptr;     // kCapacity bytes
+  size_t used = 0;
+  std::vector<Entry> entries;
+  // 8 bytes of device memory holding *word read as `kind`; consecutive calls are adjacent.
+  const void* add(const double* word, Kind kind, DType dtype = DType::U64);
+  // The bytes of every entry for a run's scalar words.
+  void fill(const double* words, uint8_t* host) const;
+
+  // Index checks (gather, scatter) cannot wait for the device inside a recording: each copies its
+  // 16-byte bad-index record into pinned memory as part of the graph, and the replay reports a
+  // bad index at the backend's next synchronization (every read of data waits for one) or
+  // before its next launch, whichever comes first.
+  struct Check {
+    const unsigned long long* host;  // the record's copy in pinned memory (2 words)
+    int64_t n;                       // the axis size, for the message
+    const char* op;
+  };
+  std::vector<Check> checks;
+  unsigned long long* check_host = nullptr;  // kMaxChecks records of pinned memory
+  static constexpr size_t kMaxChecks = 256;
+  // Enqueues the copy of a device record (on c's stream) and remembers it.
+  void defer_check(const unsigned long long* device_record, int64_t n, const char* op, cudaStream_t stream);
+};
+// The message of a set bad-index record (what the plain check throws).
+std::string bad_index_message(const unsigned long long* record, int64_t n);
+// graph.cc: reports bad indices of replays launched since the last call (throws the first).
+void settle_replays();
 
 // What every launch needs: the backend's one stream, its allocator (for temporaries, which are
 // released in stream order) and the switches read when the backend starts.
@@ -18,6 +63,7 @@ struct Context {
   int num_sms = 1;
   Allocator* allocator = nullptr;
   bool allow_tf32 = false;  // TESSERA_ALLOW_TF32=1: float32 matmul may use TF32 tensor cores
+  Patches* patches = nullptr;  // set while recording a graph
 };
 
 inline void check(cudaError_t e, const char* what) {
@@ -47,6 +93,10 @@ void elementwise(const Context& c, const Instr& instr, const Inputs& in, ArrayDe
 // copy.cu: same-shape strided copy by item size, a fill of out with one item's bytes, and casts.
 void copy_strided(const Context& c, const ArrayDesc& src, const ArrayDesc& dst);
 void fill_bytes(const Context& c, ArrayDesc& out, uint64_t item_bits);
+// The same with the item's bytes read from device memory when the kernel runs (graph patches).
+void fill_device(const Context& c, ArrayDesc& out, const void* item_bits);
+// backend.cc: the bytes of a fill of dtype t with the value of word 0 of sc (the cpu's conversion).
+uint64_t full_bits(DType t, Scalars sc);
 void cast(const Context& c, const ArrayDesc& x, ArrayDesc& out);
 // reduce.cu: reduceSum/Prod/Max/Min over instr.ints (cpu semantics: double accumulation for
 // floats), and argmax/argmin along ints[0] (uint32 indices).
@@ -91,6 +141,13 @@ void linalg(const Context& c, const Instr& instr, const Inputs& in, const Output
 // and compiled at run time by NVRTC; fused_available() is false where NVRTC cannot be opened.
 bool fused_available();
 void fused(const Context& c, const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc);
+// graph.cc: recording a body as a CUDA graph (CudaBackend::begin_capture / end_capture). start
+// points c's allocator and patches at the recording's and begins capturing c.stream; finish ends
+// the capture and returns the replayable graph (not ready() when `keep` is false or capture
+// failed), which launches under `mutex` (the backend's).
+struct Recording;
+std::shared_ptr<Recording> start_recording(Context& c, const double* scalars);
+std::unique_ptr<Capture> finish_recording(std::shared_ptr<Recording> r, cudaStream_t stream, std::mutex& mutex, bool keep);
 // The error for a dtype a ported op does not handle on the gpu yet.
 [[noreturn]] void not_ported(const char* op, DType t);
 

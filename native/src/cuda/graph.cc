@@ -1,0 +1,219 @@
+// @file Recording a kept body as a CUDA graph (replay.cc decides when; backend.cc's
+// begin_capture/end_capture call this). While recording, the stream is captured in relaxed mode;
+// allocations come from the recording's own memory (a caching allocator over cudaMalloc whose
+// blocks stay the recording's for as long as its graph can replay: a replay writes the same
+// addresses every time); fill values and fused chains' constants come from patches, 8-byte slots
+// of device memory that each launch first uploads from that run's scalar words (through a ring
+// of pinned buffers, so the host never waits for the previous launch to read its slot).
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <set>
+
+#include "kernels.h"
+
+namespace tessera::cuda {
+
+namespace {
+
+// The recording's memory: blocks are reused within the recording (in capture order, which is
+// the graph's) and freed only with it.
+class RecordingAllocator : public Allocator {
+ public:
+  ~RecordingAllocator() override { clear_cache(); }
+
+ protected:
+  void* raw_alloc(size_t nbytes) override {
+    void* p = nullptr;
+    if (cudaMalloc(&p, nbytes) != cudaSuccess) {
+      cudaGetLastError();
+      return nullptr;
+    }
+    return p;
+  }
+  void raw_free(void* p) override { cudaFree(p); }
+};
+
+}  // namespace
+
+struct Recording {
+  RecordingAllocator memory;
+  Patches patches;
+  ~Recording() {
+    if (patches.device) cudaFree(patches.device);
+    if (patches.check_host) cudaFreeHost(patches.check_host);
+  }
+};
+
+void Patches::defer_check(const unsigned long long* device_record, int64_t n, const char* op, cudaStream_t stream) {
+  if (checks.size() == kMaxChecks) throw std::runtime_error("recording a graph: more than 256 index checks");
+  unsigned long long* host = check_host + 2 * checks.size();
+  check(cudaMemcpyAsync(host, device_record, 16, cudaMemcpyDeviceToHost, stream), "index check");
+  checks.push_back({host, n, op});
+}
+
+const void* Patches::add(const double* word, Kind kind, DType dtype) {
+  if (used + 8 > kCapacity) throw std::runtime_error("recording a graph: more than 8192 scalar constants");
+  entries.push_back({static_cast<uint32_t>(used), static_cast<int32_t>(word - base), kind, dtype});
+  used += 8;
+  return device + entries.back().offset;
+}
+
+void Patches::fill(const double* words, uint8_t* host) const {
+  for (const Entry& e : entries) {
+    uint8_t* p = host + e.offset;
+    const double v = words[e.word];
+    switch (e.kind) {
+      case Kind::FullBits: {
+        const uint64_t bits = full_bits(e.dtype, Scalars{words + e.word});
+        std::memcpy(p, &bits, 8);
+        break;
+      }
+      case Kind::F32: {  // as run_fused passes a float32 chain's constant
+        const float f = static_cast<float>(v);
+        std::memcpy(p, &f, 4);
+        break;
+      }
+      case Kind::F64: std::memcpy(p, &v, 8); break;
+      case Kind::Bool: *p = v != 0; break;
+    }
+  }
+}
+
+namespace {
+
+class Graph;
+// Replays launched with index checks not yet read (settle_replays reads them).
+std::mutex pending_mutex;
+std::set<Graph*> pending;
+
+class Graph : public Capture {
+ public:
+  Graph(std::shared_ptr<Recording> r, cudaGraphExec_t exec, cudaStream_t stream, std::mutex& mutex, std::string failure)
+      : r_(std::move(r)), exec_(r_ ? exec : nullptr), stream_(stream), mutex_(mutex), failure_(std::move(failure)) {
+    if (!r_) return;
+    const Patches& p = r_->patches;
+    int32_t last = -1;
+    for (const Patches::Entry& e : p.entries) last = std::max(last, e.word);
+    patched_.assign(static_cast<size_t>(last + 1), 0);
+    for (const Patches::Entry& e : p.entries) patched_[e.word] = 1;
+    if (exec_ && p.used) {
+      for (size_t k = 0; k < kRing; ++k) {
+        check(cudaMallocHost(&staging_[k], p.used), "recording a graph");
+        check(cudaEventCreateWithFlags(&uploaded_[k], cudaEventDisableTiming), "recording a graph");
+      }
+    }
+    if (exec_ && !p.checks.empty()) check(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "recording a graph");
+  }
+  ~Graph() override {
+    {
+      std::lock_guard<std::mutex> lock(pending_mutex);
+      pending.erase(this);
+    }
+    if (done_) cudaEventDestroy(done_);
+    if (exec_) {
+      cudaStreamSynchronize(stream_);  // a replay in flight still uses the recording's memory
+      cudaGraphExecDestroy(exec_);
+    }
+    for (size_t k = 0; k < kRing; ++k) {
+      if (staging_[k]) cudaFreeHost(staging_[k]);
+      if (uploaded_[k]) cudaEventDestroy(uploaded_[k]);
+    }
+  }
+  bool ready() const override { return exec_ != nullptr; }
+  std::string failure() const override { return failure_; }
+  bool patched(int32_t word) const override {
+    return word >= 0 && static_cast<size_t>(word) < patched_.size() && patched_[word];
+  }
+  // Waits for the last launch if its index checks are unread, and throws the first bad index.
+  void settle() {
+    {
+      std::lock_guard<std::mutex> lock(pending_mutex);
+      if (!pending.erase(this)) return;
+    }
+    check(cudaEventSynchronize(done_), "replay");
+    for (const Patches::Check& c : r_->patches.checks)
+      if (c.host[0] != 0)
+        throw std::runtime_error(std::string(c.op) + " in a replayed compiled call: " + bad_index_message(c.host, c.n) +
+                                 " (that call's results are invalid)");
+  }
+
+  void launch(const double* scalars) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    settle();
+    const Patches& p = r_->patches;
+    if (p.used) {
+      const size_t k = next_++ % kRing;
+      check(cudaEventSynchronize(uploaded_[k]), "replay");  // the slot's last upload has been read
+      p.fill(scalars, static_cast<uint8_t*>(staging_[k]));
+      check(cudaMemcpyAsync(p.device, staging_[k], p.used, cudaMemcpyHostToDevice, stream_), "replay");
+      check(cudaEventRecord(uploaded_[k], stream_), "replay");
+    }
+    check(cudaGraphLaunch(exec_, stream_), "replay");
+    if (done_) {
+      check(cudaEventRecord(done_, stream_), "replay");
+      std::lock_guard<std::mutex> lock(pending_mutex);
+      pending.insert(this);
+    }
+  }
+
+ private:
+  static constexpr size_t kRing = 4;
+  std::shared_ptr<Recording> r_;
+  cudaGraphExec_t exec_;
+  cudaStream_t stream_;
+  std::mutex& mutex_;
+  std::string failure_;
+  std::vector<char> patched_;
+  std::array<void*, kRing> staging_{};
+  std::array<cudaEvent_t, kRing> uploaded_{};
+  size_t next_ = 0;
+  cudaEvent_t done_ = nullptr;  // recorded after a launch whose index checks are unread
+};
+
+}  // namespace
+
+void settle_replays() {
+  std::vector<Graph*> graphs;
+  {
+    std::lock_guard<std::mutex> lock(pending_mutex);
+    graphs.assign(pending.begin(), pending.end());
+  }
+  for (Graph* g : graphs) g->settle();
+}
+
+std::shared_ptr<Recording> start_recording(Context& c, const double* scalars) {
+  auto r = std::make_shared<Recording>();
+  r->patches.base = scalars;
+  void* device = nullptr;
+  check(cudaMalloc(&device, Patches::kCapacity), "recording a graph");
+  r->patches.device = static_cast<uint8_t*>(device);
+  void* host = nullptr;
+  check(cudaMallocHost(&host, Patches::kMaxChecks * 16), "recording a graph");
+  r->patches.check_host = static_cast<unsigned long long*>(host);
+  check(cudaStreamBeginCapture(c.stream, cudaStreamCaptureModeRelaxed), "recording a graph");
+  c.allocator = &r->memory;
+  c.patches = &r->patches;
+  return r;
+}
+
+std::unique_ptr<Capture> finish_recording(std::shared_ptr<Recording> r, cudaStream_t stream, std::mutex& mutex, bool keep) {
+  cudaGraph_t graph = nullptr;
+  cudaError_t e = cudaStreamEndCapture(stream, &graph);
+  keep &= r != nullptr;  // null when beginning the capture failed
+  cudaGraphExec_t exec = nullptr;
+  if (keep && e == cudaSuccess && graph) e = cudaGraphInstantiate(&exec, graph, 0);
+  if (graph) cudaGraphDestroy(graph);
+  std::string failure;
+  if (keep && e != cudaSuccess) failure = std::string("capturing the stream: ") + cudaGetErrorString(e);
+  if (!keep || e != cudaSuccess) {
+    cudaGetLastError();  // clear what the failed capture left
+    if (exec) cudaGraphExecDestroy(exec);
+    exec = nullptr;
+  }
+  return std::make_unique<Graph>(std::move(r), exec, stream, mutex, std::move(failure));
+}
+
+}  // namespace tessera::cuda
