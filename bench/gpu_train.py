@@ -8,6 +8,7 @@ Run on a machine with a CUDA GPU and PyTorch and/or JAX installed:
 A framework that is not installed, or fails, prints a JSON line with an "error" instead.
 """
 import argparse
+import functools
 import json
 import math
 import time
@@ -78,6 +79,9 @@ def jax_step(config):
     import jax
     import jax.numpy as jnp
 
+    if jax.default_backend() != "gpu":  # a jax without its CUDA plugin runs on the host: no peer
+        raise RuntimeError(f"jax {jax.__version__} runs on {jax.default_backend()} here, not on the gpu")
+
     key = jax.random.PRNGKey(0)
     keys = iter(jax.random.split(key, 64))
 
@@ -136,7 +140,7 @@ def jax_step(config):
     m = jax.tree_util.tree_map(jnp.zeros_like, params)
     v = jax.tree_util.tree_map(jnp.zeros_like, params)
 
-    @jax.jit
+    @functools.partial(jax.jit, donate_argnums=(0, 1, 2))  # parameters and moments updated in place
     def update(p, m, v, t, x, y):
         loss, g = jax.value_and_grad(loss_fn)(p, x, y)
         b1, b2, eps = 0.9, 0.999, 1e-8
@@ -152,7 +156,7 @@ def jax_step(config):
         state["t"] += 1
         state["p"], state["m"], state["v"], loss = update(state["p"], state["m"], state["v"], jnp.float32(state["t"]), x, y)
         return loss
-    return step, jax.__version__
+    return step, f"{jax.__version__} ({jax.devices()[0].device_kind})"
 
 
 def main():
