@@ -242,6 +242,8 @@ class CudaBackend : public Backend {
   // Host to device through two pinned buffers: the memcpy into one overlaps the upload of the
   // other. The caller holds mutex_.
   void upload(ArrayDesc& dst, const void* host_src) {
+    // A graph would replay the copy from the staging buffer as it is then: refuse to record one.
+    if (ctx_.patches) throw std::runtime_error("an upload from the host cannot be recorded in a CUDA graph");
     const size_t n = dst.nbytes();
     uint8_t* d = dst.bytes();
     const uint8_t* s = static_cast<const uint8_t*>(host_src);
