@@ -226,6 +226,48 @@ describe("compiled training steps", () => {
     }
     expectSame((comp.model.parameters() as any).layers[0].weight, (plain.model.parameters() as any).layers[0].weight);
   });
+
+  it("writes parameters back where they were read: nested lists and objects, a layer used twice, a changed model", () => {
+    class Odd extends nn.Module {
+      shared = new nn.Linear(6, 6);
+      blocks = [this.shared, { inner: new nn.Linear(6, 3) }];
+      scales: { s: A[] } = { s: [normal([3], 7), normal([3], 8)] };
+      forward(x: A) {
+        const h = mx.tanh(this.shared.forward(this.shared.forward(x)));
+        return mx.multiply(mx.multiply((this.blocks[1] as { inner: nn.Linear }).inner.forward(h), this.scales.s[0]), this.scales.s[1]);
+      }
+    }
+    const oddLoss = (m: Odd, x: A, y: A) => nn.losses.crossEntropy(m.forward(x), y, { reduction: "mean" });
+    const run = (compiled: boolean) => {
+      mx.random.seed(4);
+      const model = new Odd();
+      const opt = new optim.Adam({ learningRate: 1e-2 });
+      let traces = 0;
+      const step = (x: A, y: A) => {
+        traces++;
+        const [l, g] = nn.valueAndGrad(model, oddLoss)(model, x, y);
+        opt.update(model, g);
+        return l;
+      };
+      const f = compiled ? compile(step, { inputs: [model, opt], outputs: [model, opt] }) : step;
+      const losses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        // A new list in the model between steps: the next call writes into the new one.
+        if (i === 3) model.scales.s = [...model.scales.s];
+        const l = f(x, y);
+        mx.eval(l, model.parameters(), opt.state);
+        losses.push(l.item() as number);
+      }
+      return { model, losses, traces };
+    };
+    const plain = run(false), comp = run(true);
+    expect(comp.losses).toEqual(plain.losses);
+    expect(comp.traces).toBe(2);
+    expect(comp.model.blocks[0]).toBe(comp.model.shared);
+    const a = mx.treeFlatten(plain.model.parameters() as mx.Tree<A>), b = mx.treeFlatten(comp.model.parameters() as mx.Tree<A>);
+    expect(b.map(([p]) => p)).toEqual(a.map(([p]) => p));
+    a.forEach(([p, v], i) => expectSame(b[i][1], v, p));
+  });
 });
 
 // ---- tracing and signatures ----
@@ -269,6 +311,39 @@ describe("compile traces once per signature", () => {
     const fixed = compile((x: A) => mx.reshape(x, [2, 3]), { shapeless: true });
     expect(fixed(normal([6], 1)).shape).toEqual([2, 3]);
     expect(() => fixed(normal([8], 1))).toThrow(/compile: a shapeless function's graph does not fit its new input shapes \(\[8\]\) at reshape/);
+  });
+
+  it("shapeless: state written in place follows new argument shapes, as uncompiled, tracing once", () => {
+    class Acc extends nn.Module {
+      w = mx.zeros([5]);
+      seen = [mx.zeros([1, 5])];
+    }
+    const run = (compiled: boolean) => {
+      const model = new Acc();
+      let traces = 0;
+      const step = (x: A) => {
+        traces++;
+        // w keeps its shape, seen takes each call's rows: only w can go straight back in place.
+        model.update({ w: mx.add(model.w, mx.sum(x, 0)), seen: [mx.add(x, x)] });
+        return mx.sum(mx.tanh(x));
+      };
+      const f = compiled ? compile(step, { inputs: [model], outputs: [model], shapeless: true }) : step;
+      const sums = [3, 7, 9, 3].map((rows) => {
+        model.seen = [mx.zeros([rows, 5])]; // the next call reads state of its own rows
+        const l = f(normal([rows, 5], rows));
+        mx.eval(l, model.parameters());
+        return l.item() as number;
+      });
+      // State read with other rows than the function writes: update refuses, compiled or not.
+      expect(() => f(normal([7, 5], 1))).toThrow(/^Module\.update: shape mismatch at "seen\.0" \(expected \[3,5\], got \[7,5\]\)/);
+      return { model, sums, traces };
+    };
+    const plain = run(false), comp = run(true);
+    expect(comp.sums).toEqual(plain.sums);
+    expect(comp.traces).toBe(1);
+    expectSame(comp.model.w, plain.model.w, "w");
+    expect(comp.model.seen[0].shape).toEqual([3, 5]);
+    expectSame(comp.model.seen[0], plain.model.seen[0], "seen");
   });
 
   it("gives each call fresh numbers from the global key, the same sequence as uncompiled", () => {

@@ -197,8 +197,25 @@ function structural(r: unknown, key: string | number, like: unknown): unknown {
 /** Every leaf of a tree that passes `keep`, in treeFlatten order. */
 export function treeLeaves<T>(tree: unknown, keep: (x: unknown) => x is T, op = "treeFlatten"): T[] {
   const out: T[] = [];
+  if (shallowLeaves(tree, keep, out, 0)) return out; // the common case (mx.eval of a step's trees), with no paths
+  out.length = 0;
   walkLeaves(op, tree, "", (_path, leaf) => {
     if (keep(leaf)) out.push(leaf);
   });
   return out;
+}
+
+/**
+ * treeLeaves without paths or cycle tracking, for trees at most 100 levels deep: false past that
+ * (a deep tree, or one containing itself), and walkLeaves does it (or names the cycle).
+ */
+function shallowLeaves<T>(tree: unknown, keep: (x: unknown) => x is T, out: T[], depth: number): boolean {
+  if (globalThis.Array.isArray(tree)) {
+    if (depth > 100) return false;
+    for (let i = 0; i < tree.length; i++) if (!shallowLeaves(tree[i], keep, out, depth + 1)) return false;
+  } else if (isPlainObject(tree)) {
+    if (depth > 100) return false;
+    for (const k of Object.keys(tree)) if (!shallowLeaves(tree[k], keep, out, depth + 1)) return false;
+  } else if (keep(tree)) out.push(tree);
+  return true;
 }

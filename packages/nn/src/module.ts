@@ -28,29 +28,101 @@ type Keep = (owner: Module, localPath: string, leaf: Array) => boolean;
 
 const fmt = (shape: number[]) => `[${shape.join(",")}]`;
 
-/** Whether v holds (at any depth) an Array or a Module: only such fields enter the parameter tree. */
-function relevant(v: unknown): boolean {
-  if (isArray(v) || v instanceof Module) return true;
-  if (globalThis.Array.isArray(v)) return v.some(relevant);
-  if (isPlainObject(v)) return Object.values(v).some(relevant);
-  return false;
-}
+/** What subtree returns for a value that holds (at any depth) no Array and no Module. */
+const IRRELEVANT = Symbol("irrelevant");
+
+/** The `keep` of parameters(): every array, so subtree need not build their paths. */
+const keepAll: Keep = () => true;
 
 /**
- * The parameter subtree of a field value. Modules give their own tree; JS arrays keep their indices
- * (entries without parameters become `{}`), so paths like `layers.0.weight` stay stable.
+ * The parameter subtree of a field value: undefined for an array or module left out, IRRELEVANT
+ * for a value holding no array or module (such fields stay out of the tree). Modules give their
+ * own tree; JS arrays keep their indices (entries without parameters become `{}`), so paths like
+ * `layers.0.weight` stay stable. One pass: whether a container holds anything is found on the way.
  */
-function subtree(owner: Module, path: string, v: unknown, keep: Keep, intoModules: boolean): unknown {
-  if (isArray(v)) return keep(owner, path, v) ? v : undefined;
-  if (v instanceof Module) return intoModules ? v.filterTree(keep) : undefined;
-  if (!relevant(v)) return undefined;
-  if (globalThis.Array.isArray(v)) return v.map((x, i) => subtree(owner, `${path}.${i}`, x, keep, intoModules) ?? {});
+function subtree(owner: Module, path: string, v: unknown, keep: Keep, intoModules: boolean, slots: Slot[] | null, parent: object, key: string | number): unknown {
+  if (isArray(v)) {
+    if (!keep(owner, path, v)) return undefined;
+    slots?.push([parent as Record<string | number, unknown>, key]);
+    return v;
+  }
+  if (v instanceof Module) return intoModules ? v.filterTree(keep, slots) : undefined;
+  const paths = keep !== keepAll; // only keep reads them
+  if (globalThis.Array.isArray(v)) {
+    let any = false;
+    const out = v.map((x, i) => {
+      const t = subtree(owner, paths ? `${path}.${i}` : path, x, keep, intoModules, slots, v, i);
+      if (t === IRRELEVANT) return {};
+      any = true;
+      return t ?? {};
+    });
+    return any ? out : IRRELEVANT;
+  }
+  if (!isPlainObject(v)) return IRRELEVANT;
+  let any = false;
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    const t = subtree(owner, `${path}.${k}`, x, keep, intoModules);
+  for (const k of Object.keys(v)) {
+    if (slots && k.includes(".")) slots.push(null); // update's dotted path would not find it: no direct writes
+    const t = subtree(owner, paths ? `${path}.${k}` : path, v[k], keep, intoModules, slots, v, k);
+    if (t === IRRELEVANT) continue;
+    any = true;
     if (t !== undefined) out[k] = t;
   }
-  return out;
+  return any ? out : IRRELEVANT;
+}
+
+type Write = [Record<string | number, unknown>, string | number, Array];
+
+/** The container and key holding a parameter (null: one that a dotted path would not name). */
+type Slot = [Record<string | number, unknown>, string | number] | null;
+
+/**
+ * The common case of Module.update, without building and resolving paths: `tree` (a container)
+ * walked beside `node` (a module, or a container in one), pushing a write for each leaf. False as
+ * soon as anything is not plain (a leaf that is not an Array, a key that does not resolve, or
+ * would not resolve the same way as a dotted path, a new shape, a very deep tree): update's
+ * general path then does the same writes, or reports what is wrong.
+ */
+function directWrites(node: unknown, tree: unknown, out: Write[], depth: number): boolean {
+  const list = globalThis.Array.isArray(tree);
+  if ((!list && !isPlainObject(tree)) || depth > 64) return false;
+  const keys: string[] | null = list ? null : Object.keys(tree as object);
+  const n = keys ? keys.length : (tree as unknown[]).length;
+  for (let j = 0; j < n; j++) {
+    const k = keys ? keys[j] : j;
+    const child = (tree as Record<string | number, unknown>)[k];
+    if (child === undefined) continue; // a hole: update skips it
+    const childIsList = globalThis.Array.isArray(child);
+    if (childIsList || isPlainObject(child)) {
+      // An empty container has no leaves, so update resolves nothing under it.
+      if (childIsList ? (child as unknown[]).length === 0 : Object.keys(child as object).length === 0) continue;
+    } else if (!isArray(child)) return false;
+    // One step of Module.resolve (a list's index needs no checks as a path part).
+    const part = String(k);
+    if (keys && (part === "" || part.includes("."))) return false;
+    let owner: Record<string | number, unknown>;
+    let key: string | number = part;
+    if (node instanceof Module) {
+      if (part.startsWith("_") || !Object.prototype.hasOwnProperty.call(node, part)) return false;
+      owner = node as unknown as Record<string, unknown>;
+    } else if (globalThis.Array.isArray(node)) {
+      key = keys ? Number(part) : (k as number);
+      if ((keys && !/^\d+$/.test(part)) || (key as number) >= node.length) return false;
+      owner = node as unknown as Record<number, unknown>;
+    } else if (isPlainObject(node)) {
+      if (!Object.prototype.hasOwnProperty.call(node, part)) return false;
+      owner = node;
+    } else return false;
+    const current = owner[key];
+    if (isArray(child)) {
+      if (!isArray(current)) return false;
+      const want = current.shape, got = child.shape;
+      if (want.length !== got.length) return false;
+      for (let i = 0; i < want.length; i++) if (want[i] !== got[i]) return false;
+      out.push([owner, key, child]);
+    } else if (!directWrites(current, child, out, depth + 1)) return false;
+  }
+  return true;
 }
 
 /** Visits the modules under v (a field value), with their dotted paths. */
@@ -94,6 +166,8 @@ export function mapWithPath(tree: unknown, fn: (path: string, leaf: Array) => un
 export class Module {
   #training = true;
   #frozen = new Set<string>();
+  /** Where compile's latest read found each parameter, in order (null: not all of them plainly). */
+  #compileSlots: Exclude<Slot, null>[] | null = null;
 
   /** Whether the module is in training mode (the default; see {@link Module.train}). */
   get training(): boolean {
@@ -111,14 +185,20 @@ export class Module {
   }
 
   /**
-   * The tree of this module's arrays kept by `keep` (used by parameters and trainableParameters).
+   * The tree of this module's arrays kept by `keep` (used by parameters and trainableParameters);
+   * with `slots`, the container and key of each array kept are appended to it, in order.
    * @internal
    */
-  filterTree(keep: Keep): ParamTree {
+  filterTree(keep: Keep, slots: Slot[] | null = null): ParamTree {
     const out: ParamTree = {};
-    for (const [k, v] of fields(this)) {
-      const t = subtree(this, k, v, keep, true);
-      if (t !== undefined) out[k] = t;
+    const self = this as unknown as Record<string, unknown>;
+    for (const k of Object.keys(self)) {
+      if (k.startsWith("_")) continue; // not a field that can hold parameters (see fields)
+      if (slots && k.includes(".")) slots.push(null); // as in subtree
+      const v = self[k];
+      // A submodule, the most common field, without subtree's checks.
+      const t = v instanceof Module ? v.filterTree(keep, slots) : subtree(this, k, v, keep, true, slots, self, k);
+      if (t !== undefined && t !== IRRELEVANT) out[k] = t;
     }
     return out;
   }
@@ -131,7 +211,7 @@ export class Module {
    * mx.eval(params);
    */
   parameters(): ParamTree {
-    return this.filterTree(() => true);
+    return this.filterTree(keepAll);
   }
 
   /**
@@ -156,8 +236,8 @@ export class Module {
   private localParameterPaths(): string[] {
     const tree: ParamTree = {};
     for (const [k, v] of fields(this)) {
-      const t = subtree(this, k, v, () => true, false);
-      if (t !== undefined) tree[k] = t;
+      const t = subtree(this, k, v, () => true, false, null, this, k);
+      if (t !== undefined && t !== IRRELEVANT) tree[k] = t;
     }
     return mx.treeFlatten(tree).map(([p]) => p);
   }
@@ -221,6 +301,11 @@ export class Module {
    * model.update(mx.treeMap((p) => p.mul(0.5), model.parameters()));
    */
   update(params: unknown, options: { strict?: boolean } = {}): this {
+    const direct: Write[] = [];
+    if (directWrites(this, params, direct, 0)) {
+      for (const [owner, key, leaf] of direct) owner[key] = leaf;
+      return this;
+    }
     const strict = options.strict ?? true;
     const unknown: string[] = [];
     const badShape: string[] = [];
@@ -248,9 +333,26 @@ export class Module {
     return this;
   }
 
-  /** compile's state protocol: a model's arrays are its parameters, replaced by `update`. */
+  /**
+   * compile's state protocol: a model's arrays are its parameters, replaced by `update`; or, after
+   * a read, straight into the places read found them (writeLeaves: a compiled step's update).
+   */
   get [mx.internal.COMPILE_STATE](): mx.internal.CompileStateAccess {
-    return { read: () => this.parameters(), write: (tree) => void this.update(tree) };
+    return {
+      read: () => {
+        const slots: Slot[] = [];
+        const tree = this.filterTree(keepAll, slots);
+        this.#compileSlots = slots.includes(null) ? null : (slots as Exclude<Slot, null>[]);
+        return tree;
+      },
+      write: (tree) => void this.update(tree),
+      writeLeaves: (arrays, from, count) => {
+        const slots = this.#compileSlots;
+        if (!slots || slots.length !== count) return false;
+        for (let i = 0; i < count; i++) slots[i][0][slots[i][1]] = arrays[from + i];
+        return true;
+      },
+    };
   }
 
   /** The container, key and current array at a dotted path, or null if none is there. */

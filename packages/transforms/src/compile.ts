@@ -39,6 +39,19 @@ interface Entry {
   donated: number[];
   /** For shapeless calls with new shapes: the traced inputs and results. */
   tape: { inputs: Array[]; results: Array[] };
+  /** The signature's tokens (see tokensOf), once a call has looked it up: the next call compares them. */
+  tokens?: unknown[];
+  /** Where each state written starts among the trace's results, and how many arrays it has. */
+  stateFrom: number[];
+  stateCount: number[];
+  /**
+   * For each state written: true where it is a state read (the same object) and what fn wrote has
+   * the structure, shapes and dtypes of what it read, so its arrays go straight back into the
+   * places they were read from (writeLeaves), with no tree built.
+   */
+  direct: boolean[];
+  /** For each direct state, the position of its first array among the call's leaves (reshape checks them). */
+  readFrom: number[];
 }
 
 /** The state access of a compile `inputs`/`outputs` entry: the protocol, or a plain tree in place. */
@@ -122,9 +135,13 @@ const objectIds = new WeakMap<object, number>();
 let nextObjectId = 0;
 function leafKey(v: unknown): string {
   if (v === null || (typeof v !== "object" && typeof v !== "function")) return `${typeof v}:${String(v)}`;
-  let id = objectIds.get(v as object);
-  if (id === undefined) objectIds.set(v as object, (id = nextObjectId++));
-  return `object:${id}`;
+  return `object:${objectId(v as object)}`;
+}
+
+function objectId(v: object): number {
+  let id = objectIds.get(v);
+  if (id === undefined) objectIds.set(v, (id = nextObjectId++));
+  return id;
 }
 
 /**
@@ -165,42 +182,127 @@ export function compile<F extends (...args: never[]) => unknown>(fn: F, options:
   if (!globalThis.Array.isArray(outputs)) throw new TransformError(`compile: outputs must be a JS array of state; got ${typeof outputs}`);
   const inAccess = inputs.map((s, i) => stateAccess("compile", s, `inputs[${i}]`));
   const outAccess = outputs.map((s, i) => stateAccess("compile", s, `outputs[${i}]`));
+  const inObjs = [...inputs], outObjs = [...outputs]; // the objects of inAccess and outAccess
   const call = fn as unknown as (...args: unknown[]) => unknown;
   const cache = new Map<string, Entry>();
   const shapelessBase = new Map<string, Entry>(); // shapeless: the traced entry per signature without shapes
 
+  // The entry the previous call used, and scratch lists reused by every call (a call that finds
+  // its signature the same as the previous call's builds no key string and allocates no list).
+  let last: Entry | null = null;
+  const tokens: unknown[] = [];
+
   const compiled = (...args: unknown[]): unknown => {
     if (traceState.depth > 0 || compileTracing()) return call(...args);
     // Models and optimizers passed as arguments are state read and written, like compile's.
-    const implicit = args.filter(hasState).map((s) => (s as Record<symbol, StateAccess>)[COMPILE_STATE]);
-    const reads = implicit.length ? [...inAccess, ...implicit] : inAccess;
-    const writes = implicit.length ? [...outAccess, ...implicit] : outAccess;
+    let reads = inAccess, writes = outAccess, readObjs = inObjs, writeObjs = outObjs;
+    for (const a of args) {
+      if (!hasState(a)) continue;
+      const objs = args.filter(hasState);
+      const implicit = objs.map((s) => (s as Record<symbol, StateAccess>)[COMPILE_STATE]);
+      reads = [...inAccess, ...implicit];
+      writes = [...outAccess, ...implicit];
+      readObjs = [...inObjs, ...objs];
+      writeObjs = [...outObjs, ...objs];
+      break;
+    }
     const states = reads.map((s) => s.read());
-    const { key, leaves } = signature(args, states, shapeless);
+    const leaves: Array[] = [];
+    tokens.length = 0;
+    tokensOf(args, tokens, leaves);
+    for (const s of states) tokensOf(s, tokens, leaves);
 
-    const exactKey = shapeless ? `${key}|${leaves.map((x) => x.shape.join(",")).join(";")}` : key;
-    let entry = cache.get(exactKey);
+    let entry = last !== null && sameTokens(last.tokens!, tokens) ? last : undefined;
     let fresh = false; // traced by this call: its dynamic sources have run
     if (!entry) {
-      const base = shapeless ? shapelessBase.get(key) : undefined;
-      if (base) entry = reshape(base, leaves);
-      else {
-        entry = trace(call, args, reads, writes, states, leaves);
-        fresh = true;
-        if (shapeless) shapelessBase.set(key, entry);
+      const { key } = signature(args, states, shapeless);
+      const exactKey = shapeless ? `${key}|${leaves.map((x) => x.shape.join(",")).join(";")}` : key;
+      entry = cache.get(exactKey);
+      if (!entry) {
+        const base = shapeless ? shapelessBase.get(key) : undefined;
+        if (base) entry = reshape(base, leaves);
+        else {
+          entry = trace(call, args, { reads, writes, readObjs, writeObjs }, states, leaves);
+          fresh = true;
+          if (shapeless) shapelessBase.set(key, entry);
+        }
+        cache.set(exactKey, entry);
       }
-      cache.set(exactKey, entry);
+      entry.tokens = tokens.slice();
     }
+    last = entry;
     const { trace: t } = entry;
     const outs = bindCall(t, leaves, fresh);
     if (entry.donated.length) donate(entry.donated.map((i) => leaves[i]));
-    const results = t.results.map((r) => ("input" in r ? leaves[r.input] : "constant" in r ? r.constant : outs[r.output]));
-    const at = { next: 0 };
-    const out = fill(entry.result, results, at);
-    writes.forEach((s, k) => s.write(fill(entry!.states[k], results, at)));
+    const tr = t.results;
+    const results: Array[] = new globalThis.Array(tr.length);
+    for (let i = 0; i < tr.length; i++) {
+      const r = tr[i];
+      results[i] = "output" in r ? outs[r.output] : "input" in r ? leaves[r.input] : r.constant;
+    }
+    const out = fill(entry.result, results, { next: 0 });
+    for (let k = 0; k < writes.length; k++) {
+      const from = entry.stateFrom[k];
+      if (entry.direct[k] && writes[k].writeLeaves!(results, from, entry.stateCount[k])) continue;
+      writes[k].write(fill(entry.states[k], results, { next: from }));
+    }
     return out;
   };
   return compiled as unknown as F;
+}
+
+/** Tokens that mark where an array, a JS array, a plain object or another leaf starts. */
+const ARRAY = Symbol("array"), LIST = Symbol("list"), OBJECT = Symbol("object"), LEAF = Symbol("leaf"), STATE = Symbol("state");
+
+/**
+ * The signature of `t` as a flat list of tokens appended to `out` (with its arrays appended to
+ * `leaves`, in the order signature uses): what signature's key spells, as values compared with
+ * `===`, so a call whose signature is the previous call's costs no string building. A token list
+ * names one signature (each part starts with a marker and says its length); two lists that differ
+ * may still name one signature (NaN, equal devices that are distinct objects): then the key decides.
+ */
+function tokensOf(t: unknown, out: unknown[], leaves: Array[]): void {
+  if (isArray(t)) {
+    if (t.disposed) t.checkAlive("compile");
+    leaves.push(t);
+    const shape = t.shape, device = t.device;
+    out.push(ARRAY, t.dtype, device.type, device.index, shape.length);
+    for (let i = 0; i < shape.length; i++) out.push(shape[i]);
+  } else if (globalThis.Array.isArray(t)) {
+    out.push(LIST, t.length);
+    for (let i = 0; i < t.length; i++) tokensOf(t[i], out, leaves);
+  } else if (mx.isPlainObject(t)) {
+    out.push(OBJECT);
+    const at = out.length;
+    out.push(0);
+    let n = 0;
+    for (const k in t) {
+      out.push(k);
+      tokensOf(t[k], out, leaves);
+      n++;
+    }
+    out[at] = n;
+  } else if (hasState(t)) out.push(STATE);
+  else if (t !== null && (typeof t === "object" || typeof t === "function")) out.push(LEAF, "object", objectId(t)); // not the object: kept tokens must not keep it alive
+  else out.push(LEAF, typeof t, t);
+}
+
+/** Whether two trees have the same structure, and arrays of the same shapes, dtypes and devices. */
+function sameSignature(x: unknown, y: unknown): boolean {
+  const a: unknown[] = [], b: unknown[] = [];
+  try {
+    tokensOf(x, a, []);
+    tokensOf(y, b, []);
+  } catch {
+    return false; // a disposed array: not written in place
+  }
+  return sameTokens(a, b);
+}
+
+function sameTokens(a: unknown[], b: unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -246,8 +348,16 @@ function placeholderFor(x: Array): Array {
   return onDevice("compile", x.device, () => bind(P.placeholder, [], { shape: x.shape, dtype: x.dtype, compile: true })[0]);
 }
 
+/** The state a call reads and writes: the accesses, and the objects they belong to. */
+interface CallState {
+  reads: StateAccess[];
+  writes: StateAccess[];
+  readObjs: unknown[];
+  writeObjs: unknown[];
+}
+
 /** Traces fn for one signature (state read is swapped for placeholders while fn runs). */
-function trace(fn: (...args: unknown[]) => unknown, args: unknown[], reads: StateAccess[], writes: StateAccess[], states: unknown[], leaves: Array[]): Entry {
+function trace(fn: (...args: unknown[]) => unknown, args: unknown[], { reads, writes, readObjs, writeObjs }: CallState, states: unknown[], leaves: Array[]): Entry {
   const inputs = leaves.map((x) => placeholderFor(x));
   const at = { next: 0 };
   const tracedArgs = fill(skeletonOf(args).skeleton, inputs, at) as unknown[];
@@ -264,19 +374,37 @@ function trace(fn: (...args: unknown[]) => unknown, args: unknown[], reads: Stat
     exitTrace();
   }
   // What fn wrote, before the state it only read gets its arrays back (each call writes its own).
-  const written = writes.map((s) => skeletonOf(s.read()));
+  const writtenTrees = writes.map((s) => s.read());
+  const written = writtenTrees.map((t) => skeletonOf(t));
   reads.forEach((s, j) => s.write(states[j]));
   for (const [path, o] of result === undefined || result === null ? [] : mx.treeFlatten(result as mx.Tree<unknown>)) {
     if (!isArray(o)) throw new TransformError(`compile: fn must return Arrays (a tree of them); found ${o === null ? "null" : typeof o}${path ? ` at "${path}"` : ""}`);
   }
   const out = skeletonOf(result);
   const results = [...out.arrays, ...written.flatMap((w) => w.arrays)];
+  const stateCount = written.map((w) => w.arrays.length);
+  const stateFrom = stateCount.map((_, k) => out.arrays.length + stateCount.slice(0, k).reduce((a, b) => a + b, 0));
+  // Where each state read starts among the leaves (after the arguments' arrays).
+  const argCount = skeletonOf(args).arrays.length;
+  const readCount = states.map((t) => skeletonOf(t).arrays.length);
+  const readStart = readCount.map((_, j) => argCount + readCount.slice(0, j).reduce((a, b) => a + b, 0));
+  const readFrom = writes.map(() => -1);
+  const direct = writes.map((s, k) => {
+    const j = readObjs.indexOf(writeObjs[k]);
+    if (j < 0 || !s.writeLeaves || !sameSignature(writtenTrees[k], states[j])) return false;
+    readFrom[k] = readStart[j];
+    return true;
+  });
   return {
     trace: makeTrace(inputs, results, sources, "compile"),
     result: out.skeleton,
     states: written.map((w) => w.skeleton),
     donated: inputs.flatMap((x, i) => (x.donated ? [i] : [])),
     tape: { inputs, results },
+    stateFrom,
+    stateCount,
+    direct,
+    readFrom,
   };
 }
 
@@ -310,8 +438,17 @@ function reshape(entry: Entry, leaves: Array[]): Entry {
     node.outputs.forEach((y, i) => value.set(y, ys[i]));
   }
   const resultsNow = results.map(get);
+  // A state written back in place must still have the shapes it was read with.
+  const sameAval = (x: Array, y: Array) => x.dtype === y.dtype && x.shape.length === y.shape.length && x.shape.every((d, i) => d === y.shape[i]);
+  const direct = entry.direct.map((d, k) => {
+    if (!d) return false;
+    for (let i = 0; i < entry.stateCount[k]; i++) if (!sameAval(resultsNow[entry.stateFrom[k] + i], leaves[entry.readFrom[k] + i])) return false;
+    return true;
+  });
   return {
     ...entry,
+    tokens: undefined,
+    direct,
     trace: makeTrace(inputsNow, resultsNow, entry.trace.sources, "compile"),
     tape: { inputs: inputsNow, results: resultsNow },
   };

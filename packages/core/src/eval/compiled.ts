@@ -10,7 +10,7 @@ import type { DType } from "../dtype.js";
 import { native } from "../native/binding.js";
 import * as P from "../primitives/index.js";
 import { fillWord } from "../primitives/creation.js";
-import { encodeProgram, pendingNodes, type Program } from "./program.js";
+import { encodeProgram, pendingNodes, Scratch, type Program } from "./program.js";
 import { evaluate } from "./eval.js";
 import { callPrim, type DynamicSource } from "./tracing.js";
 
@@ -35,10 +35,14 @@ export interface Trace {
 /** A result of the traced function: an input passed through, a constant, or a computed output. */
 export type Result = { input: number } | { constant: Array } | { output: number };
 
-/** The params of a call node: the trace, and the scalar words of this call. */
+/**
+ * The params of a call node: the trace, and this call's dynamic scalar words (one per
+ * `trace.program.dynamic`, an int64 word as a BigInt), or null when the program's own scalars hold
+ * them (the call that traced). The scalar words are assembled when the call runs (callScalars).
+ */
 interface CallParams {
   trace: Trace;
-  scalars: Float64Array;
+  dynamic: (number | bigint)[] | null;
 }
 
 /** Frees a kept body once nothing can call its trace any more. */
@@ -154,31 +158,95 @@ function nodeKey(node: Node, id: (x: unknown) => number): string | null {
 }
 
 /**
+ * Added to an array's `consumers` while a call counts its distinct inputs: no array has that many
+ * readers, so the mark says "seen" without a Set (a call may read hundreds of arrays, every step).
+ */
+export const COUNT_MARK = 2 ** 26;
+
+/** Where each dynamic scalar's value comes from: the position of its source in `sources`. */
+const sourceIndex = new WeakMap<Trace, Int32Array>();
+
+function sourceIndexOf(trace: Trace): Int32Array {
+  let index = sourceIndex.get(trace);
+  if (!index) {
+    index = Int32Array.from(trace.program.dynamic, (d) => trace.sources.indexOf(d.ref.source));
+    sourceIndex.set(trace, index);
+  }
+  return index;
+}
+
+/**
  * Records a call of `trace` on `args` (the arrays bound to its input slots, in order): a node
  * whose outputs are the trace's computed values. `fresh` says the trace was recorded by this very
  * call, so its dynamic sources have just run; otherwise they run now, as the function would.
  */
 export function bindCall(trace: Trace, args: Array[], fresh: boolean): Array[] {
-  const scalars = trace.program.scalars.slice();
-  if (!fresh && trace.sources.length) {
-    const values = new Map(trace.sources.map((s) => [s, s.compute()]));
-    const bits = new BigInt64Array(scalars.buffer);
-    for (const { index, ref, dtype } of trace.program.dynamic) {
-      const v = fillWord(values.get(ref.source)![ref.index], dtype);
-      if (typeof v === "bigint") bits[index] = BigInt.asIntN(64, v);
-      else scalars[index] = v;
+  const sources = trace.sources;
+  let words: (number | bigint)[] | null = null;
+  if (!fresh && sources.length) {
+    const values: number[][] = [];
+    for (const s of sources) values.push(s.compute());
+    const dynamic = trace.program.dynamic;
+    const from = sourceIndexOf(trace);
+    words = new globalThis.Array(dynamic.length);
+    for (let k = 0; k < dynamic.length; k++) {
+      const { ref, dtype } = dynamic[k];
+      const x = values[from[k]][ref.index];
+      if (dtype !== "int64" && dtype !== "uint64") words[k] = Number(x);
+      else {
+        // A small count (an optimizer's step) needs none of fillWord's saturation.
+        const v = typeof x === "number" && Number.isSafeInteger(x) && (x >= 0 || dtype === "int64") ? BigInt(x) : fillWord(x, dtype);
+        words[k] = BigInt.asIntN(64, v as bigint);
+      }
     }
   }
   if (trace.outputs.length === 0) return [];
-  const inputs = [...args, ...trace.constants];
-  const params: CallParams = { trace, scalars };
+  const constants = trace.constants;
+  const inputs = args.slice();
+  for (let i = 0; i < constants.length; i++) inputs.push(constants[i]);
+  const params: CallParams = { trace, dynamic: words };
   const node: Node = { prim: callPrim, inputs, params, outputs: [], device: trace.outputs[0]?.device ?? args[0]?.device };
-  node.outputs = trace.outputs.map((o) => makeArray(o.shape, o.dtype, node, 0, o.device));
-  for (const x of new Set(inputs)) x.consumers++;
-  return node.outputs;
+  const outs = trace.outputs;
+  const outputs: Array[] = new globalThis.Array(outs.length);
+  for (let i = 0; i < outs.length; i++) outputs[i] = makeArray(outs[i].shape, outs[i].dtype, node, 0, outs[i].device);
+  node.outputs = outputs;
+  countCallReads(inputs, 1);
+  return outputs;
 }
 
-/** The trace and scalar words of a call node. */
+/** Adds `delta` to the consumer count of each distinct input of a call node (see COUNT_MARK). */
+export function countCallReads(inputs: Array[], delta: number): void {
+  for (const x of inputs) if (x.consumers < COUNT_MARK / 2) x.consumers += COUNT_MARK;
+  for (const x of inputs) if (x.consumers >= COUNT_MARK / 2) x.consumers += delta - COUNT_MARK;
+}
+
+/** The trace of a call node. */
 export function callOf(node: Node): CallParams {
   return node.params as CallParams;
+}
+
+/** The scalar words a synchronous call binds: the addon reads them during the call (see Scratch). */
+const callWords = new Float64Array(4096);
+const callWordBits = new BigInt64Array(callWords.buffer);
+const callWordViews = new Scratch(callWords);
+
+/**
+ * The scalar words of a call node's run: the program's, with this call's dynamic scalars in
+ * place. With `scratch` (a synchronous run only), a view of a buffer the next call reuses.
+ */
+export function callScalars(node: Node, scratch: boolean): Float64Array {
+  const { trace, dynamic: words } = callOf(node);
+  const own = trace.program.scalars;
+  if (!words) return own;
+  const view = scratch ? callWordViews.view(own.length) : null;
+  const scalars = view ?? own.slice();
+  if (view) view.set(own);
+  const bits = view ? callWordBits : null;
+  const dynamic = trace.program.dynamic;
+  for (let k = 0; k < dynamic.length; k++) {
+    const w = words[k], index = dynamic[k].index;
+    if (typeof w === "number") scalars[index] = w;
+    else (bits ?? new BigInt64Array(scalars.buffer))[index] = w;
+  }
+  return scalars;
 }

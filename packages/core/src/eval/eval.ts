@@ -5,8 +5,8 @@
 import { makeArray, setHandle, type Array } from "../array.js";
 import { cpu, type Device } from "../device.js";
 import { native } from "../native/binding.js";
-import { buildProgram, scratchOutputs, type Program, type Step } from "./program.js";
-import { callOf } from "./compiled.js";
+import { buildProgram, Scratch, scratchOutputs, type Program, type Step } from "./program.js";
+import { callOf, callScalars, countCallReads, COUNT_MARK } from "./compiled.js";
 import { compileTracing } from "./tracing.js";
 import type { Node } from "../array.js";
 import { releaseInputs } from "../primitive.js";
@@ -41,6 +41,20 @@ function detach(a: Array): void {
   releaseInputs(node);
 }
 
+/** Executed instructions per primitive name (evalStats.ops), less the runs of compiled calls not yet added. */
+const opCounts = new Map<string, number>();
+
+/** What a program's steps add to evalStats; `runs` of it are not yet in opCounts. */
+interface StepCounts {
+  instructions: number;
+  fused: number;
+  ops: [string, number][];
+  runs: number;
+}
+
+/** The step counts with runs not yet in opCounts (a compiled call adds them when ops is read). */
+const unflushed: StepCounts[] = [];
+
 /** What evaluation has done, for tests that check laziness and sharing. */
 export const evalStats = {
   programs: 0,
@@ -49,12 +63,21 @@ export const evalStats = {
   /** Fused instructions run. */
   fused: 0,
   /** Executed instructions per primitive name. */
-  ops: new Map<string, number>(),
+  get ops(): Map<string, number> {
+    for (const c of unflushed) {
+      for (const [name, n] of c.ops) opCounts.set(name, (opCounts.get(name) ?? 0) + n * c.runs);
+      c.runs = 0;
+    }
+    unflushed.length = 0;
+    return opCounts;
+  },
   reset(): void {
     this.programs = 0;
     this.instructions = 0;
     this.fused = 0;
-    this.ops.clear();
+    for (const c of unflushed) c.runs = 0;
+    unflushed.length = 0;
+    opCounts.clear();
   },
 };
 
@@ -75,7 +98,7 @@ export const profiledPrograms: { steps: Program["steps"][] | null } = { steps: n
 function record(p: { steps: Step[] }): void {
   evalStats.programs++;
   profiledPrograms.steps?.push(p.steps);
-  const ops = evalStats.ops;
+  const ops = opCounts;
   for (const { name, members } of p.steps) {
     // A fused instruction counts as the primitives it computes (fusion changes how, not what).
     if (!members) {
@@ -91,6 +114,32 @@ function record(p: { steps: Step[] }): void {
   }
 }
 
+/** The step counts of each compiled function's program, worked out once (it runs every call). */
+const stepCounts = new WeakMap<Step[], StepCounts>();
+
+/** record for a compiled function's call: its per-name counts are added when evalStats.ops is read. */
+function recordCall(trace: { program: { steps: Step[] } }): void {
+  const steps = trace.program.steps;
+  let c = stepCounts.get(steps);
+  if (!c) {
+    const ops = new Map<string, number>();
+    let instructions = 0, fused = 0;
+    for (const { name, members } of steps) {
+      for (const m of members ?? [name]) {
+        instructions++;
+        ops.set(m, (ops.get(m) ?? 0) + 1);
+      }
+      if (members) fused++;
+    }
+    stepCounts.set(steps, (c = { instructions, fused, ops: [...ops], runs: 0 }));
+  }
+  evalStats.programs++;
+  profiledPrograms.steps?.push(steps);
+  evalStats.instructions += c.instructions;
+  evalStats.fused += c.fused;
+  if (c.runs++ === 0) unflushed.push(c);
+}
+
 /** Hands the run's handles to their arrays; the intermediates it freed are marked as such. */
 function adopt(p: { outputs: Array[]; nodes: Node[] }, handles: Int32Array): void {
   const outputs = p.outputs;
@@ -104,10 +153,19 @@ function adopt(p: { outputs: Array[]; nodes: Node[] }, handles: Int32Array): voi
     track(a, handles[i]);
   }
   for (const node of p.nodes) for (const y of node.outputs) if (!y.handle) y.freedOnce = true;
-  for (const a of outputs) {
-    if (traceState.depth === 0) detach(a);
-    else traceState.evaluated.push(a);
+  if (traceState.depth > 0) {
+    for (const a of outputs) traceState.evaluated.push(a);
+    return;
   }
+  const only = p.nodes.length === 1 ? p.nodes[0] : null;
+  if (only && outputs === only.outputs) {
+    // A compiled call's node: all its outputs at once (detach one by one would scan them all each time).
+    let attached = false;
+    for (const a of outputs) if (a.node) (a.node = null), (attached = true);
+    if (attached) countCallReads(only.inputs, -1);
+    return;
+  }
+  for (const a of outputs) detach(a);
 }
 
 function nativeError(p: { steps: Step[] }, op: string, e: unknown): Error {
@@ -171,27 +229,64 @@ function handleAlive(h: number): boolean {
  * A compiled function's call, ready to run: its inputs computed, its bindings. The donated inputs
  * (an optimizer's old parameters, marked by the call) are passed only where they are bound once.
  */
-function prepareCall(node: Node, op: string) {
-  const { trace, scalars } = callOf(node);
+function prepareCall(node: Node, op: string, scratch: boolean) {
+  const { trace } = callOf(node);
+  const scalars = callScalars(node, scratch);
   const inputArrays = node.inputs;
-  for (const x of inputArrays) x.checkAlive(op);
-  const count = new Map<Array, number>();
-  for (const x of inputArrays) count.set(x, (count.get(x) ?? 0) + 1);
+  const n = inputArrays.length;
+  const inputs = (scratch && callInputs.view(n)) || new Int32Array(n);
+  let anyDonated = false;
+  for (let i = 0; i < n; i++) {
+    const x = inputArrays[i];
+    if (x.disposed) x.checkAlive(op);
+    inputs[i] = x.handle;
+    if (x.donated) anyDonated = true;
+  }
   const donated: number[] = [];
-  inputArrays.forEach((x, i) => x.donated && count.get(x) === 1 && donated.push(i));
+  if (anyDonated) {
+    for (const x of inputArrays) if (x.donated) x.consumers += COUNT_MARK; // counts how often each is bound (see COUNT_MARK)
+    for (let i = 0; i < n; i++) {
+      const x = inputArrays[i];
+      if (x.donated && x.consumers < 2 * COUNT_MARK) donated.push(i);
+    }
+    for (const x of inputArrays) if (x.donated) x.consumers -= COUNT_MARK;
+  }
   return {
     trace, scalars, inputArrays, nodes: [node], outputs: node.outputs, steps: trace.program.steps,
-    inputs: Int32Array.from(inputArrays, (x) => x.handle),
-    donated: Int32Array.from(donated),
+    inputs,
+    donated: (scratch && int32sOf(donated, callDonated)) || Int32Array.from(donated),
   };
+}
+
+/** The typed arrays of a synchronous call's bindings: the addon reads them during the call (see Scratch). */
+const callInputs = new Scratch(new Int32Array(4096));
+const callDonated = new Scratch(new Int32Array(4096));
+
+function int32sOf(words: number[], scratch: Scratch<Int32Array>): Int32Array | null {
+  const v = scratch.view(words.length);
+  if (v) for (let i = 0; i < words.length; i++) v[i] = words[i];
+  return v;
+}
+
+/** Whether any input of a call node is still lazy. */
+function lazyInputs(node: Node): Array[] | null {
+  let lazy: Array[] | null = null;
+  for (const x of node.inputs) if (!x.handle) (lazy ??= []).push(x);
+  return lazy;
+}
+
+/** Whether a call node has run already (every output computed or dropped). */
+function ran(node: Node): boolean {
+  for (const y of node.outputs) if (!y.handle && !y.disposed) return false;
+  return true;
 }
 
 /** Runs a compiled function's call node (after whatever computes its inputs). */
 function runCall(node: Node, op: string): void {
-  const lazy = node.inputs.filter((x) => !x.handle);
-  if (lazy.length) evaluate(lazy, op);
-  if (node.outputs.every((y) => y.handle || y.disposed)) return;
-  const c = prepareCall(node, op);
+  const lazy = lazyInputs(node);
+  if (lazy) evaluate(lazy, op);
+  if (ran(node)) return;
+  const c = prepareCall(node, op, true);
   let handles: Int32Array;
   try {
     handles = native.runBody(c.trace.id, c.inputs, c.scalars, c.donated);
@@ -200,15 +295,15 @@ function runCall(node: Node, op: string): void {
     throw nativeError(c, op, e);
   }
   retireDonated(c);
-  record(c);
+  recordCall(c.trace);
   adopt(c, handles);
 }
 
 async function runCallAsync(node: Node, op: string): Promise<void> {
-  const lazy = node.inputs.filter((x) => !x.handle);
-  if (lazy.length) await evaluateAsync(lazy, op);
-  if (node.outputs.every((y) => y.handle || y.disposed)) return;
-  const c = prepareCall(node, op);
+  const lazy = lazyInputs(node);
+  if (lazy) await evaluateAsync(lazy, op);
+  if (ran(node)) return;
+  const c = prepareCall(node, op, false);
   let handles: Int32Array;
   try {
     const run = native.runBodyAsync(c.trace.id, c.inputs, c.scalars, c.donated);
@@ -218,7 +313,7 @@ async function runCallAsync(node: Node, op: string): Promise<void> {
     retireDonated(c, true);
     throw nativeError(c, op, e);
   }
-  record(c);
+  recordCall(c.trace);
   adopt(c, handles);
 }
 
@@ -232,6 +327,7 @@ export function evaluate(arrays: Array[], op = "eval"): void {
   let p = buildProgram(arrays, op, true);
   if (p && "calls" in p) {
     for (const node of p.calls) runCall(node, op);
+    if (allComputed(arrays)) return; // the calls computed everything (a compiled step's eval)
     p = buildProgram(arrays, op, true) as Program | null;
   }
   if (!p) return;
@@ -245,6 +341,12 @@ export function evaluate(arrays: Array[], op = "eval"): void {
   retireDonated(p);
   record(p);
   adopt(p, handles);
+}
+
+/** Whether every array has its data (a disposed one has none: buildProgram reports it). */
+function allComputed(arrays: Array[]): boolean {
+  for (const a of arrays) if (!a.handle) return false;
+  return true;
 }
 
 export async function evaluateAsync(arrays: Array[], op = "evalAsync"): Promise<void> {

@@ -206,7 +206,7 @@ const FUSED = opcode("fused");
  * length, so a loop of small evaluations allocates no typed array at all. The addon copies what it
  * keeps during the call, so the next evaluation may overwrite them.
  */
-class Scratch<T extends Int32Array | Float64Array> {
+export class Scratch<T extends Int32Array | Float64Array> {
   private views: T[] = [];
   constructor(private readonly buf: T) {}
   /** A view of the first n words, or null when n exceeds the buffer. */

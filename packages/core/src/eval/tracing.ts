@@ -111,4 +111,11 @@ export interface CompileStateAccess {
   read(): unknown;
   /** Replaces them with those of `tree` (shaped as `read()` returned it). */
   write(tree: unknown): void;
+  /**
+   * Optional, for speed: replaces the arrays of the tree the latest `read()` returned, in its
+   * depth-first order, with `arrays[from]` to `arrays[from + count - 1]`, building no tree. False
+   * when it cannot (compile then calls `write`). Compile calls it only where what its function
+   * wrote has the structure, shapes and dtypes of what it read.
+   */
+  writeLeaves?(arrays: Array[], from: number, count: number): boolean;
 }
