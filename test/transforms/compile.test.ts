@@ -311,6 +311,17 @@ describe("compile traces once per signature", () => {
     const fixed = compile((x: A) => mx.reshape(x, [2, 3]), { shapeless: true });
     expect(fixed(normal([6], 1)).shape).toEqual([2, 3]);
     expect(() => fixed(normal([8], 1))).toThrow(/compile: a shapeless function's graph does not fit its new input shapes \(\[8\]\) at reshape/);
+    // A constant broadcast to the traced shape (its values may depend on it: mean's 1 / n).
+    const scaled = compile((x: A) => mx.multiply(x, 2), { shapeless: true });
+    expect(scaled(normal([4], 1)).shape).toEqual([4]);
+    expect(() => scaled(normal([8], 1))).toThrow(/at mul: an operand of shape \[4\] was fixed when the function was traced/);
+    const square = normal([3, 3], 5); // closed over, and the traced output's shape: matmul still follows
+    const sq = compile((x: A) => mx.matmul(x, square), { shapeless: true });
+    expectSame(sq(normal([3, 3], 1)), mx.matmul(normal([3, 3], 1), square), "square");
+    expectSame(sq(normal([7, 3], 2)), mx.matmul(normal([7, 3], 2), square), "square, 7 rows");
+    const meanGrad = compile((x: A) => grad((x: A) => mx.mean(mx.mul(x, x)))(x), { shapeless: true });
+    meanGrad(normal([4, 3], 1));
+    expect(() => meanGrad(normal([8, 3], 1))).toThrow(/an operand of shape \[4,3\] was fixed when the function was traced/);
   });
 
   it("shapeless: state written in place follows new argument shapes, as uncompiled, tracing once", () => {

@@ -408,6 +408,14 @@ function trace(fn: (...args: unknown[]) => unknown, args: unknown[], { reads, wr
   };
 }
 
+/** Whether a node is an elementwise op (its operands all have its output's shape). */
+let opKinds: string[] | undefined;
+function elementwise(node: { prim: { opcode: number | null } }): boolean {
+  opKinds ??= mx.internal.native.opKinds();
+  const kind = node.prim.opcode === null ? undefined : opKinds[node.prim.opcode];
+  return kind === "unary" || kind === "predicate" || kind === "binary" || kind === "compare" || kind === "ternary";
+}
+
 /**
  * A shapeless function called with new shapes: its traced graph rebound on placeholders of the
  * new shapes, each node's shapes derived again; fn does not run.
@@ -434,6 +442,20 @@ function reshape(entry: Entry, leaves: Array[]): Entry {
     } catch (e) {
       const shapes = leaves.map((x) => fmt(x.shape)).join(", ");
       throw new TransformError(`compile: a shapeless function's graph does not fit its new input shapes (${shapes}) at ${node.prim.name}: ${(e as Error).message}`);
+    }
+    // An operand the graph did not re-derive (a closed-over array, or a constant broadcast to
+    // the traced shape, as `x * 2` or the gradient of `mean` make) that had the traced output's
+    // shape cannot follow a new one: its shape, maybe its values, were fixed by the trace.
+    const traced = node.outputs[0].shape;
+    if (changed && elementwise(node)) {
+      const stale = node.inputs.find((x) => !value.has(x) && x.ndim > 0 && x.shape.join() === traced.join());
+      if (stale) {
+        throw new TransformError(
+          `compile: a shapeless function's graph does not fit its new input shapes (${leaves.map((x) => fmt(x.shape)).join(", ")}) at ${node.prim.name}: ` +
+            `an operand of shape ${fmt(stale.shape)} was fixed when the function was traced (a closed-over array, or a constant ` +
+            `broadcast to the traced shape, as in x * 2 or the gradient of mean); compile it without shapeless`,
+        );
+      }
     }
     node.outputs.forEach((y, i) => value.set(y, ys[i]));
   }
