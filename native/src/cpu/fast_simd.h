@@ -61,7 +61,9 @@ TESSERA_T512 float hsum(F512 a) { return _mm512_reduce_add_ps(a.v); }
 TESSERA_T512 float hmax(F512 a) { return _mm512_reduce_max_ps(a.v); }
 TESSERA_T512 F512 vexp(F512 a) {
   const __m512 x = a.v;
-  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+  // Clamped with x as the second operand, which min and max return when it is NaN: NaN in, NaN
+  // out, carried through every step below.
+  const __m512 xc = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
   const __m512 fn = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), xc);
@@ -75,8 +77,7 @@ TESSERA_T512 F512 vexp(F512 a) {
   p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
   // p * 2^n rounded once, by one vscalefps: the same bits as the 8-lane form's two exact-then-
   // rounded products by 2^(n/2) (checked over all 2^32 float32 inputs).
-  const __m512 y = _mm512_scalef_ps(p, fn);
-  return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x)};  // nan in, nan out
+  return {_mm512_scalef_ps(p, fn)};
 }
 
 struct F256 {
@@ -116,7 +117,7 @@ TESSERA_T256 __m256 pow2i(__m256i n) {
 }
 TESSERA_T256 F256 vexp(F256 a) {
   const __m256 x = a.v;
-  const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-104.0f)), _mm256_set1_ps(89.0f));
+  const __m256 xc = _mm256_min_ps(_mm256_set1_ps(89.0f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x));  // as vexp(F512)
   const __m256 fn = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(fn, _mm256_set1_ps(0.693359375f), xc);
@@ -131,8 +132,8 @@ TESSERA_T256 F256 vexp(F256 a) {
   const __m256i n = _mm256_cvtps_epi32(fn);
   const __m256i n1 = _mm256_srai_epi32(n, 1);
   const __m256i n2 = _mm256_sub_epi32(n, n1);
-  const __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, pow2i(n1)), pow2i(n2));
-  return {_mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q))};
+  // A NaN's n is 0x80000000, whose 2^n1 and 2^n2 come out finite: p carries the NaN.
+  return {_mm256_mul_ps(_mm256_mul_ps(p, pow2i(n1)), pow2i(n2))};
 }
 #endif
 

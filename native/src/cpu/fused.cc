@@ -4,6 +4,7 @@
 // Each step applies the same scalar functor as the unfused kernel (elementwise_ops.h), so a
 // fused chain gives the results the separate instructions give.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -20,21 +21,32 @@ namespace {
 
 constexpr int64_t kTile = 1024;
 
+// Fetches the line at p for writing (without it a store waits for its line to be read in first).
+// __builtin_prefetch(p, 1) gives a plain read prefetch unless compiled for PREFETCHW, which every
+// x86-64 CPU of the last decade has (older ones run it as a no-op).
+inline void prefetch_write(const void* p) {
+#if defined(__x86_64__)
+  asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(p)));
+#else
+  __builtin_prefetch(p, 1);
+#endif
+}
+
 namespace fused_generic {
 #define TILE_TARGET
 #include "fused_tiles.inc"
 #undef TILE_TARGET
 }  // namespace fused_generic
 
-// The tile function of `op` for the CPU's widest instruction set.
+// The tile function of `op` for the CPU's widest instruction set (`one`: fused.h).
 template <class T>
-TileFn find_tile(Op op, int64_t in, int64_t out) {
+TileFn find_tile(Op op, int64_t in, int64_t out, int one = kOneNone) {
   constexpr bool f32 = std::is_same_v<T, float>;
 #if defined(__x86_64__)
-  if (cpu_isa() == Isa::Avx512) return f32 ? fused_avx512::find_tile_f32(op, in, out) : fused_avx512::find_tile_f64(op, in, out);
-  if (cpu_isa() == Isa::Avx2) return f32 ? fused_avx2::find_tile_f32(op, in, out) : fused_avx2::find_tile_f64(op, in, out);
+  if (cpu_isa() == Isa::Avx512) return f32 ? fused_avx512::find_tile_f32(op, in, out, one) : fused_avx512::find_tile_f64(op, in, out, one);
+  if (cpu_isa() == Isa::Avx2) return f32 ? fused_avx2::find_tile_f32(op, in, out, one) : fused_avx2::find_tile_f64(op, in, out, one);
 #endif
-  return f32 ? fused_generic::find_tile_f32(op, in, out) : fused_generic::find_tile_f64(op, in, out);
+  return f32 ? fused_generic::find_tile_f32(op, in, out, one) : fused_generic::find_tile_f64(op, in, out, one);
 }
 
 struct Step {
@@ -142,6 +154,17 @@ void run_fused(const Instr& instr, const Inputs& in, const Outputs& outs, Scalar
     p.source = all_zero ? Source::Constant : (contiguous ? Source::Direct : Source::Gather);
   }
 
+  // Binary steps with a constant operand (a broadcast input or a constant step) take the form
+  // that reads it once.
+  auto constant = [&](int32_t r) { return r < n_in ? plan[r].source == Source::Constant : !steps[r - n_in].fn; };
+  for (int64_t k = 0; k < n_steps; ++k) {
+    Step& st = steps[k];
+    if (!st.fn || st.b < 0 || st.c >= 0) continue;  // binary steps only
+    const int one = constant(st.b) ? kOneB : constant(st.a) ? kOneA : kOneNone;
+    if (one == kOneNone) continue;
+    if (TileFn f = find_tile<T>(static_cast<Op>(ints[2 + 5 * k]), kind[st.a], st.type, one)) st.fn = f;
+  }
+
   // A step whose register is an output writes straight into the output, unless that output took
   // over an input's buffer (donation): then the tile is stored only after every step has read it.
   std::vector<int64_t> direct(n_steps, -1);
@@ -156,11 +179,37 @@ void run_fused(const Instr& instr, const Inputs& in, const Outputs& outs, Scalar
     return o.bytes() + start * itemsize(o.dtype);
   };
 
+  // The memory a tile streams through: its direct inputs, and the outputs steps write straight to.
+  // The next tile's lines are prefetched a share before each step of this one, so memory works
+  // while the steps compute (else the first step waits for its reads and the last for its stores),
+  // in pieces small enough not to stall on the core's outstanding misses.
+  struct Stream {
+    const uint8_t* base;
+    int64_t itemsize;
+    bool write;
+  };
+  std::vector<Stream> streams;
+  for (int i = 0; i < n_in; ++i)
+    if (plan[i].source == Source::Direct) streams.push_back({plan[i].base, static_cast<int64_t>(plan[i].itemsize), false});
+  for (int64_t k = 0; k < n_steps; ++k)
+    if (direct[k] >= 0) streams.push_back({outs[direct[k]]->bytes(), static_cast<int64_t>(itemsize(outs[direct[k]]->dtype)), true});
+  int64_t n_lines = 0, n_fn = 0;
+  for (const Stream& st : streams) n_lines += (kTile * st.itemsize + 63) / 64;
+  for (const Step& st : steps) n_fn += st.fn != nullptr;
+
   const int64_t n_tiles = (total + kTile - 1) / kTile;
   const size_t tile_bytes = kTile * sizeof(T);
   // Small chains stay on one thread: waking another costs more than a few tiles of work.
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / kTile / std::max<int64_t>(1, n_steps / 4));
-  parallel_for(n_tiles, grain, [&](int64_t t0, int64_t t1) {
+  // Tiles go out in blocks from a shared counter rather than in one even split: on a shared or
+  // virtual machine one thread can fall behind, and the others then take over its blocks. Blocks
+  // of up to 256 tiles (1 MiB of float32 per stream; smaller blocks measured slower), at least
+  // four per thread.
+  const int64_t block_tiles = std::clamp<int64_t>(n_tiles / (4 * num_threads()), 1, 256);
+  const int64_t n_blocks = (n_tiles + block_tiles - 1) / block_tiles;
+  const int64_t n_workers = n_tiles < grain ? 1 : std::min<int64_t>(num_threads(), n_blocks);
+  std::atomic<int64_t> next_block{0};
+  parallel_for(n_workers, 1, [&](int64_t, int64_t) {
     std::vector<uint8_t> raw((n_scratch + n_in) * tile_bytes + 64);
     uint8_t* area = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw.data()) + 63) & ~uintptr_t(63));
     auto scratch = [&](int s) { return area + s * tile_bytes; };
@@ -186,57 +235,84 @@ void run_fused(const Instr& instr, const Inputs& in, const Outputs& outs, Scalar
       }
       reg[n_in + k] = t;
     }
-    Shape idx(nd);
-    for (int64_t tile = t0; tile < t1; ++tile) {
+    // Lines [from, to) of `tile`'s streams, counted through the streams in order.
+    auto prefetch = [&](int64_t tile, int64_t from, int64_t to) {
       const int64_t start = tile * kTile, n = std::min(kTile, total - start);
-      for (int i = 0; i < n_in; ++i) {
-        const InputPlan& p = plan[i];
-        if (p.source == Source::Direct) {
-          reg[i] = p.base + start * p.itemsize;
-        } else if (p.source == Source::Gather) {
-          // Unravel `start`, then walk the odometer (innermost axis in a tight loop).
-          int64_t rem = start, off = 0;
-          for (int d = nd - 1; d >= 0; --d) {
-            idx[d] = rem % shape[d];
-            rem /= shape[d];
-            off += idx[d] * p.strides[d];
-          }
-          uint8_t* t = in_tile(i);
-          const int64_t inner = shape[nd - 1], st_in = p.strides[nd - 1];
-          for (int64_t e = 0; e < n;) {
-            const int64_t run = std::min(n - e, inner - idx[nd - 1]);
-            if (p.itemsize == sizeof(T)) {
-              const T* src = reinterpret_cast<const T*>(p.base) + off;
-              T* dst = reinterpret_cast<T*>(t) + e;
-              for (int64_t q = 0; q < run; ++q) dst[q] = src[q * st_in];
-            } else {
-              for (int64_t q = 0; q < run; ++q) t[e + q] = p.base[off + q * st_in];
+      int64_t line0 = 0;
+      for (const Stream& st : streams) {
+        const uint8_t* p = st.base + start * st.itemsize;
+        const int64_t lines = (n * st.itemsize + 63) / 64;
+        for (int64_t l = std::max(from, line0), e = std::min(to, line0 + lines); l < e; ++l) {
+          if (st.write) prefetch_write(p + (l - line0) * 64);
+          else __builtin_prefetch(p + (l - line0) * 64, 0);
+        }
+        line0 += lines;
+      }
+    };
+    Shape idx(nd);
+    // A block is claimed one ahead, so that a block's last tile can prefetch the next one's first.
+    int64_t block = next_block.fetch_add(1);
+    if (block < n_blocks) prefetch(block * block_tiles, 0, n_lines);
+    while (block < n_blocks) {
+      const int64_t following = next_block.fetch_add(1);
+      const int64_t t1 = std::min(n_tiles, (block + 1) * block_tiles);
+      for (int64_t tile = block * block_tiles; tile < t1; ++tile) {
+        const int64_t after = tile + 1 < t1 ? tile + 1 : following < n_blocks ? following * block_tiles : -1;
+        const int64_t start = tile * kTile, n = std::min(kTile, total - start);
+        for (int i = 0; i < n_in; ++i) {
+          const InputPlan& p = plan[i];
+          if (p.source == Source::Direct) {
+            reg[i] = p.base + start * p.itemsize;
+          } else if (p.source == Source::Gather) {
+            // Unravel `start`, then walk the odometer (innermost axis in a tight loop).
+            int64_t rem = start, off = 0;
+            for (int d = nd - 1; d >= 0; --d) {
+              idx[d] = rem % shape[d];
+              rem /= shape[d];
+              off += idx[d] * p.strides[d];
             }
-            e += run;
-            off += run * st_in;
-            idx[nd - 1] += run;
-            for (int d = nd - 1; d > 0 && idx[d] == shape[d]; --d) {
-              off -= shape[d] * p.strides[d];
-              idx[d] = 0;
-              ++idx[d - 1];
-              off += p.strides[d - 1];
+            uint8_t* t = in_tile(i);
+            const int64_t inner = shape[nd - 1], st_in = p.strides[nd - 1];
+            for (int64_t e = 0; e < n;) {
+              const int64_t run = std::min(n - e, inner - idx[nd - 1]);
+              if (p.itemsize == sizeof(T)) {
+                const T* src = reinterpret_cast<const T*>(p.base) + off;
+                T* dst = reinterpret_cast<T*>(t) + e;
+                for (int64_t q = 0; q < run; ++q) dst[q] = src[q * st_in];
+              } else {
+                for (int64_t q = 0; q < run; ++q) t[e + q] = p.base[off + q * st_in];
+              }
+              e += run;
+              off += run * st_in;
+              idx[nd - 1] += run;
+              for (int d = nd - 1; d > 0 && idx[d] == shape[d]; --d) {
+                off -= shape[d] * p.strides[d];
+                idx[d] = 0;
+                ++idx[d - 1];
+                off += p.strides[d - 1];
+              }
             }
+            reg[i] = t;
           }
-          reg[i] = t;
+        }
+        for (int64_t k = 0, q = 0; k < n_steps; ++k) {
+          const Step& st = steps[k];
+          if (!st.fn) continue;
+          if (after >= 0) {
+            prefetch(after, q * n_lines / n_fn, (q + 1) * n_lines / n_fn);
+            ++q;
+          }
+          void* o = direct[k] >= 0 ? out_at(direct[k], start) : scratch(st.scratch);
+          st.fn(reg[st.a], st.b >= 0 ? reg[st.b] : nullptr, st.c >= 0 ? reg[st.c] : nullptr, o, n);
+          reg[n_in + k] = o;
+        }
+        for (int64_t j = 0; j < n_out; ++j) {
+          const uint8_t* src = static_cast<const uint8_t*>(reg[out_reg[j]]);
+          uint8_t* dst = out_at(j, start);
+          if (src != dst) std::memcpy(dst, src, n * itemsize(outs[j]->dtype));
         }
       }
-      for (int64_t k = 0; k < n_steps; ++k) {
-        const Step& st = steps[k];
-        if (!st.fn) continue;
-        void* o = direct[k] >= 0 ? out_at(direct[k], start) : scratch(st.scratch);
-        st.fn(reg[st.a], st.b >= 0 ? reg[st.b] : nullptr, st.c >= 0 ? reg[st.c] : nullptr, o, n);
-        reg[n_in + k] = o;
-      }
-      for (int64_t j = 0; j < n_out; ++j) {
-        const uint8_t* src = static_cast<const uint8_t*>(reg[out_reg[j]]);
-        uint8_t* dst = out_at(j, start);
-        if (src != dst) std::memcpy(dst, src, n * itemsize(outs[j]->dtype));
-      }
+      block = following;
     }
   });
 }

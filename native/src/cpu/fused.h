@@ -22,19 +22,25 @@ constexpr int64_t kFusedConst = -1;
 constexpr int64_t kRegNumber = 0;
 constexpr int64_t kRegBool = 1;
 
+// Which operand of a binary step is a constant (a tile holding one value): its tile function then
+// reads that value once (fused_tiles.inc).
+constexpr int kOneNone = 0;
+constexpr int kOneA = 1;
+constexpr int kOneB = 2;
+
 // One step of a chain over n elements: out = f(a, b, c), operands as raw tile pointers.
 using TileFn = void (*)(const void* a, const void* b, const void* c, void* out, int64_t n);
 
 // The tile functions of each instruction set (fused_avx2.cc, fused_avx512.cc): nullptr for an op
-// not defined on those operand kinds.
+// not defined on those operand kinds (or, with `one` set, without a constant-operand form).
 #if defined(__x86_64__)
 namespace fused_avx2 {
-TileFn find_tile_f32(Op op, int64_t in, int64_t out);
-TileFn find_tile_f64(Op op, int64_t in, int64_t out);
+TileFn find_tile_f32(Op op, int64_t in, int64_t out, int one);
+TileFn find_tile_f64(Op op, int64_t in, int64_t out, int one);
 }  // namespace fused_avx2
 namespace fused_avx512 {
-TileFn find_tile_f32(Op op, int64_t in, int64_t out);
-TileFn find_tile_f64(Op op, int64_t in, int64_t out);
+TileFn find_tile_f32(Op op, int64_t in, int64_t out, int one);
+TileFn find_tile_f64(Op op, int64_t in, int64_t out, int one);
 }  // namespace fused_avx512
 #endif
 
