@@ -45,6 +45,16 @@ struct Args {
 template <class T, int NR>
 void pack_b(int64_t p0, int64_t p1, int64_t kc, int64_t nc, const T* B, int64_t rs, int64_t cs,
             T* dst) {
+  // Row-major B, full slivers: walk each source row once across all of them (one pass over B's
+  // pages, rather than one per sliver).
+  if (cs == 1 && p1 * NR <= nc) {
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = B + k * rs + p0 * NR;
+      T* d = dst + p0 * NR * kc + k * NR;
+      for (int64_t p = p0; p < p1; ++p, src += NR, d += NR * kc) std::memcpy(d, src, NR * sizeof(T));
+    }
+    return;
+  }
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t j0 = p * NR, nr = std::min<int64_t>(NR, nc - j0);
     const T* src = B + j0 * cs;
@@ -142,10 +152,12 @@ struct Blocked {
   }
 
   // One parallel region per NC block of columns (usually one per call): waking the pool costs tens
-  // of microseconds, so there are no barriers between KC steps. Work items (row block x column
-  // group, each run over its K range in order) are claimed dynamically, so a late-waking worker
-  // just takes fewer. B is packed once for the whole K x NC panel, lazily, by whichever thread
-  // first needs each group of slivers; others only ever wait on a group being packed right now.
+  // of microseconds, so there are no barriers between KC steps. Threads claim runs of MR-row
+  // micro-panels (each run over its K range in order), at most MC rows and fewer as the work runs
+  // out (guided scheduling): a late-waking worker just takes less, and the threads finish within
+  // a couple of micro-panels of each other (fixed row blocks left one thread idle for up to a
+  // whole block). B is packed once for the whole K x NC panel, lazily, by whichever thread first
+  // needs each group of slivers; others only ever wait on a group being packed right now.
   void run(const Args<T>& g) const {
     const int64_t M = g.M, N = g.N, K = g.K;
     const double work = double(M) * double(N) * double(K);
@@ -158,37 +170,49 @@ struct Blocked {
         std::min({NC, ceil_div(N, NR) * NR, std::max<int64_t>(16 * NR, budget / K / NR * NR)});
     const int64_t kb = std::min(K, std::max<int64_t>(KC, budget / nc_blk / KC * KC));
     T* bp = tls_pack_b.get<T>(static_cast<size_t>(kb * nc_blk));
+    const int64_t n_mp = ceil_div(M, MR), max_run = MC / MR;  // micro-panels; the most one claim takes
+    constexpr int64_t kMinRun = 2;  // the fewest micro-panels a claim takes (each reloads B slivers)
 
     for (int64_t jc = 0; jc < N; jc += nc_blk) {
       const int64_t nc = std::min(nc_blk, N - jc), n_sl = ceil_div(nc, NR);
       const int64_t n_pg = ceil_div(n_sl, kPackGroup);  // sliver groups packed as one unit
-      // Row blocks of at most MC; with threads, aim for a few items per thread (rows first, down
-      // to 4 micro-panels; then column groups) so dynamic claiming can balance the load.
-      int64_t n_rb = ceil_div(M, MC), n_cg = 1;
+      // Few rows for the threads (under 4 micro-panels each per thread): split the columns into
+      // groups too, claimed separately.
+      int64_t n_cg = 1;
       if (threads > 1) {
-        const int64_t target = 4 * threads;
-        if (n_rb < target) n_rb = std::max(n_rb, std::min(target, ceil_div(M, 4 * MR)));
-        if (n_rb < target) n_cg = std::min(n_pg, ceil_div(target, n_rb));
+        const int64_t target = 4 * threads, row_items = ceil_div(n_mp, 4);
+        if (row_items < target) n_cg = std::min(n_pg, ceil_div(target, row_items));
       }
-      const int64_t mcb = ceil_div(ceil_div(M, n_rb), MR) * MR;
-      n_rb = ceil_div(M, mcb);
-      const int64_t n_items = n_rb * n_cg;
+      const int64_t n_units = n_cg * n_mp;  // what threads claim: (column group, micro-panel)
 
       for (int64_t k0 = 0; k0 < K; k0 += kb) {
+        // KC steps of equal depth: a short last step would spend a whole C update on few k.
         const int64_t k1 = std::min(K, k0 + kb), n_pc = ceil_div(k1 - k0, KC);
+        const int64_t kcs = ceil_div(k1 - k0, n_pc);
         // Per (KC step, sliver group): 0 = not packed, 1 = being packed, 2 = ready.
         std::unique_ptr<std::atomic<int>[]> state(new std::atomic<int>[n_pc * n_pg]);
         for (int64_t i = 0; i < n_pc * n_pg; ++i) state[i].store(0, std::memory_order_relaxed);
-        std::atomic<int64_t> next_item{0};
+        std::atomic<int64_t> next_unit{0};
+        // Claims the next run [u0, u1) of units, all in one column group; false when none is left.
+        auto claim = [&](int64_t& u0, int64_t& u1) {
+          for (int64_t cur = next_unit.load(std::memory_order_relaxed);;) {
+            if (cur >= n_units) return false;
+            const int64_t guided = (n_units - cur) / (2 * threads);
+            const int64_t take = std::min({max_run, std::max(kMinRun, guided), n_mp - cur % n_mp});
+            if (next_unit.compare_exchange_weak(cur, cur + take, std::memory_order_relaxed)) {
+              u0 = cur, u1 = cur + take;
+              return true;
+            }
+          }
+        };
 
         auto body = [&](int64_t, int64_t) {
-          T* ap = tls_pack_a.get<T>(static_cast<size_t>(mcb * std::min(KC, K)));
-          for (int64_t it; (it = next_item.fetch_add(1, std::memory_order_relaxed)) < n_items;) {
-            const int64_t ib = it / n_cg, cg = it % n_cg;
-            const int64_t ic = ib * mcb, mc = std::min(mcb, M - ic);
+          T* ap = tls_pack_a.get<T>(static_cast<size_t>(max_run * MR * kcs));
+          for (int64_t u0, u1; claim(u0, u1);) {
+            const int64_t cg = u0 / n_mp, ic = (u0 % n_mp) * MR, mc = std::min((u1 - u0) * MR, M - ic);
             const int64_t g0 = n_pg * cg / n_cg, g1 = n_pg * (cg + 1) / n_cg;
             for (int64_t q = 0; q < n_pc; ++q) {
-              const int64_t pc = k0 + q * KC, kc = std::min(KC, k1 - pc);
+              const int64_t pc = k0 + q * kcs, kc = std::min(kcs, k1 - pc);
               T* bslice = bp + (pc - k0) * nc_blk;
               std::atomic<int>* st = &state[q * n_pg];
               for (int64_t grp = g0; grp < g1; ++grp) {
@@ -209,7 +233,7 @@ struct Blocked {
             }
           }
         };
-        if (threads > 1 && n_items > 1) {
+        if (threads > 1 && n_units > 1) {
           parallel_for(threads, 1, body);
         } else {
           body(0, 1);
@@ -241,7 +265,10 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int6
   if (trivial_cases(g)) return;
 #if defined(__x86_64__)
   if (cpu_isa() == Isa::Avx512) {
-    static const Blocked<float, 12, 32> avx512{kernel_f32_12x32_avx512, pack_a_f32_12_avx512, 144, 256, 4096};
+    // Deep KC, few rows per claim: C is read and written once per KC step (at KC 256 those
+    // updates were the bottleneck from 1024 up), and a 48 x 1024 block of A plus a 1024 x 32 sliver
+    // of B still fit the 1 MB L2 of the machines this was tuned on (Zen 5).
+    static const Blocked<float, 12, 32> avx512{kernel_f32_12x32_avx512, pack_a_f32_12_avx512, 48, 1024, 4096};
     avx512.run(g);
     return;
   }

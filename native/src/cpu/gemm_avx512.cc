@@ -14,7 +14,10 @@ namespace tessera::cpu::gemm_detail {
 // T the element, V the vector type, L its lanes, ZERO/SET1/FMA/ADD the arithmetic, LOAD/STORE
 // unaligned vector memory access.
 #define TG_TILE_KERNEL                                                                           \
-  for (int i = 0; i < 12; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0); \
+  for (int i = 0; i < 12; ++i) {                                                               \
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);                      \
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 2 * L - 1), _MM_HINT_T0);          \
+  }                                                                                             \
   V c00 = ZERO(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;  \
   V c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;      \
   V c80 = c00, c81 = c00, c90 = c00, c91 = c00, cA0 = c00, cA1 = c00, cB0 = c00, cB1 = c00;      \

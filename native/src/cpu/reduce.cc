@@ -6,6 +6,7 @@
 // whose values combine in a fixed tree, so the result depends on the shape only, never on the
 // thread count. Other dtypes and layouts accumulate serially in double (integers in 64 bits,
 // wrapping like NumPy).
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "kernels.h"
 #include "reduce_simd.h"
 #include "strided.h"
+#include "threads.h"
 
 namespace tessera::cpu {
 namespace {
@@ -147,18 +149,39 @@ int64_t outer_offset(const std::vector<Ax>& outer, int64_t o) {
 constexpr int64_t kParallelMin = 1 << 17;
 
 // A contiguous run of any length: fixed blocks, combined in a fixed tree; parallel over blocks
-// when `parallel` and the run is long.
+// when `parallel` and the run is long. Each thread streams its own contiguous share of the blocks
+// (one unbroken stream for the prefetchers), a few blocks per claim, then takes what is left of
+// the others' shares: a worker that wakes late (tens of microseconds, on a busy or virtual
+// machine) no longer holds the whole reduction up by that much. Which thread computes a block
+// never changes its value, so the result stays independent of the thread count.
 template <class T>
 double run_blocked(rsimd::Kind k, const T* p, int64_t n, bool parallel) {
   using rsimd::kBlock;
   if (n <= kBlock) return rsimd::run(k, p, n);
   int64_t nb = (n + kBlock - 1) / kBlock;
   std::vector<double> part(nb);
-  auto body = [&](int64_t b, int64_t e) {
+  auto blocks = [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) part[i] = rsimd::run(k, p + i * kBlock, std::min(kBlock, n - i * kBlock));
   };
-  if (parallel) parallel_for(nb, kParallelMin / kBlock, body);
-  else body(0, nb);
+  constexpr int64_t kMinShare = kParallelMin / kBlock;  // blocks per thread at least
+  const int64_t shares = parallel ? std::min<int64_t>(num_threads(), (nb + kMinShare - 1) / kMinShare) : 1;
+  if (shares <= 1) {
+    blocks(0, nb);
+  } else {
+    constexpr int64_t kClaim = 4;  // blocks per claim (512 KB of float32)
+    struct alignas(64) Cursor {
+      std::atomic<int64_t> next;
+    };
+    std::unique_ptr<Cursor[]> cur(new Cursor[shares]);
+    for (int64_t s = 0; s < shares; ++s) cur[s].next.store(nb * s / shares, std::memory_order_relaxed);
+    parallel_for(shares, 1, [&](int64_t me, int64_t) {
+      for (int64_t o = 0; o < shares; ++o) {
+        const int64_t s = (me + o) % shares, end = nb * (s + 1) / shares;
+        for (int64_t b; (b = cur[s].next.fetch_add(kClaim, std::memory_order_relaxed)) < end;)
+          blocks(b, std::min(end, b + kClaim));
+      }
+    });
+  }
   return rsimd::combine_tree(k, part.data(), nb);
 }
 
