@@ -133,17 +133,23 @@ class CudaBackend : public Backend {
   // own memory and fill/fused constants from its patches, until end_capture.
   bool can_capture() const override { return true; }
   void begin_capture(const double* scalars) override {
-    std::lock_guard<std::mutex> lock(mutex_);
+    mutex_.lock();  // held until end_capture (which replay.cc calls even when this throws)
+    capturing_ = true;
     recording_ = start_recording(ctx_, scalars);
   }
   std::unique_ptr<Capture> end_capture(bool keep) override {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     ctx_.allocator = &allocator_;
     ctx_.patches = nullptr;
-    return finish_recording(std::move(recording_), stream_, mutex_, keep);
+    std::unique_ptr<Capture> graph = finish_recording(std::move(recording_), stream_, mutex_, keep);
+    if (capturing_) {
+      capturing_ = false;
+      mutex_.unlock();  // begin_capture's
+    }
+    return graph;
   }
   void copy(const ArrayDesc& src, const ArrayDesc& dst) override {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (src.is_row_contiguous() && src.nbytes() == dst.nbytes())
       check(cudaMemcpyAsync(dst.bytes(), src.bytes(), dst.nbytes(), cudaMemcpyDeviceToDevice, stream_), "copy");
     else
@@ -153,12 +159,15 @@ class CudaBackend : public Backend {
   // Fused chains only where NVRTC can compile them (else the fusion pass leaves gpu nodes alone).
   bool supports(Op op) const override { return op == Op::Fused ? fused_available() : ported(op); }
   void synchronize() override {
-    check(cudaStreamSynchronize(stream_), "synchronize");
+    {
+      std::lock_guard<std::recursive_mutex> lock(mutex_);  // not while another thread records
+      check(cudaStreamSynchronize(stream_), "synchronize");
+    }
     settle_replays();  // a bad index in a replayed call is reported here at the latest
   }
 
   void write(ArrayDesc& dst, const void* host_src) override {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     upload(dst, host_src);
   }
 
@@ -166,7 +175,7 @@ class CudaBackend : public Backend {
   // while chunk k is copied out of its pinned buffer.
   void read(const ArrayDesc& src, void* host_dst) override {
     settle_replays();
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     const size_t n = src.nbytes();
     if (n == 0) return;
     ArrayDesc flat = src;
@@ -191,7 +200,7 @@ class CudaBackend : public Backend {
   }
 
   void run(const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc) override {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     for (ArrayDesc* o : outs) {
       if (o->storage) continue;  // donated
       o->storage = ctx_.allocator->allocate(o->nbytes());  // the recording's memory while recording
@@ -326,7 +335,10 @@ class CudaBackend : public Backend {
   cudaStream_t stream_ = nullptr;
   DeviceAllocator allocator_;
   Context ctx_;
-  std::mutex mutex_;
+  // Recursive: a recording holds it from begin_capture to end_capture (other threads' work must
+  // not enter the stream while it is captured), and the instructions it records lock it again.
+  std::recursive_mutex mutex_;
+  bool capturing_ = false;
   void* pinned_[2] = {nullptr, nullptr};
   cudaEvent_t staged_[2] = {nullptr, nullptr};
   std::shared_ptr<Recording> recording_;

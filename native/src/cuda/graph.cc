@@ -91,7 +91,7 @@ std::set<Graph*> pending;
 
 class Graph : public Capture {
  public:
-  Graph(std::shared_ptr<Recording> r, cudaGraphExec_t exec, cudaStream_t stream, std::mutex& mutex, std::string failure)
+  Graph(std::shared_ptr<Recording> r, cudaGraphExec_t exec, cudaStream_t stream, std::recursive_mutex& mutex, std::string failure)
       : r_(std::move(r)), exec_(r_ ? exec : nullptr), stream_(stream), mutex_(mutex), failure_(std::move(failure)) {
     if (!r_) return;
     const Patches& p = r_->patches;
@@ -114,6 +114,7 @@ class Graph : public Capture {
     }
     if (done_) cudaEventDestroy(done_);
     if (exec_) {
+      std::lock_guard<std::recursive_mutex> lock(mutex_);  // not while another thread records
       cudaStreamSynchronize(stream_);  // a replay in flight still uses the recording's memory
       cudaGraphExecDestroy(exec_);
     }
@@ -141,7 +142,7 @@ class Graph : public Capture {
   }
 
   void launch(const double* scalars) override {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     settle();
     const Patches& p = r_->patches;
     if (p.used) {
@@ -164,7 +165,7 @@ class Graph : public Capture {
   std::shared_ptr<Recording> r_;
   cudaGraphExec_t exec_;
   cudaStream_t stream_;
-  std::mutex& mutex_;
+  std::recursive_mutex& mutex_;
   std::string failure_;
   std::vector<char> patched_;
   std::array<void*, kRing> staging_{};
@@ -199,7 +200,7 @@ std::shared_ptr<Recording> start_recording(Context& c, const double* scalars) {
   return r;
 }
 
-std::unique_ptr<Capture> finish_recording(std::shared_ptr<Recording> r, cudaStream_t stream, std::mutex& mutex, bool keep) {
+std::unique_ptr<Capture> finish_recording(std::shared_ptr<Recording> r, cudaStream_t stream, std::recursive_mutex& mutex, bool keep) {
   cudaGraph_t graph = nullptr;
   cudaError_t e = cudaStreamEndCapture(stream, &graph);
   keep &= r != nullptr;  // null when beginning the capture failed

@@ -147,7 +147,7 @@ void fused(const Context& c, const Instr& instr, const Inputs& in, const Outputs
 // failed), which launches under `mutex` (the backend's).
 struct Recording;
 std::shared_ptr<Recording> start_recording(Context& c, const double* scalars);
-std::unique_ptr<Capture> finish_recording(std::shared_ptr<Recording> r, cudaStream_t stream, std::mutex& mutex, bool keep);
+std::unique_ptr<Capture> finish_recording(std::shared_ptr<Recording> r, cudaStream_t stream, std::recursive_mutex& mutex, bool keep);
 // The error for a dtype a ported op does not handle on the gpu yet.
 [[noreturn]] void not_ported(const char* op, DType t);
 
