@@ -482,9 +482,9 @@ Napi::Value Describe(const Napi::CallbackInfo& info) {
   });
 }
 
-// replayStats() -> { captures, replays, misses, failures, lastFailure }: kept bodies recorded as
-// one launch, runs a recording served, runs it could not serve, recordings that failed and why
-// the last one did (tests read these).
+// replayStats() -> { captures, replays, misses, failures, copies, lastFailure }: kept bodies
+// recorded as one launch, runs a recording served, runs it could not serve, recordings that failed,
+// inputs replays copied in, and why the last recording failed (tests read these).
 Napi::Value ReplayStatsFn(const Napi::CallbackInfo& info) {
   const ReplayStats r = replay_stats();
   Napi::Object o = Napi::Object::New(info.Env());
@@ -492,6 +492,7 @@ Napi::Value ReplayStatsFn(const Napi::CallbackInfo& info) {
   o.Set("replays", Napi::Number::New(info.Env(), static_cast<double>(r.replays)));
   o.Set("misses", Napi::Number::New(info.Env(), static_cast<double>(r.misses)));
   o.Set("failures", Napi::Number::New(info.Env(), static_cast<double>(r.failures)));
+  o.Set("copies", Napi::Number::New(info.Env(), static_cast<double>(r.copies)));
   o.Set("lastFailure", Napi::String::New(info.Env(), r.last_failure));
   return o;
 }

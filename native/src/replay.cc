@@ -40,7 +40,7 @@ namespace {
 constexpr int kWarmRuns = 2;
 constexpr int kMaxMisses = 8;  // then the recording is dropped and the body runs plainly
 
-std::atomic<int64_t> n_captures{0}, n_replays{0}, n_misses{0}, n_failures{0};
+std::atomic<int64_t> n_captures{0}, n_replays{0}, n_misses{0}, n_failures{0}, n_copies{0};
 std::mutex failure_mutex;
 std::string last_failure;
 
@@ -121,9 +121,9 @@ bool record(Executor& ex, BoundProgram& bound, Replay& r, std::vector<ArrayDesc>
     const bool sole = x.storage && x.storage.use_count() == 1 && x.offset == 0 && x.is_row_contiguous() &&
                       x.storage->nbytes == static_cast<size_t>(x.nbytes());
     if (sole) {
-      r.in[i] = std::move(bound.inputs[i]);  // the slot and the recording: its only owners
-      r.in_owned[i] = 1;
       pinned.push_back(x.storage.get());
+      r.in[i] = std::move(bound.inputs[i]);  // the slot and the recording: its only owners (x is moved from)
+      r.in_owned[i] = 1;
     } else {
       r.in[i] = contiguous_like(x, be.allocator().allocate(x.nbytes()));
       if (x.nbytes()) be.copy(x, r.in[i]);
@@ -222,6 +222,7 @@ bool run_replay(Executor& ex, BoundProgram& bound, std::vector<ArrayDesc>& outs)
   }
   r.misses = 0;
   for (size_t i : copy) r.backend->copy(bound.inputs[i], r.in[i]);
+  n_copies += static_cast<int64_t>(copy.size());
   bound.inputs.clear();  // in-place inputs are now held by the recording alone
   r.capture->launch(bound.scalars.data());
   hand_out(r, outs);
@@ -231,7 +232,7 @@ bool run_replay(Executor& ex, BoundProgram& bound, std::vector<ArrayDesc>& outs)
 
 ReplayStats replay_stats() {
   std::lock_guard<std::mutex> lock(failure_mutex);
-  return {n_captures.load(), n_replays.load(), n_misses.load(), n_failures.load(), last_failure};
+  return {n_captures.load(), n_replays.load(), n_misses.load(), n_failures.load(), n_copies.load(), last_failure};
 }
 
 }  // namespace tessera

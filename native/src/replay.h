@@ -23,6 +23,7 @@ bool run_replay(Executor& ex, BoundProgram& bound, std::vector<ArrayDesc>& outs)
 // Counters for tests: recordings made, runs served by a replay, runs that could not be.
 struct ReplayStats {
   int64_t captures = 0, replays = 0, misses = 0, failures = 0;
+  int64_t copies = 0;  // inputs replays copied into their recording (a batch, not updated parameters)
   std::string last_failure;  // why the last recording failed
 };
 ReplayStats replay_stats();

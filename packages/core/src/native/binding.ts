@@ -40,8 +40,8 @@ export interface NativeBinding {
   runBodyAsync(id: number, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array): Promise<Int32Array>;
   releaseBody(id: number): void;
   /** Kept bodies recorded as one device launch (CUDA graphs), runs such a recording served, runs it
-   * could not serve (they ran plainly), recordings that failed. */
-  replayStats(): { captures: number; replays: number; misses: number; failures: number; lastFailure: string };
+   * could not serve (they ran plainly), recordings that failed, inputs replays copied in. */
+  replayStats(): { captures: number; replays: number; misses: number; failures: number; copies: number; lastFailure: string };
   /** The names of the addon's backends; a program's device field indexes this list. */
   devices(): string[];
   opTable(): string[];
