@@ -14,6 +14,7 @@
 #include <string>
 
 #include "device.cuh"
+#include "group_reduce.cuh"
 
 namespace tessera::cuda {
 namespace {
@@ -45,25 +46,6 @@ __device__ __forceinline__ const T* mask_row(const RowsG& a, int64_t blk, int64_
   return static_cast<const T*>(a.mask) + off;
 }
 
-// Reduces v over the G threads of a row group (G = 32: a warp; G = kThreads: the block, which
-// every thread of it must call).
-template <int G, class T, class F>
-__device__ __forceinline__ T group_reduce(T v, F op, T* sm) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
-  if constexpr (G == 32) {
-    return v;
-  } else {
-    __syncthreads();
-    if ((threadIdx.x & 31) == 0) sm[threadIdx.x >> 5] = v;
-    __syncthreads();
-    v = sm[0];
-    for (int k = 1; k < G / 32; ++k) v = op(v, sm[k]);
-    return v;
-  }
-}
-struct Add { template <class T> __device__ T operator()(T a, T b) const { return a + b; } };
-struct Max { template <class T> __device__ T operator()(T a, T b) const { return fmax(a, b); } };
 
 // The chunk's row rr: its global row (blk * Lq + i, also its lse index), block blk and query i.
 #define ATTN_ROW(G)                                                                        \
