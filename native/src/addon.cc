@@ -363,10 +363,18 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   });
 }
 
-// keepBody(body: Int32Array) -> id: decodes a body once, for runBody.
+// keepBody(body: Int32Array, replaces?: Int32Array) -> id: decodes a body once, for runBody.
+// `replaces` holds pairs (input, output): that output is the input's update (Program::replaces).
 Napi::Value KeepBody(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    return Napi::Number::New(info.Env(), executor().keep_body(decode_arg(info[0])));
+    Elements<int32_t> body = int32_array(info[0], "[keepBody] the body");
+    Program p = decode_program(body.Data(), body.ElementLength(), static_cast<int32_t>(backends().size()));
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      Elements<int32_t> pairs = int32_array(info[1], "[keepBody] the replaced inputs");
+      const size_t n = pairs.ElementLength();
+      for (size_t k = 0; k + 1 < n; k += 2) set_replaced(p, pairs[k], pairs[k + 1]);
+    }
+    return Napi::Number::New(info.Env(), executor().keep_body(std::make_shared<const Program>(std::move(p))));
   });
 }
 
@@ -482,9 +490,10 @@ Napi::Value Describe(const Napi::CallbackInfo& info) {
   });
 }
 
-// replayStats() -> { captures, replays, misses, failures, copies, lastFailure }: kept bodies
+// replayStats() -> { captures, replays, misses, failures, copies, lastFailure, lastMiss }: kept bodies
 // recorded as one launch, runs a recording served, runs it could not serve, recordings that failed,
-// inputs replays copied in, and why the last recording failed (tests read these).
+// inputs replays copied in, why the last recording failed and why the last unserved run was not served
+// (tests read these).
 Napi::Value ReplayStatsFn(const Napi::CallbackInfo& info) {
   const ReplayStats r = replay_stats();
   Napi::Object o = Napi::Object::New(info.Env());
@@ -494,6 +503,7 @@ Napi::Value ReplayStatsFn(const Napi::CallbackInfo& info) {
   o.Set("failures", Napi::Number::New(info.Env(), static_cast<double>(r.failures)));
   o.Set("copies", Napi::Number::New(info.Env(), static_cast<double>(r.copies)));
   o.Set("lastFailure", Napi::String::New(info.Env(), r.last_failure));
+  o.Set("lastMiss", Napi::String::New(info.Env(), r.last_miss));
   return o;
 }
 

@@ -149,6 +149,7 @@ Program decode_program(const int32_t* d, size_t n, int32_t num_devices) {
   for (const Instr& in : p.instrs)
     for (int32_t s : in.in) p.last_use[s] = in.index;
   for (int32_t s : p.outputs) p.is_output[s] = true;
+  p.replaces.assign(p.num_slots, -1);
   for (const Instr& in : p.instrs)
     if (!backend(in.device).supports(in.op))
       throw std::runtime_error(std::string("[run] ") + op_name(static_cast<int32_t>(in.op)) + " is not supported on device " +
@@ -186,6 +187,20 @@ ArrayDesc Executor::get(int32_t handle) const {
 size_t Executor::num_handles() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return handles_.size();
+}
+
+void set_replaced(Program& p, int32_t input, int32_t output) {
+  if (input < 0 || input >= p.num_inputs || output < 0 || static_cast<size_t>(output) >= p.outputs.size())
+    throw std::runtime_error("[keepBody] a replaced input pair is out of range");
+  const int32_t slot = p.outputs[output];
+  if (slot < p.num_inputs) return;  // an input passed through: nothing is computed
+  for (const Instr& in : p.instrs)
+    for (const OutSpec& o : in.outs)
+      if (o.slot == slot) {
+        p.replaces[slot] = input;
+        p.last_use[input] = std::max(p.last_use[input], in.index);
+        return;
+      }
 }
 
 std::shared_ptr<const Program> Executor::decode(const int32_t* code, size_t n) {
@@ -908,24 +923,43 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
       // Donation: an elementwise op may write into a dying, unshared, contiguous input of the
       // same byte size instead of allocating.
       // A fused chain donates to each of its outputs (it stores a tile only after reading it).
-      if ((is_elementwise(instr.op) && outs.size() == 1) || instr.op == Op::Fused) {
+      // A fill reads nothing: it can take only the buffer of the input it replaces.
+      if ((is_elementwise(instr.op) && outs.size() == 1) || instr.op == Op::Fused || instr.op == Op::Full) {
         std::vector<int32_t> taken;
         // A storage a recording pins has one more owner than the slot.
         auto unshared = [&](const ArrayDesc& x) -> long {
           return pinned && std::find(pinned->begin(), pinned->end(), x.storage.get()) != pinned->end() ? 2 : 1;
         };
+        auto fits = [&](const ArrayDesc& o, int32_t s) {
+          const ArrayDesc& cand = slots[s];
+          return p.last_use[s] == instr.index && !p.is_output[s] && cand.storage.use_count() == unshared(cand) &&
+                 cand.offset == 0 && itemsize(cand.dtype) == itemsize(o.dtype) && cand.size() == o.size() &&
+                 cand.is_row_contiguous() && cand.storage->nbytes == o.nbytes() &&
+                 std::find(taken.begin(), taken.end(), s) == taken.end();
+        };
+        auto take = [&](ArrayDesc& o, int32_t s) {
+          o.storage = slots[s].storage;
+          o.strides = row_major_strides(o.shape);
+          taken.push_back(s);
+        };
+        auto wanted = [&](int32_t s) {  // the input some output of this instruction replaces
+          for (const auto& out : instr.outs)
+            if (p.replaces[out.slot] == s) return true;
+          return false;
+        };
+        // First each output that replaces an input takes that input's buffer; then any output
+        // left takes a dying input no other output replaces.
+        for (size_t k = 0; k < outs.size(); ++k) {
+          const int32_t want = p.replaces[instr.outs[k].slot];
+          if (want >= 0 && fits(outs[k], want)) take(outs[k], want);  // (dies here: see set_replaced)
+        }
         for (ArrayDesc& o : outs) {
-          for (int32_t s : instr.in) {
-            ArrayDesc& cand = slots[s];
-            if (p.last_use[s] == instr.index && !p.is_output[s] && cand.storage.use_count() == unshared(cand) && cand.offset == 0 &&
-                itemsize(cand.dtype) == itemsize(o.dtype) && cand.size() == o.size() && cand.is_row_contiguous() &&
-                cand.storage->nbytes == o.nbytes() && std::find(taken.begin(), taken.end(), s) == taken.end()) {
-              o.storage = cand.storage;
-              o.strides = row_major_strides(o.shape);
-              taken.push_back(s);
+          if (o.storage) continue;
+          for (int32_t s : instr.in)
+            if (!wanted(s) && fits(o, s)) {
+              take(o, s);
               break;
             }
-          }
         }
       }
       be.run(instr, ins, outp, Scalars{scalars + instr.scalar_index});
@@ -986,8 +1020,11 @@ void Executor::execute(const Program& p, std::vector<ArrayDesc>& slots, const do
     }
     for (int32_t s : in.in)
       if (p.last_use[s] == in.index && !p.is_output[s]) slots[s] = ArrayDesc();
-    for (const OutSpec& o : in.outs)  // an output nothing reads (a sibling nobody wanted)
-      if (p.last_use[o.slot] < 0 && !p.is_output[o.slot]) slots[o.slot] = ArrayDesc();
+    for (const OutSpec& o : in.outs) {
+      if (p.last_use[o.slot] < 0 && !p.is_output[o.slot]) slots[o.slot] = ArrayDesc();  // a sibling nobody wanted
+      const int32_t old = p.replaces[o.slot];  // the input this output updates, kept alive until now
+      if (old >= 0 && p.last_use[old] == in.index && !p.is_output[old]) slots[old] = ArrayDesc();
+    }
   }
   for (Backend* b : used) b->end_program();
   if (profile) {

@@ -78,11 +78,20 @@ struct Program {
   std::vector<int32_t> outputs;
   std::vector<int32_t> last_use;  // per slot: the last instruction reading it, or -1
   std::vector<bool> is_output;    // per slot
+  // Per slot: for an output that replaces an input (a compiled step's updated parameter), that
+  // input's slot, else -1. Donation gives the output that input's buffer first, so a step's
+  // results land where its inputs were and the next step binds the same buffers (replay.cc).
+  std::vector<int32_t> replaces;
 };
 
 // The element count of an array of this shape and dtype; throws if a dimension is negative or
 // the count or byte size does not fit in int64 (2^62 bytes at most).
 int64_t checked_numel(const Shape& shape, DType dtype);
+
+// Marks program output `output` (an index into p.outputs) as the update of input slot `input`
+// (Program::replaces); the input then lives until that output is computed, so its buffer can take
+// it even when the instruction computing it does not read the input (a new learning rate).
+void set_replaced(Program& p, int32_t input, int32_t output);
 
 // Decodes and validates a body; throws std::runtime_error naming what is malformed.
 // `num_devices` bounds the device field.

@@ -1,7 +1,9 @@
 // @file Replays of kept bodies (replay.h). The recording's buffers:
-// - input i lives in in_[i]: the bound input's own buffer when the run that recorded held its
-//   only reference (a donated parameter: the body may write its update over it), else a private
-//   copy made before recording;
+// - input i lives in in[i]: the bound input's own buffer when the run that recorded held its
+//   only reference (a donated parameter: the body may write its update over it) or when the
+//   input had that same buffer in the plain run before (a constant, a batch reused: the recording
+//   shares it, and an array's buffer never changes while another owner holds it), else a private
+//   copy made before recording (a new batch every call: the caller's old one may live on);
 // - output j is either an input's buffer (written in place, handed back to the caller, who
 //   donates it again next step) or a buffer the recording owns, copied out into a fresh buffer
 //   after every launch (the caller may keep last step's loss while this step overwrites it).
@@ -25,10 +27,13 @@ struct Replay {
   int runs = 0;    // plain runs so far (recording waits for kWarmRuns: kernels compiled, libraries up)
   int misses = 0;  // consecutive runs the recording could not serve
   int failures = 0;  // recordings that failed
+  int recordings = 0;  // recordings made (one is dropped after kMaxMisses misses in a row)
   bool off = false;
+  std::vector<const Storage*> seen;  // the inputs' buffers in the last plain run (compared, never used)
   std::unique_ptr<Capture> capture;
   std::vector<ArrayDesc> in;      // the recorded input buffers and views
   std::vector<char> in_owned;     // in[i] was the caller's donated buffer (may be written in place)
+  std::vector<char> in_whole;     // in[i] is a whole contiguous buffer (a new input can be copied in)
   std::vector<long> in_refs;      // references the recording itself holds to in[i]'s buffer
   std::vector<ArrayDesc> out;     // the outputs as recorded (no buffer where out_input says whose)
   std::vector<int32_t> out_input;  // the input whose buffer output j is, or -1 (copied out)
@@ -38,11 +43,12 @@ struct Replay {
 namespace {
 
 constexpr int kWarmRuns = 2;
-constexpr int kMaxMisses = 8;  // then the recording is dropped and the body runs plainly
+constexpr int kMaxMisses = 8;      // then the recording is dropped (and made again after warm runs)
+constexpr int kMaxRecordings = 3;  // then the body runs plainly for good
 
 std::atomic<int64_t> n_captures{0}, n_replays{0}, n_misses{0}, n_failures{0}, n_copies{0};
 std::mutex failure_mutex;
-std::string last_failure;
+std::string last_failure, last_miss;
 
 void failed(const std::string& why) {
   ++n_failures;
@@ -116,14 +122,17 @@ bool record(Executor& ex, BoundProgram& bound, Replay& r, std::vector<ArrayDesc>
   r.in.assign(n, ArrayDesc());
   r.in_owned.assign(n, 0);
   std::vector<const Storage*> pinned;
+  r.in_whole.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
     const ArrayDesc& x = bound.inputs[i];
-    const bool sole = x.storage && x.storage.use_count() == 1 && x.offset == 0 && x.is_row_contiguous() &&
-                      x.storage->nbytes == static_cast<size_t>(x.nbytes());
-    if (sole) {
+    const bool whole = x.storage && x.offset == 0 && x.is_row_contiguous() && x.storage->nbytes == static_cast<size_t>(x.nbytes());
+    r.in_whole[i] = whole || !x.storage;
+    if (whole && x.storage.use_count() == 1) {
       pinned.push_back(x.storage.get());
       r.in[i] = std::move(bound.inputs[i]);  // the slot and the recording: its only owners (x is moved from)
       r.in_owned[i] = 1;
+    } else if (!x.storage || (i < r.seen.size() && r.seen[i] == x.storage.get())) {
+      r.in[i] = x;  // the same buffer as last run: shared, read where it is
     } else {
       r.in[i] = contiguous_like(x, be.allocator().allocate(x.nbytes()));
       if (x.nbytes()) be.copy(x, r.in[i]);
@@ -151,6 +160,8 @@ bool record(Executor& ex, BoundProgram& bound, Replay& r, std::vector<ArrayDesc>
     return false;  // nothing ran: bound.inputs are intact for the plain run
   }
   r.capture = std::move(capture);
+  ++r.recordings;
+  r.misses = 0;
   r.words = bound.scalars;
   r.out.clear();
   r.out_input.clear();
@@ -174,25 +185,31 @@ bool record(Executor& ex, BoundProgram& bound, Replay& r, std::vector<ArrayDesc>
   return true;
 }
 
-// Whether the recording can serve this run; `copy` gets the inputs to copy into it.
-bool fits(const BoundProgram& bound, const Replay& r, std::vector<size_t>& copy) {
+// Whether the recording can serve this run (`copy` gets the inputs to copy into it); else why not.
+std::string misfit(const BoundProgram& bound, const Replay& r, std::vector<size_t>& copy) {
   const std::vector<double>& w = bound.scalars;
-  if (w.size() != r.words.size()) return false;
+  if (w.size() != r.words.size()) return "the number of scalar words changed";
   for (size_t k = 0; k < w.size(); ++k)
-    if (!same_bits(w[k], r.words[k]) && !r.capture->patched(static_cast<int32_t>(k))) return false;
+    if (!same_bits(w[k], r.words[k]) && !r.capture->patched(static_cast<int32_t>(k)))
+      return "scalar word " + std::to_string(k) + " changed and is baked into the recording";
   for (size_t i = 0; i < r.in.size(); ++i) {
     const ArrayDesc& x = bound.inputs[i];
     const ArrayDesc& mine = r.in[i];
+    const std::string input = "input " + std::to_string(i);
     if (x.storage == mine.storage) {
-      if (x.offset != mine.offset || x.strides != mine.strides) return false;
+      if (x.offset != mine.offset || x.strides != mine.strides) return input + " is another view of its recorded buffer";
       // May be written in place: only this run and the recording may hold it.
-      if (r.in_owned[i] && x.storage.use_count() != 2) return false;
+      if (r.in_owned[i] && x.storage.use_count() != 2)
+        return input + " (updated in place) is held elsewhere: " + std::to_string(x.storage.use_count() - 2) + " more reference(s)";
     } else {
-      if (mine.storage.use_count() != r.in_refs[i]) return false;  // someone still reads the recorded buffer
+      if (mine.storage.use_count() != r.in_refs[i])  // someone still reads the recorded buffer
+        return input + " changed buffers, and its recorded buffer is still held elsewhere: " +
+               std::to_string(mine.storage.use_count() - r.in_refs[i]) + " more reference(s)";
+      if (!r.in_whole[i]) return input + " changed buffers, and its recorded view cannot be copied into";
       copy.push_back(i);
     }
   }
-  return true;
+  return {};
 }
 
 }  // namespace
@@ -213,11 +230,22 @@ bool run_replay(Executor& ex, BoundProgram& bound, std::vector<ArrayDesc>& outs)
   Replay& r = *bound.replay;
   std::unique_lock<std::mutex> lock(r.mutex, std::try_to_lock);
   if (!lock.owns_lock() || r.off) return false;  // another thread is replaying it: run plainly
-  if (!r.capture) return ++r.runs > kWarmRuns && record(ex, bound, r, outs);
+  if (!r.capture) {
+    if (++r.runs > kWarmRuns && record(ex, bound, r, outs)) return true;
+    r.seen.clear();  // this run is plain: what the recording will compare with
+    for (const ArrayDesc& x : bound.inputs) r.seen.push_back(x.storage.get());
+    return false;
+  }
   std::vector<size_t> copy;
-  if (!fits(bound, r, copy)) {
+  if (std::string why = misfit(bound, r, copy); !why.empty()) {
     ++n_misses;
-    if (++r.misses > kMaxMisses) drop(r, true);
+    {
+      std::lock_guard<std::mutex> lock(failure_mutex);
+      last_miss = std::move(why);
+    }
+    // The bindings changed for good (a new buffer each call where the recording shares one):
+    // recorded again after warm runs, which see the new pattern.
+    if (++r.misses > kMaxMisses) drop(r, r.recordings >= kMaxRecordings);
     return false;
   }
   r.misses = 0;
@@ -232,7 +260,7 @@ bool run_replay(Executor& ex, BoundProgram& bound, std::vector<ArrayDesc>& outs)
 
 ReplayStats replay_stats() {
   std::lock_guard<std::mutex> lock(failure_mutex);
-  return {n_captures.load(), n_replays.load(), n_misses.load(), n_failures.load(), n_copies.load(), last_failure};
+  return {n_captures.load(), n_replays.load(), n_misses.load(), n_failures.load(), n_copies.load(), last_failure, last_miss};
 }
 
 }  // namespace tessera

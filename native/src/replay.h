@@ -25,6 +25,7 @@ struct ReplayStats {
   int64_t captures = 0, replays = 0, misses = 0, failures = 0;
   int64_t copies = 0;  // inputs replays copied into their recording (a batch, not updated parameters)
   std::string last_failure;  // why the last recording failed
+  std::string last_miss;     // why the last run the recording could not serve ran plainly
 };
 ReplayStats replay_stats();
 

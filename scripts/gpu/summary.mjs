@@ -1,11 +1,17 @@
 // Summarises a vitest JSON report (scripts/gpu/suite.sh): the counts, then one line per failing
 // test (file > name: first line of its error) and per file that failed to run, then how many
 // failures name each op "not supported on device gpu" or "not ported to device gpu".
-// Usage: node scripts/gpu/summary.mjs suite.json
+// Usage: node scripts/gpu/summary.mjs suite.json [more.json ...] (several reports are added up)
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
 
-const report = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const reports = process.argv.slice(2).map((f) => JSON.parse(readFileSync(f, "utf8")));
+const total = (key) => reports.reduce((n, r) => n + (r[key] ?? 0), 0);
+const report = {
+  testResults: reports.flatMap((r) => r.testResults),
+  numTotalTests: total("numTotalTests"), numPassedTests: total("numPassedTests"), numFailedTests: total("numFailedTests"),
+  numPendingTests: total("numPendingTests"), numTodoTests: total("numTodoTests"), numTotalTestSuites: total("numTotalTestSuites"),
+};
 const firstLine = (m) => String(m ?? "").split("\n").find((l) => l.trim() !== "")?.trim().slice(0, 300) ?? "";
 const lines = [], causes = new Map();
 for (const file of report.testResults) {

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as mx from "@tessera/core";
+import { compile } from "@tessera/transforms";
 import { rng } from "../helpers/reference.js";
 import { HAS_GPU, GPU_INDEX, expectClose } from "./util.js";
 
@@ -73,12 +74,16 @@ function expectIdentical(plain: A[], fused: A[]): void {
   });
 }
 
-/** Evaluates make() with fusion off, then on; returns both results and the fused run's stats. */
+/**
+ * Evaluates make() with fusion off, then on (twice: an evaluation runs a chain fused from the
+ * second time it meets it); returns both results and the fused run's stats.
+ */
 function bothWays(make: () => A[]): { plain: A[]; fused: A[]; fusedCount: number } {
   setFusion(false);
   const plain = make();
   mx.eval(plain);
   setFusion(true);
+  mx.eval(make());
   evalStats.reset();
   const fused = make();
   mx.eval(fused);
@@ -107,6 +112,26 @@ describe.skipIf(!HAS_GPU)("gpu: fused elementwise chains (NVRTC)", () => {
     expect(fusedCount).toBe(1);
     expect(native.describe(fused[0].handle).device).toBe(GPU_INDEX);
     expectIdentical(plain, fused);
+  }, SLOW);
+
+  it("an evaluation runs a new chain unfused once, then fused; a compiled function fuses it at once", () => {
+    const x = seeded(7, [333], "float32");
+    mx.eval(x);
+    const chain = (x: A) => mx.multiply(mx.sigmoid(mx.subtract(mx.multiply(x, 1.75), 0.125)), mx.abs(x));
+    const fusedIn = (run: () => A) => {
+      evalStats.reset();
+      const y = run();
+      mx.eval(y);
+      return [evalStats.fused, y] as const;
+    };
+    const [first, a] = fusedIn(() => chain(x));
+    const [second, b] = fusedIn(() => chain(x));
+    expect([first, second]).toEqual([0, 1]);
+    expectIdentical([a], [b]);
+    const g = compile((x: A) => mx.divide(chain(x), 3));
+    const [traced, c] = fusedIn(() => g(x));
+    expect(traced).toBe(1);
+    expectIdentical([mx.divide(a, 3)], [c]);
   }, SLOW);
 
   it("give what the separate gpu kernels give, bit for bit (random chains)", () => {
@@ -180,8 +205,10 @@ describe.skipIf(!HAS_GPU)("gpu: fused elementwise chains (NVRTC)", () => {
     for (const dtype of ["float32", "float64"] as F[]) {
       const x = mx.array(xs, dtype);
       const xv = Float64Array.from(x.astype("float64").toTypedArray() as Float64Array);
+      const chain = () => mx.multiply(mx.tanh(mx.add(mx.multiply(x, 0.5), 0.25)), mx.exp(x));
+      mx.eval(chain()); // fused from the second evaluation on
       evalStats.reset();
-      const y = mx.multiply(mx.tanh(mx.add(mx.multiply(x, 0.5), 0.25)), mx.exp(x));
+      const y = chain();
       mx.eval(y);
       expect(evalStats.fused).toBe(1);
       const ref = Float64Array.from(xv, (v) => Math.tanh(v * 0.5 + 0.25) * Math.exp(v));

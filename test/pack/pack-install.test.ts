@@ -71,7 +71,11 @@ console.log(JSON.stringify({
 }));
 `;
 
-describe("packing for a user's own project", () => {
+// npm and its npx come with every Node install a user has; a machine with a bare node binary (the
+// lent gpu machine: scripts/gpu/on-device.sh) cannot reach the registry either, so it skips.
+const hasNpx = spawnSync("npx", ["--version"], { stdio: "ignore" }).error === undefined;
+
+describe.skipIf(!hasNpx)("packing for a user's own project", () => {
   it(
     "pnpm pack, npm install of the tarballs outside the repo (building the addon), a script runs",
     () => {

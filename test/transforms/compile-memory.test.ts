@@ -40,4 +40,33 @@ describe("compiled training steps", () => {
     expect([...active]).toHaveLength(1);
     expect(last).toBeLessThan(first);
   });
+
+  it("write each parameter and state array over its own buffer, so every call binds the same buffers", () => {
+    // What a recording replayed as one launch needs (a CUDA graph reads fixed addresses): every
+    // updated array, including the step count and a scheduled learning rate, lands where it was.
+    mx.random.seed(4);
+    const model = new nn.Sequential(new nn.Linear(5, 7), new nn.Tanh(), new nn.Linear(7, 7), new nn.Linear(7, 2));
+    const opt = new optim.AdamW({ learningRate: optim.cosineDecay(1e-2, 50) });
+    mx.eval(model.parameters());
+    opt.init(model.trainableParameters());
+    const x = mx.random.normal([9, 5]);
+    const y = mx.random.normal([9, 2]);
+    mx.eval(x, y, opt.state);
+    const lossAndGrad = nn.valueAndGrad(model, (m: nn.Module, x: mx.Array, y: mx.Array) =>
+      nn.losses.mseLoss((m as nn.Sequential).forward(x), y, { reduction: "mean" }));
+    const step = compile((x: mx.Array, y: mx.Array) => {
+      const [l, g] = lossAndGrad(model, x, y);
+      opt.update(model, g);
+      return l;
+    }, { inputs: [model, opt], outputs: [model, opt] });
+    const buffers = () => [...mx.treeFlatten(model.parameters() as mx.Tree<mx.Array>), ...mx.treeFlatten(opt.state as mx.Tree<mx.Array>)]
+      .map(([path, a]) => `${path}@${mx.internal.native.describe(a.handle).storage}`);
+    const seen: string[][] = [];
+    for (let i = 0; i < 5; i++) {
+      mx.eval(step(x, y), model.parameters(), opt.state);
+      seen.push(buffers());
+    }
+    expect(seen[0]).toHaveLength(20); // 6 parameters, 12 moments, the step count and the learning rate
+    for (const b of seen.slice(2)) expect(b).toEqual(seen[1]);
+  });
 });

@@ -52,6 +52,40 @@ interface Entry {
   direct: boolean[];
   /** For each direct state, the position of its first array among the call's leaves (reshape checks them). */
   readFrom: number[];
+  /** (input, result) pairs: the result is that state input's update (see replacedPairs). */
+  replaces: [number, number][];
+}
+
+/** The path of each array of a tree, in skeletonOf's order. */
+function pathsOf(tree: unknown): string[] {
+  const paths: string[] = [];
+  const walk = (t: unknown, path: string): void => {
+    if (isArray(t)) paths.push(path);
+    else if (globalThis.Array.isArray(t)) t.forEach((v, i) => walk(v, `${path}/${i}`));
+    else if (mx.isPlainObject(t)) for (const [k, v] of Object.entries(t)) walk(v, `${path}.${k}`);
+  };
+  walk(tree, "");
+  return paths;
+}
+
+/**
+ * (input, result) pairs where a state array written is the update of one read (the same state
+ * object, the same path in it, the same shape and dtype): makeTrace writes each such result over
+ * its input's buffer when the input is donated, so every call binds the same buffers.
+ */
+function replacedPairs(read: { trees: unknown[]; start: number[] }, written: { trees: unknown[]; from: number[]; objs: number[] }, leaves: Array[], results: Array[]): [number, number][] {
+  const pairs: [number, number][] = [];
+  written.trees.forEach((tree, k) => {
+    const j = written.objs[k];
+    if (j < 0) return;
+    const at = new Map(pathsOf(read.trees[j]).map((path, i) => [path, read.start[j] + i]));
+    pathsOf(tree).forEach((path, i) => {
+      const input = at.get(path), result = written.from[k] + i;
+      const x = input === undefined ? undefined : leaves[input], y = results[result];
+      if (x && x.dtype === y.dtype && x.shape.length === y.shape.length && x.shape.every((d, a) => d === y.shape[a])) pairs.push([input!, result]);
+    });
+  });
+  return pairs;
 }
 
 /** The state access of a compile `inputs`/`outputs` entry: the protocol, or a plain tree in place. */
@@ -395,8 +429,10 @@ function trace(fn: (...args: unknown[]) => unknown, args: unknown[], { reads, wr
     readFrom[k] = readStart[j];
     return true;
   });
+  const replaces = replacedPairs({ trees: states, start: readStart }, { trees: writtenTrees, from: stateFrom, objs: writes.map((_, k) => readObjs.indexOf(writeObjs[k])) }, inputs, results);
   return {
-    trace: makeTrace(inputs, results, sources, "compile"),
+    trace: makeTrace(inputs, results, sources, "compile", replaces),
+    replaces,
     result: out.skeleton,
     states: written.map((w) => w.skeleton),
     donated: inputs.flatMap((x, i) => (x.donated ? [i] : [])),
@@ -471,7 +507,7 @@ function reshape(entry: Entry, leaves: Array[]): Entry {
     ...entry,
     tokens: undefined,
     direct,
-    trace: makeTrace(inputsNow, resultsNow, entry.trace.sources, "compile"),
+    trace: makeTrace(inputsNow, resultsNow, entry.trace.sources, "compile", entry.replaces.filter(([i, r]) => sameAval(inputsNow[i], resultsNow[r]))),
     tape: { inputs: inputsNow, results: resultsNow },
   };
 }

@@ -50,9 +50,11 @@ const bodies = new FinalizationRegistry<number>((id) => native.releaseBody(id));
 
 /**
  * Encodes the traced graph from `inputs` (the trace's placeholders) to `results` and keeps it
- * native-side. `sources` are the dynamic sources the trace registered.
+ * native-side. `sources` are the dynamic sources the trace registered. `replaces` pairs an input
+ * with the result that updates it (a parameter and its new value): when that input is donated, the
+ * result is written over it, so every call binds the same buffers (what a CUDA graph replay needs).
  */
-export function makeTrace(inputs: Array[], results: Array[], sources: DynamicSource[], op: string): Trace {
+export function makeTrace(inputs: Array[], results: Array[], sources: DynamicSource[], op: string, replaces: [number, number][] = []): Trace {
   const isInput = new Set(inputs);
   const isIn = (x: Array) => isInput.has(x);
   const computed = (xs: Array[]) => [...new Set(xs.filter((r) => !r.handle && !isInput.has(r)))];
@@ -62,9 +64,14 @@ export function makeTrace(inputs: Array[], results: Array[], sources: DynamicSou
   const roots = computed(finalResults);
   const { order, inputs: read } = pendingNodes(roots, op, isIn);
   const constants = read.filter((x) => !isInput.has(x));
-  const program = encodeProgram(order, [...inputs, ...constants], roots, op);
-  const id = native.keepBody(program.body);
+  const program = encodeProgram(order, [...inputs, ...constants], roots, op, false, true);
   const outIndex = new Map(roots.map((r, i) => [r, i]));
+  const pairs: number[] = [];
+  for (const [input, result] of replaces) {
+    const o = outIndex.get(finalResults[result]);
+    if (o !== undefined) pairs.push(input, o);
+  }
+  const id = native.keepBody(program.body, Int32Array.from(pairs));
   const inIndex = new Map(inputs.map((x, i) => [x, i]));
   const trace: Trace = {
     id,

@@ -157,15 +157,38 @@ function fusesOn(n: Node): boolean {
 /**
  * Plans the units of a program: `order` is its nodes in execution order, `kept` gives the values
  * it must write out (roots and kept values). Returns the units in an order that respects every
- * dependency.
+ * dependency. `once` is false for a program kept to run many times (compile's): its chains fuse
+ * at once.
  */
-export function planFusion(order: Node[], kept: () => Set<Array>): Unit[] {
+export function planFusion(order: Node[], kept: () => Set<Array>, once = true): Unit[] {
   // One node has nothing to fuse with (the common tiny evaluation: skip the planning).
   if (!enabled || order.length < 2) return order.map((node) => ({ kind: "node", node }));
-  return plan(order, kept());
+  const keep = kept();
+  const units = plan(order, keep, null);
+  if (!once) return units;
+  // A chain whose kernel is generated at run time (the gpu's: NVRTC takes a good fraction of a
+  // second per new kernel) runs unfused the first time an evaluation meets it, and fused from the
+  // second on: a training loop compiles its chains at its second step, and an evaluation that
+  // never repeats (exploring in a REPL, a fuzz test) never waits for a compiler. Either way the
+  // bits are the same (the fused kernels apply the unfused kernels' own expressions).
+  let cold: Set<Node> | null = null;
+  for (const u of units) {
+    if (u.kind !== "fused" || u.nodes[0].device.type !== "gpu") continue;
+    const key = `${deviceKey(u.nodes[0])}|${u.type}|${u.inputs.map((x) => x.dtype).join()}|${u.ints.join()}`;
+    if (seenChains.has(key)) continue;
+    if (seenChains.size >= MAX_SEEN) seenChains.clear();
+    seenChains.add(key);
+    cold ??= new Set();
+    for (const n of u.nodes) cold.add(n);
+  }
+  return cold ? plan(order, keep, cold) : units;
 }
 
-function plan(order: Node[], kept: Set<Array>): Unit[] {
+/** The gpu chains evaluations have met (see planFusion), forgotten when there are too many. */
+const seenChains = new Set<string>();
+const MAX_SEEN = 1 << 14;
+
+function plan(order: Node[], kept: Set<Array>, cold: Set<Node> | null): Unit[] {
   const readers = new Map<Array, Node[]>();
   for (const node of order)
     for (const x of node.inputs) {
@@ -217,7 +240,7 @@ function plan(order: Node[], kept: Set<Array>): Unit[] {
     }
 
     // Only devices whose backend runs the fused kernel (the gpu's needs NVRTC: docs/cuda.md).
-    const type = fusesOn(node) ? numberType(node) : undefined;
+    const type = fusesOn(node) && !cold?.has(node) ? numberType(node) : undefined;
     // The open groups this node can join: it joins all of them (merged into the first), since
     // open groups never read each other's values (reading one from outside closes it).
     let target: Group | undefined;

@@ -264,9 +264,10 @@ function encodeOne(order: Node[], inputs: Array[], outputs: Array[], scratch: bo
 
 /**
  * Encodes `order` (nodes in execution order) reading `inputs` (bound to slots 0..n-1, in order)
- * into a body returning `outputs`; `scratch` as for buildProgram.
+ * into a body returning `outputs`; `scratch` as for buildProgram; `kept` for a body kept to run
+ * many times (compile's), whose chains fuse from the first run (see planFusion).
  */
-export function encodeProgram(order: Node[], inputs: Array[], outputs: Array[], op: string, scratch = false): Program {
+export function encodeProgram(order: Node[], inputs: Array[], outputs: Array[], op: string, scratch = false, kept = false): Program {
   if (order.length === 1) {
     const one = encodeOne(order, inputs, outputs, scratch);
     if (one) return one;
@@ -305,7 +306,7 @@ export function encodeProgram(order: Node[], inputs: Array[], outputs: Array[], 
     return t;
   };
 
-  for (const unit of planFusion(order, () => new Set(outputs))) {
+  for (const unit of planFusion(order, () => new Set(outputs), !kept)) {
     if (unit.kind === "fused") {
       const dev = deviceIndex(unit.nodes[0].device, "fused");
       const ins = unit.inputs.map((x) => slotOn(x, dev));

@@ -34,14 +34,17 @@ export interface NativeBinding {
    */
   run(body: Int32Array, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array, out?: Int32Array): Int32Array;
   runAsync(body: Int32Array, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array): Promise<Int32Array>;
-  /** Decodes a body once and keeps it; runBody replays it with new bindings. */
-  keepBody(body: Int32Array): number;
+  /**
+   * Decodes a body once and keeps it; runBody replays it with new bindings. `replaces` holds pairs
+   * (input, output): that output updates that input, and takes its buffer when the input is donated.
+   */
+  keepBody(body: Int32Array, replaces?: Int32Array): number;
   runBody(id: number, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array): Int32Array;
   runBodyAsync(id: number, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array): Promise<Int32Array>;
   releaseBody(id: number): void;
   /** Kept bodies recorded as one device launch (CUDA graphs), runs such a recording served, runs it
    * could not serve (they ran plainly), recordings that failed, inputs replays copied in. */
-  replayStats(): { captures: number; replays: number; misses: number; failures: number; copies: number; lastFailure: string };
+  replayStats(): { captures: number; replays: number; misses: number; failures: number; copies: number; lastFailure: string; lastMiss: string };
   /** The names of the addon's backends; a program's device field indexes this list. */
   devices(): string[];
   opTable(): string[];
