@@ -22,7 +22,9 @@ for (const config of ["mlp-adam", "transformer"]) {
     const extra = compiled ? ["--compiled"] : [];
     try {
       const r = lastJSON(execFileSync(process.execPath, [here("./train.mjs"), "--child", config, "--device", "gpu", "--seconds", args.seconds, ...extra], { stdio: ["ignore", "pipe", "inherit"] }));
-      rows.push([config, compiled ? "tessera compile(step)" : "tessera", r.stepsPerSec.toFixed(0)]);
+      // A compiled step replays one CUDA graph per call (docs/cuda.md); misses say why not.
+      const graph = r.replay ? ` (graph: ${r.replay.captures} recorded, ${r.replay.replays} replays, ${r.replay.misses} misses${r.replay.lastMiss ? `, last: ${r.replay.lastMiss}` : ""})` : "";
+      rows.push([config, compiled ? "tessera compile(step)" : "tessera", r.stepsPerSec.toFixed(0) + graph]);
     } catch (e) {
       rows.push([config, compiled ? "tessera compile(step)" : "tessera", `failed: ${String(e.message).split("\n")[0].slice(0, 120)}`]);
     }

@@ -31,6 +31,7 @@ const { values: args } = parseArgs({
     steps: { type: "string", default: "0" }, // internal, with --child
     compiled: { type: "boolean", default: false }, // internal, with --child: the step through compile
     device: { type: "string", default: "cpu" }, // internal, with --child: cpu or gpu (bench/gpu_train.mjs)
+    profile: { type: "boolean", default: false }, // internal, with --child: also print mx.profile of one step
     help: { type: "boolean", short: "h" },
   },
 });
@@ -40,7 +41,7 @@ if (args.help) {
 }
 
 /** One tessera configuration in this process; prints the same JSON as bench/torch_train.py. */
-async function child(config, seconds, steps, compiled, device) {
+async function child(config, seconds, steps, compiled, device, profile) {
   const mx = await import("@tessera/core");
   const nn = await import("@tessera/nn");
   const optim = await import("@tessera/optim");
@@ -104,11 +105,19 @@ async function child(config, seconds, steps, compiled, device) {
   }
   const peakRssMB = process.resourceUsage().maxRSS / 1024; // maxRSS is in kilobytes
   const threads = mx.internal.native.numThreads();
-  console.log(JSON.stringify({ steps: n, seconds: secs, stepsPerSec: n / secs, peakRssMB, threads }));
+  if (profile) {
+    // Time per primitive of one step, each instruction waited for (a profiled run is never replayed).
+    const p = mx.profile(() => step());
+    const rows = p.rows.slice(0, 16).map((r) => `${r.ms.toFixed(3).padStart(8)} ms ${String(r.calls).padStart(4)}x ${r.primitive.slice(0, 90)}`);
+    console.error(`profile of one step: ${p.wallMs.toFixed(2)} ms wall, ${p.kernelMs.toFixed(2)} ms in instructions\n${rows.join("\n")}`);
+  }
+  // How a compiled step ran on a device that records it (docs/cuda.md: replays, misses and why).
+  const replay = compiled && device === "gpu" ? mx.internal.native.replayStats() : undefined;
+  console.log(JSON.stringify({ steps: n, seconds: secs, stepsPerSec: n / secs, peakRssMB, threads, replay }));
 }
 
 if (args.child) {
-  await child(args.child, Number(args.seconds), Number(args.steps), args.compiled, args.device);
+  await child(args.child, Number(args.seconds), Number(args.steps), args.compiled, args.device, args.profile);
   process.exit(0);
 }
 
