@@ -3,8 +3,13 @@
 // memory: the kernel skips it and records it, and the op then throws the cpu's error ("index 7
 // is out of bounds for an axis of size 5"). Reporting needs the stream to finish, so each
 // gather and scatter synchronizes once (a deferred check at the program's end would save that).
-// Scatter walks each line along the axis in order in one thread, as the cpu does, so repeated
-// indices combine in the same order and the results are identical, "set" included (last wins).
+// Scatter walks each line along the axis in order, as the cpu does, so repeated indices combine
+// in the same order and the results are identical, "set" included (last wins). A line's walk is
+// split by destination: each of `parts` threads walks the whole line but applies only the updates
+// whose index lands in its own range of the axis. Every element is still written by one thread in
+// the line's order, and an embedding's gradient (128 lines of 2,048 updates onto a small table)
+// runs on thousands of threads instead of 128.
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -89,17 +94,21 @@ __device__ __forceinline__ void combine(T& dst, T v, int64_t mode) {
   else dst = r;
 }
 
-// One thread per line along the axis (lines: the updates' other axes; operands 0 out, 1 idx, 2 upd).
+// One thread per line along the axis and part of the axis (lines: the updates' other axes, each
+// split into `parts` ranges of `part_len` destinations; operands 0 out, 1 idx, 2 upd). Neighbouring
+// threads take neighbouring lines of one part, so their reads and writes coalesce.
 template <class T, class I>
-__global__ void __launch_bounds__(kThreads) scatter_kernel(const I* idx, const T* upd, T* out, int64_t lines, Geometry g,
-                                                           int64_t n, int64_t m, int64_t out_step, int64_t idx_step,
-                                                           int64_t upd_step, int64_t mode, BadIndex bad) {
+__global__ void __launch_bounds__(kThreads) scatter_kernel(const I* idx, const T* upd, T* out, int64_t lines, int64_t parts,
+                                                           int64_t part_len, Geometry g, int64_t n, int64_t m,
+                                                           int64_t out_step, int64_t idx_step, int64_t upd_step,
+                                                           int64_t mode, BadIndex bad) {
   const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t l = tid; l < lines; l += stride) {
+  for (int64_t t = tid; t < lines * parts; t += stride) {
+    const int64_t l = t % lines, lo = t / lines * part_len, hi = lo + part_len;
     int64_t off[3], k;
     locate<3>(g, l, false, off);
     for (int64_t j = 0; j < m; ++j) {
-      if (!position(idx[off[1] + j * idx_step], n, k, bad)) continue;
+      if (!position(idx[off[1] + j * idx_step], n, k, bad) || k < lo || k >= hi) continue;
       const T v = upd[off[2] + j * upd_step];
       if (mode == kSet) out[off[0] + k * out_step] = v;
       else combine(out[off[0] + k * out_step], v, mode);
@@ -180,13 +189,18 @@ void scatter(const Context& c, const Instr& instr, const Inputs& in, ArrayDesc& 
   for (int64_t d : lines) num_lines *= d;
   const Shape* st[3] = {&os, &is, &us};
   const Geometry g = collapse(lines, st, 3, "scatter");
+  // Enough threads to fill the device (each re-reads the line's indices: cheap next to a serial
+  // walk), never more parts than destinations.
+  constexpr int64_t kWanted = 1 << 15;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(n, (kWanted + num_lines - 1) / num_lines));
+  const int64_t part_len = (n + parts - 1) / parts;
   BadRecord rec(c);
   CUDA_DISPATCH(out.dtype, {
     dispatch_index(idx.dtype, [&](auto tag) {
       using I = decltype(tag);
-      scatter_kernel<T, I><<<blocks_for(c, num_lines), kThreads, 0, c.stream>>>(
-          idx.data<I>(), upd.data<T>(), out.data<T>(), num_lines, g, n, m, out.strides[axis], idx.strides[axis],
-          upd.strides[axis], mode, rec.bad);
+      scatter_kernel<T, I><<<blocks_for(c, num_lines * parts), kThreads, 0, c.stream>>>(
+          idx.data<I>(), upd.data<T>(), out.data<T>(), num_lines, parts, part_len, g, n, m, out.strides[axis],
+          idx.strides[axis], upd.strides[axis], mode, rec.bad);
     });
   });
   check_launch("scatter");
