@@ -193,7 +193,9 @@ void set_replaced(Program& p, int32_t input, int32_t output) {
   if (input < 0 || input >= p.num_inputs || output < 0 || static_cast<size_t>(output) >= p.outputs.size())
     throw std::runtime_error("[keepBody] a replaced input pair is out of range");
   const int32_t slot = p.outputs[output];
-  if (slot < p.num_inputs) return;  // an input passed through: nothing is computed
+  // An input passed through (nothing is computed), or a result that updates two inputs (the
+  // first pair stands: one buffer can take it).
+  if (slot < p.num_inputs || p.replaces[slot] >= 0) return;
   for (const Instr& in : p.instrs)
     for (const OutSpec& o : in.outs)
       if (o.slot == slot) {
@@ -932,8 +934,10 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
         };
         auto fits = [&](const ArrayDesc& o, int32_t s) {
           const ArrayDesc& cand = slots[s];
+          // (An input an output replaces may live on another device: only the instruction's own
+          // device's buffers are candidates.)
           return p.last_use[s] == instr.index && !p.is_output[s] && cand.storage.use_count() == unshared(cand) &&
-                 cand.offset == 0 && itemsize(cand.dtype) == itemsize(o.dtype) && cand.size() == o.size() &&
+                 cand.device == o.device && cand.offset == 0 && itemsize(cand.dtype) == itemsize(o.dtype) && cand.size() == o.size() &&
                  cand.is_row_contiguous() && cand.storage->nbytes == o.nbytes() &&
                  std::find(taken.begin(), taken.end(), s) == taken.end();
         };
@@ -942,13 +946,9 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
           o.strides = row_major_strides(o.shape);
           taken.push_back(s);
         };
-        auto wanted = [&](int32_t s) {  // the input some output of this instruction replaces
-          for (const auto& out : instr.outs)
-            if (p.replaces[out.slot] == s) return true;
-          return false;
-        };
         // First each output that replaces an input takes that input's buffer; then any output
-        // left takes a dying input no other output replaces.
+        // left takes a dying input not taken yet (one an output replaces and could not take
+        // would not fit another output either: same shape, dtype and conditions).
         for (size_t k = 0; k < outs.size(); ++k) {
           const int32_t want = p.replaces[instr.outs[k].slot];
           if (want >= 0 && fits(outs[k], want)) take(outs[k], want);  // (dies here: see set_replaced)
@@ -956,7 +956,7 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
         for (ArrayDesc& o : outs) {
           if (o.storage) continue;
           for (int32_t s : instr.in)
-            if (!wanted(s) && fits(o, s)) {
+            if (fits(o, s)) {
               take(o, s);
               break;
             }

@@ -33,7 +33,6 @@ struct Replay {
   std::unique_ptr<Capture> capture;
   std::vector<ArrayDesc> in;      // the recorded input buffers and views
   std::vector<char> in_owned;     // in[i] was the caller's donated buffer (may be written in place)
-  std::vector<char> in_whole;     // in[i] is a whole contiguous buffer (a new input can be copied in)
   std::vector<long> in_refs;      // references the recording itself holds to in[i]'s buffer
   std::vector<ArrayDesc> out;     // the outputs as recorded (no buffer where out_input says whose)
   std::vector<int32_t> out_input;  // the input whose buffer output j is, or -1 (copied out)
@@ -122,16 +121,21 @@ bool record(Executor& ex, BoundProgram& bound, Replay& r, std::vector<ArrayDesc>
   r.in.assign(n, ArrayDesc());
   r.in_owned.assign(n, 0);
   std::vector<const Storage*> pinned;
-  r.in_whole.assign(n, 0);
+  // Every recorded input is a whole contiguous buffer of its own (no two inputs share one), so a
+  // later input can be copied into it.
+  auto recorded = [&](const std::shared_ptr<Storage>& s) {
+    for (const ArrayDesc& y : r.in)
+      if (y.storage == s) return true;
+    return false;
+  };
   for (size_t i = 0; i < n; ++i) {
     const ArrayDesc& x = bound.inputs[i];
     const bool whole = x.storage && x.offset == 0 && x.is_row_contiguous() && x.storage->nbytes == static_cast<size_t>(x.nbytes());
-    r.in_whole[i] = whole || !x.storage;
     if (whole && x.storage.use_count() == 1) {
       pinned.push_back(x.storage.get());
       r.in[i] = std::move(bound.inputs[i]);  // the slot and the recording: its only owners (x is moved from)
       r.in_owned[i] = 1;
-    } else if (!x.storage || (i < r.seen.size() && r.seen[i] == x.storage.get())) {
+    } else if (whole && i < r.seen.size() && r.seen[i] == x.storage.get() && !recorded(x.storage)) {
       r.in[i] = x;  // the same buffer as last run: shared, read where it is
     } else {
       r.in[i] = contiguous_like(x, be.allocator().allocate(x.nbytes()));
@@ -174,7 +178,7 @@ bool record(Executor& ex, BoundProgram& bound, Replay& r, std::vector<ArrayDesc>
     r.out_input.push_back(from);
     if (from >= 0) r.out.back().storage.reset();
   }
-  r.in_refs.assign(n, 1);
+  r.in_refs.assign(n, 1);  // its input (no other input shares the buffer) and its outputs
   for (size_t i = 0; i < n; ++i)
     for (const ArrayDesc& o : r.out) r.in_refs[i] += o.storage && o.storage == r.in[i].storage;
   slots.clear();
@@ -205,7 +209,6 @@ std::string misfit(const BoundProgram& bound, const Replay& r, std::vector<size_
       if (mine.storage.use_count() != r.in_refs[i])  // someone still reads the recorded buffer
         return input + " changed buffers, and its recorded buffer is still held elsewhere: " +
                std::to_string(mine.storage.use_count() - r.in_refs[i]) + " more reference(s)";
-      if (!r.in_whole[i]) return input + " changed buffers, and its recorded view cannot be copied into";
       copy.push_back(i);
     }
   }

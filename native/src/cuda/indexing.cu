@@ -189,10 +189,11 @@ void scatter(const Context& c, const Instr& instr, const Inputs& in, ArrayDesc& 
   for (int64_t d : lines) num_lines *= d;
   const Shape* st[3] = {&os, &is, &us};
   const Geometry g = collapse(lines, st, 3, "scatter");
-  // Enough threads to fill the device (each re-reads the line's indices: cheap next to a serial
-  // walk), never more parts than destinations.
-  constexpr int64_t kWanted = 1 << 15;
-  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(n, (kWanted + num_lines - 1) / num_lines));
+  // Enough threads to fill the device, never more parts than destinations, and at most 64 (each
+  // part re-reads the whole line's indices: a million-update line read 32K times would cost more
+  // than its serial walk saves).
+  constexpr int64_t kWanted = 1 << 15, kMaxParts = 64;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>({n, kMaxParts, (kWanted + num_lines - 1) / num_lines}));
   const int64_t part_len = (n + parts - 1) / parts;
   BadRecord rec(c);
   CUDA_DISPATCH(out.dtype, {

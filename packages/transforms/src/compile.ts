@@ -70,7 +70,7 @@ function pathsOf(tree: unknown): string[] {
 
 /**
  * (input, result) pairs where a state array written is the update of one read (the same state
- * object, the same path in it, the same shape and dtype): makeTrace writes each such result over
+ * object, the same path in it, the same shape, dtype and device): makeTrace writes each such result over
  * its input's buffer when the input is donated, so every call binds the same buffers.
  */
 function replacedPairs(read: { trees: unknown[]; start: number[] }, written: { trees: unknown[]; from: number[]; objs: number[] }, leaves: Array[], results: Array[]): [number, number][] {
@@ -82,7 +82,8 @@ function replacedPairs(read: { trees: unknown[]; start: number[] }, written: { t
     pathsOf(tree).forEach((path, i) => {
       const input = at.get(path), result = written.from[k] + i;
       const x = input === undefined ? undefined : leaves[input], y = results[result];
-      if (x && x.dtype === y.dtype && x.shape.length === y.shape.length && x.shape.every((d, a) => d === y.shape[a])) pairs.push([input!, result]);
+      const sameDevice = x && x.device.type === y.device.type && x.device.index === y.device.index;
+      if (x && sameDevice && x.dtype === y.dtype && x.shape.length === y.shape.length && x.shape.every((d, a) => d === y.shape[a])) pairs.push([input!, result]);
     });
   });
   return pairs;
