@@ -199,15 +199,15 @@ std::string misfit(const BoundProgram& bound, const Replay& r, std::vector<size_
   for (size_t i = 0; i < r.in.size(); ++i) {
     const ArrayDesc& x = bound.inputs[i];
     const ArrayDesc& mine = r.in[i];
-    const std::string input = "input " + std::to_string(i);
+    auto input = [i] { return "input " + std::to_string(i); };  // built only for a miss (the hot path allocates nothing)
     if (x.storage == mine.storage) {
-      if (x.offset != mine.offset || x.strides != mine.strides) return input + " is another view of its recorded buffer";
+      if (x.offset != mine.offset || x.strides != mine.strides) return input() + " is another view of its recorded buffer";
       // May be written in place: only this run and the recording may hold it.
       if (r.in_owned[i] && x.storage.use_count() != 2)
-        return input + " (updated in place) is held elsewhere: " + std::to_string(x.storage.use_count() - 2) + " more reference(s)";
+        return input() + " (updated in place) is held elsewhere: " + std::to_string(x.storage.use_count() - 2) + " more reference(s)";
     } else {
       if (mine.storage.use_count() != r.in_refs[i])  // someone still reads the recorded buffer
-        return input + " changed buffers, and its recorded buffer is still held elsewhere: " +
+        return input() + " changed buffers, and its recorded buffer is still held elsewhere: " +
                std::to_string(mine.storage.use_count() - r.in_refs[i]) + " more reference(s)";
       copy.push_back(i);
     }
