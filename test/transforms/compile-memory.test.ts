@@ -41,6 +41,39 @@ describe("compiled training steps", () => {
     expect(last).toBeLessThan(first);
   });
 
+  it("write an update over its input only once nothing else reads the input (state read after its update, one value written twice, a fill)", () => {
+    // Each case against the uncompiled function, computed in float64 in plain JS.
+    const state = { a: mx.array([1, 2, 3], "float64"), b: mx.array([5, 6, 7], "float64"), c: mx.array([0, 0, 0], "float64"), d: mx.array([0, 0, 0], "float64") };
+    mx.eval(state.a, state.b, state.c, state.d);
+    const f = compile((x: mx.Array) => {
+      const a = state.a, b = state.b;
+      const a2 = mx.multiply(a, 2); // the update of a: a is still read below
+      const out = mx.add(mx.multiply(a2, x), a); // reads the old a after a2 exists
+      state.a = a2;
+      state.b = mx.full([3], 9, "float64"); // the update of b reads nothing (a fill)
+      const twice = mx.add(state.c, x);
+      state.c = twice; // one value written to two places
+      state.d = twice;
+      mx.internal.donate([a, b]); // as an optimizer donates what it replaces
+      return out;
+    }, { inputs: [state], outputs: [state] });
+    let a = [1, 2, 3], c = [0, 0, 0];
+    for (let call = 0; call < 4; call++) {
+      const x = mx.array([call, 1, -1], "float64");
+      const xs = [call, 1, -1];
+      const out = f(x);
+      mx.eval(out, state.a, state.b, state.c, state.d);
+      const a2 = a.map((v) => 2 * v);
+      expect(out.tolist()).toEqual(a2.map((v, i) => v * xs[i] + a[i]));
+      c = c.map((v, i) => v + xs[i]);
+      a = a2;
+      expect(state.a.tolist()).toEqual(a);
+      expect(state.b.tolist()).toEqual([9, 9, 9]);
+      expect(state.c.tolist()).toEqual(c);
+      expect(state.d.tolist()).toEqual(c);
+    }
+  });
+
   it("write each parameter and state array over its own buffer, so every call binds the same buffers", () => {
     // What a recording replayed as one launch needs (a CUDA graph reads fixed addresses): every
     // updated array, including the step count and a scheduled learning rate, lands where it was.
