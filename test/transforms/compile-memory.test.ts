@@ -10,6 +10,16 @@ import * as nn from "@tessera/nn";
 import * as optim from "@tessera/optim";
 import { compile } from "@tessera/transforms";
 
+/** A compiled training step: `loss` of the model's output against `y`, then `opt`'s update. */
+function compiledStep(model: nn.Sequential, opt: optim.Optimizer, loss: (out: mx.Array, y: mx.Array) => mx.Array) {
+  const lossAndGrad = nn.valueAndGrad(model, (m: nn.Module, x: mx.Array, y: mx.Array) => loss((m as nn.Sequential).forward(x), y));
+  return compile((x: mx.Array, y: mx.Array) => {
+    const [l, g] = lossAndGrad(model, x, y);
+    opt.update(model, g);
+    return l;
+  }, { inputs: [model, opt], outputs: [model, opt] });
+}
+
 describe("compiled training steps", () => {
   it("keep active memory exactly flat: parameters and state are updated in place", () => {
     mx.random.seed(3);
@@ -20,13 +30,7 @@ describe("compiled training steps", () => {
     const x = mx.random.normal([12, 6]);
     const y = mx.random.randint(0, 3, [12], { dtype: "int32" });
     mx.eval(x, y, opt.state);
-    const lossAndGrad = nn.valueAndGrad(model, (m: nn.Module, x: mx.Array, y: mx.Array) =>
-      nn.losses.crossEntropy((m as nn.Sequential).forward(x), y, { reduction: "mean" }));
-    const step = compile((x: mx.Array, y: mx.Array) => {
-      const [l, g] = lossAndGrad(model, x, y);
-      opt.update(model, g);
-      return l;
-    }, { inputs: [model, opt], outputs: [model, opt] });
+    const step = compiledStep(model, opt, (out, y) => nn.losses.crossEntropy(out, y, { reduction: "mean" }));
     const active = new Set<number>();
     let first = 0, last = 0;
     for (let i = 1; i <= 500; i++) {
@@ -42,7 +46,7 @@ describe("compiled training steps", () => {
   });
 
   it("write an update over its input only once nothing else reads the input (state read after its update, one value written twice, a fill)", () => {
-    // Each case against the uncompiled function, computed in float64 in plain JS.
+    // Each value checked against the same arithmetic in plain JS (float64).
     const state = { a: mx.array([1, 2, 3], "float64"), b: mx.array([5, 6, 7], "float64"), c: mx.array([0, 0, 0], "float64"), d: mx.array([0, 0, 0], "float64") };
     mx.eval(state.a, state.b, state.c, state.d);
     const f = compile((x: mx.Array) => {
@@ -85,13 +89,7 @@ describe("compiled training steps", () => {
     const x = mx.random.normal([9, 5]);
     const y = mx.random.normal([9, 2]);
     mx.eval(x, y, opt.state);
-    const lossAndGrad = nn.valueAndGrad(model, (m: nn.Module, x: mx.Array, y: mx.Array) =>
-      nn.losses.mseLoss((m as nn.Sequential).forward(x), y, { reduction: "mean" }));
-    const step = compile((x: mx.Array, y: mx.Array) => {
-      const [l, g] = lossAndGrad(model, x, y);
-      opt.update(model, g);
-      return l;
-    }, { inputs: [model, opt], outputs: [model, opt] });
+    const step = compiledStep(model, opt, (out, y) => nn.losses.mseLoss(out, y, { reduction: "mean" }));
     const buffers = () => [...mx.treeFlatten(model.parameters() as mx.Tree<mx.Array>), ...mx.treeFlatten(opt.state as mx.Tree<mx.Array>)]
       .map(([path, a]) => `${path}@${mx.internal.native.describe(a.handle).storage}`);
     const seen: string[][] = [];
