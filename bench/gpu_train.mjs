@@ -17,16 +17,20 @@ if (!mx.isAvailable(mx.gpu)) {
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 const lastJSON = (out) => JSON.parse(out.toString().trim().split("\n").pop());
 const rows = [];
+// The TF32 row lets cuBLAS round float32 matmul inputs to TF32 (TESSERA_ALLOW_TF32=1), which is
+// what jax.jit does by default on this gpu; the other rows compute float32 matmuls in float32.
+const variants = [["tessera", false, false], ["tessera compile(step)", true, false], ["tessera compile(step), TF32", true, true]];
 for (const config of ["mlp-adam", "transformer"]) {
-  for (const compiled of [false, true]) {
+  for (const [name, compiled, tf32] of variants) {
     const extra = compiled ? ["--compiled"] : [];
+    const env = tf32 ? { ...process.env, TESSERA_ALLOW_TF32: "1" } : process.env;
     try {
-      const r = lastJSON(execFileSync(process.execPath, [here("./train.mjs"), "--child", config, "--device", "gpu", "--seconds", args.seconds, ...extra], { stdio: ["ignore", "pipe", "inherit"] }));
+      const r = lastJSON(execFileSync(process.execPath, [here("./train.mjs"), "--child", config, "--device", "gpu", "--seconds", args.seconds, ...extra], { stdio: ["ignore", "pipe", "inherit"], env }));
       // A compiled step replays one CUDA graph per call (docs/cuda.md); misses say why not.
       const graph = r.replay ? ` (graph: ${r.replay.captures} recorded, ${r.replay.replays} replays, ${r.replay.misses} misses${r.replay.lastMiss ? `, last: ${r.replay.lastMiss}` : ""})` : "";
-      rows.push([config, compiled ? "tessera compile(step)" : "tessera", r.stepsPerSec.toFixed(0) + graph]);
+      rows.push([config, name, r.stepsPerSec.toFixed(0) + graph]);
     } catch (e) {
-      rows.push([config, compiled ? "tessera compile(step)" : "tessera", `failed: ${String(e.message).split("\n")[0].slice(0, 120)}`]);
+      rows.push([config, name, `failed: ${String(e.message).split("\n")[0].slice(0, 120)}`]);
     }
   }
 }

@@ -4,10 +4,11 @@ the character Transformer of examples/lm (2 pre-norm layers, width 128, 4 heads,
 positions, causal mask) with AdamW at 16 x 128. Prints one JSON line per (config, framework).
 
 Run on a machine with a CUDA GPU and PyTorch and/or JAX installed:
-  python3 bench/gpu_train.py [--seconds S] [--configs mlp-adam,transformer] [--frameworks eager,compile,jax]
+  python3 bench/gpu_train.py [--seconds S] [--configs mlp-adam,transformer] [--frameworks eager,compile,jax,jax-f32]
 A framework that is not installed, or fails, prints a JSON line with an "error" instead.
 """
 import argparse
+import contextlib
 import functools
 import json
 import math
@@ -75,7 +76,7 @@ def torch_step(config, compiled):
     return step, torch.__version__
 
 
-def jax_step(config):
+def jax_step(config, precision):
     import jax
     import jax.numpy as jnp
 
@@ -154,22 +155,29 @@ def jax_step(config):
 
     def step():
         state["t"] += 1
-        state["p"], state["m"], state["v"], loss = update(state["p"], state["m"], state["v"], jnp.float32(state["t"]), x, y)
+        with jax.default_matmul_precision(precision) if precision else contextlib.nullcontext():
+            state["p"], state["m"], state["v"], loss = update(state["p"], state["m"], state["v"], jnp.float32(state["t"]), x, y)
         return loss
-    return step, f"{jax.__version__} ({jax.devices()[0].device_kind})"
+    return step, f"{jax.__version__} ({jax.devices()[0].device_kind}, matmul precision {precision or 'default'})"
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--configs", default="mlp-adam,transformer")
-    ap.add_argument("--frameworks", default="eager,compile,jax")
+    ap.add_argument("--frameworks", default="eager,compile,jax,jax-f32")
     a = ap.parse_args()
     for config in a.configs.split(","):
         for fw in a.frameworks.split(","):
-            name = {"eager": "torch eager", "compile": "torch.compile (reduce-overhead)", "jax": "jax.jit"}[fw]
+            name = {"eager": "torch eager", "compile": "torch.compile (reduce-overhead)", "jax": "jax.jit",
+                    "jax-f32": "jax.jit, float32 matmuls"}[fw]
             try:
-                step, version = jax_step(config) if fw == "jax" else torch_step(config, fw == "compile")
+                # jax's default float32 matmul on a recent gpu is TF32 ("tensorfloat32"); jax-f32 asks
+                # for full float32, what torch (allow_tf32 off) and tessera (by default) compute.
+                if fw.startswith("jax"):
+                    step, version = jax_step(config, "float32" if fw == "jax-f32" else None)
+                else:
+                    step, version = torch_step(config, fw == "compile")
                 sps = timed(step, a.seconds)
                 print(json.dumps({"config": config, "framework": name, "version": version, "stepsPerSec": sps}), flush=True)
             except Exception as e:  # a missing or failing framework is reported, not fatal

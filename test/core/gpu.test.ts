@@ -158,6 +158,8 @@ describe.skipIf(!HAS_GPU)("gpu: reductions against float64 loops", () => {
   const CASES: [number[], number[]][] = [
     [[64, 300], [0]], [[64, 300], [1]], [[64, 300], [0, 1]], [[4, 5, 6], [1]], [[4, 5, 6], [0, 2]], [[7], [0]],
     [[5000, 3], [0]], [[3, 5000], [1]],
+    // a bias's gradient: few columns over many rows, split into segments
+    [[2048, 128], [0]], [[16, 64, 96], [0, 1]],
     // few outputs over many elements: each output's elements split over several blocks
     [[1 << 18], [0]], [[3, 100000], [1]],
   ];

@@ -77,6 +77,22 @@ describe.skipIf(!HAS_GPU)("gpu: scatter", () => {
         expectSame(bothDevices(() => (mx.at(x, i) as unknown as Record<string, (v: A) => A>)[m](v)), `at ${d} ${m}`);
     }
   });
+  it("long shared index lines (the sorted path) equal the cpu's for every mode, and report a bad index", () => {
+    for (const d of ["float32", "float64", "int32", "float16", "bfloat16", "bool"] as mx.DType[]) {
+      const x = data([9, 5], d);
+      const i = indices([150], 9, "int32"); // 150 updates onto 9 rows: runs of ~17, negative indices too
+      const v = data([150, 5], d);
+      const modes = d === "bool" ? ["set", "add", "maximum", "minimum"] : ["set", "add", "multiply", "maximum", "minimum"];
+      for (const m of modes)
+        expectSame(bothDevices(() => (mx.at(x, i) as unknown as Record<string, (v: A) => A>)[m](v)), `at ${d} ${m} (sorted)`);
+    }
+    const strided = mx.transpose(data([5, 9], "float32"), [1, 0]), many = indices([500], 9, "int64"), u = data([500, 5], "float32");
+    expectSame(bothDevices(() => mx.at(strided, many).add(u)), "sorted scatter onto a strided table");
+    const bad = mx.array([...Array.from({ length: 99 }, (_, k) => k % 4), 4], "int32");
+    expect(() => mx.eval(mx.at(mx.zeros([4, 3], "float32"), bad).add(1, { device: mx.gpu }))).toThrow(
+      /index 4 is out of bounds for an axis of size 4/,
+    );
+  });
   it("putAlongAxis and scatter on strided operands and inner axes equal the cpu's", () => {
     const x = mx.transpose(data([6, 4, 5], "float32"), [1, 0, 2]); // [4, 6, 5], strided
     for (const axis of [0, 1, 2]) {

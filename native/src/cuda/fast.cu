@@ -114,13 +114,25 @@ __global__ void __launch_bounds__(kThreads) norm_param_kernel(const T* x, const 
   }
 }
 
+// out_k[c] = the sum over segments s of p[(k segs + s) psize + c], for plane k (dw, then db): a
+// block takes 32 columns, each of its 8 rows of threads a stride of the segments (neighbouring
+// threads read neighbouring columns), and a column's 8 partials are added in a fixed order. One
+// thread per column walking all segments took 20-30 us for 128 columns of 256 segments.
+constexpr int kSegRows = 8;
 template <class T>
-__global__ void __launch_bounds__(kThreads) sum_segments_kernel(const double* p, T* out, int64_t psize, int64_t segs) {
-  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t c = tid; c < psize; c += stride) {
-    double a = 0;
-    for (int64_t s = 0; s < segs; ++s) a += p[s * psize + c];
-    out[c] = static_cast<T>(a);
+__global__ void __launch_bounds__(32 * kSegRows) sum_segments_kernel(const double* p, T* out0, T* out1, int64_t psize, int64_t segs) {
+  __shared__ double part[kSegRows][33];
+  const int64_t c = blockIdx.x * int64_t(32) + threadIdx.x;
+  const double* plane = p + blockIdx.y * segs * psize;
+  double a = 0;
+  if (c < psize)
+    for (int64_t s = threadIdx.y; s < segs; s += kSegRows) a += plane[s * psize + c];
+  part[threadIdx.y][threadIdx.x] = a;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < psize) {
+    double t = part[0][threadIdx.x];
+    for (int k = 1; k < kSegRows; ++k) t += part[k][threadIdx.x];
+    (blockIdx.y ? out1 : out0)[c] = static_cast<T>(t);
   }
 }
 
@@ -257,8 +269,8 @@ void norm_bwd(const Context& c, bool layer, const Instr& instr, const Inputs& in
                                                                                               psize, n, per_group, segs);
   else norm_param_kernel<T, false><<<blocks_for(c, segs * psize), kThreads, 0, c.stream>>>(x.data<T>(), g.data<T>(), st, pw, pb,
                                                                                           psize, n, per_group, segs);
-  sum_segments_kernel<T><<<blocks_for(c, psize), kThreads, 0, c.stream>>>(pw, dw.data<T>(), psize, segs);
-  if (layer) sum_segments_kernel<T><<<blocks_for(c, psize), kThreads, 0, c.stream>>>(pb, db->data<T>(), psize, segs);
+  const dim3 grid(static_cast<unsigned>((psize + 31) / 32), layer ? 2 : 1), block(32, kSegRows);
+  sum_segments_kernel<T><<<grid, block, 0, c.stream>>>(pw, dw.data<T>(), layer ? db->data<T>() : nullptr, psize, segs);
   check_launch(name);
 }
 

@@ -7,8 +7,14 @@
 // in the same order and the results are identical, "set" included (last wins). A line's walk is
 // split by destination: each of `parts` threads walks the whole line but applies only the updates
 // whose index lands in its own range of the axis. Every element is still written by one thread in
-// the line's order, and an embedding's gradient (128 lines of 2,048 updates onto a small table)
-// runs on thousands of threads instead of 128.
+// the line's order.
+// When every line reads the same indices (an embedding's gradient: 2,048 token ids broadcast over
+// 128 columns) and lines are long, the indices are sorted once instead (CUB's stable radix sort of
+// (destination, position) pairs): each destination's updates are then one run of positions in
+// increasing order, and one thread per (line, run) combines them in that order. Each update is
+// read once, where the split walk read every index once per part.
+#include <cub/device/device_radix_sort.cuh>
+
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -116,6 +122,57 @@ __global__ void __launch_bounds__(kThreads) scatter_kernel(const I* idx, const T
   }
 }
 
+// The sorted path's keys: the destination of each position along the axis (n for a bad index, which
+// sorts after every real one and is skipped), and the positions themselves.
+template <class I>
+__global__ void __launch_bounds__(kThreads) scatter_keys_kernel(const I* idx, int64_t m, int64_t idx_step, int64_t n,
+                                                                uint32_t* keys, int32_t* pos, BadIndex bad) {
+  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t j = tid; j < m; j += stride) {
+    int64_t k;
+    keys[j] = position(idx[j * idx_step], n, k, bad) ? static_cast<uint32_t>(k) : static_cast<uint32_t>(n);
+    pos[j] = static_cast<int32_t>(j);
+  }
+}
+
+// One thread per (line, sorted position); the thread at the start of a destination's run combines
+// the run's updates into a register in position order and writes the destination once. Neighbouring
+// threads take neighbouring lines at one position, so they coalesce. A run is read kRunChunk
+// positions at a time so that its loads overlap (a common token's run is hundreds long).
+constexpr int kRunChunk = 8;
+template <class T>
+__global__ void __launch_bounds__(kThreads) scatter_sorted_kernel(const uint32_t* keys, const int32_t* pos, const T* upd, T* out,
+                                                                  int64_t lines, int64_t m, Geometry g, int64_t n,
+                                                                  int64_t out_step, int64_t upd_step, int64_t mode) {
+  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t t = tid; t < lines * m; t += stride) {
+    const int64_t l = t % lines, p = t / lines;
+    const uint32_t k = keys[p];
+    if (k >= n || (p > 0 && keys[p - 1] == k)) continue;
+    int64_t off[3];
+    locate<3>(g, l, false, off);
+    T* dst = out + off[0] + int64_t(k) * out_step;
+    const T* src = upd + off[2];
+    T acc = *dst;
+    for (int64_t q = p;; q += kRunChunk) {
+      bool in_run[kRunChunk];
+      T v[kRunChunk];
+#pragma unroll
+      for (int c = 0; c < kRunChunk; ++c) in_run[c] = q + c < m && keys[q + c] == k;
+#pragma unroll
+      for (int c = 0; c < kRunChunk; ++c) if (in_run[c]) v[c] = src[int64_t(pos[q + c]) * upd_step];
+#pragma unroll
+      for (int c = 0; c < kRunChunk; ++c) {
+        if (!in_run[c]) break;
+        if (mode == kSet) acc = v[c];
+        else combine(acc, v[c], mode);
+      }
+      if (!in_run[kRunChunk - 1]) break;
+    }
+    *dst = acc;
+  }
+}
+
 // A zeroed bad-index record on the device; check_bad() waits for the stream and throws if set.
 struct BadRecord {
   std::shared_ptr<Storage> storage;
@@ -161,6 +218,36 @@ void gather_words(const Context& c, const ArrayDesc& x, const ArrayDesc& idx, Ar
   rec.check_bad(c, n, "gather");
 }
 
+// Lines at least this long take the sorted path when they share their indices: below it the
+// sort's launches cost more than the split walk's re-reads.
+constexpr int64_t kSortedMin = 64;
+
+void scatter_sorted(const Context& c, const ArrayDesc& idx, const ArrayDesc& upd, ArrayDesc& out, int64_t lines, int64_t m,
+                    int64_t n, const Geometry& g, int axis, int64_t mode, BadIndex bad) {
+  auto work = c.allocator->allocate(size_t(m) * 16);  // keys and positions, sorted and not
+  uint32_t* keys_in = static_cast<uint32_t*>(work->data);
+  uint32_t* keys = keys_in + m;
+  int32_t* pos_in = reinterpret_cast<int32_t*>(keys + m);
+  int32_t* pos = pos_in + m;
+  dispatch_index(idx.dtype, [&](auto tag) {
+    using I = decltype(tag);
+    scatter_keys_kernel<I><<<blocks_for(c, m), kThreads, 0, c.stream>>>(idx.data<I>(), m, idx.strides[axis], n, keys_in, pos_in, bad);
+  });
+  check_launch("scatter");
+  int bits = 1;  // enough for every key, n (a bad index) included
+  while (bits < 32 && (uint64_t(1) << bits) <= uint64_t(n)) ++bits;
+  size_t temp_bytes = 0;
+  const int items = static_cast<int>(m);
+  check(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys_in, keys, pos_in, pos, items, 0, bits, c.stream), "scatter");
+  auto temp = c.allocator->allocate(std::max<size_t>(temp_bytes, 16));
+  check(cub::DeviceRadixSort::SortPairs(temp->data, temp_bytes, keys_in, keys, pos_in, pos, items, 0, bits, c.stream), "scatter");
+  CUDA_DISPATCH(out.dtype, {
+    scatter_sorted_kernel<T><<<blocks_for(c, lines * m), kThreads, 0, c.stream>>>(
+        keys, pos, upd.data<T>(), out.data<T>(), lines, m, g, n, out.strides[axis], upd.strides[axis], mode);
+  });
+  check_launch("scatter");
+}
+
 }  // namespace
 
 void gather(const Context& c, const Instr& instr, const ArrayDesc& x, const ArrayDesc& idx, ArrayDesc& out) {
@@ -196,6 +283,12 @@ void scatter(const Context& c, const Instr& instr, const Inputs& in, ArrayDesc& 
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>({n, kMaxParts, (kWanted + num_lines - 1) / num_lines}));
   const int64_t part_len = (n + parts - 1) / parts;
   BadRecord rec(c);
+  const bool shared_indices = std::all_of(is.begin(), is.end(), [](int64_t s) { return s == 0; });
+  if (shared_indices && m >= kSortedMin && m < (int64_t(1) << 31) && n < (int64_t(1) << 31)) {
+    scatter_sorted(c, idx, upd, out, num_lines, m, n, g, axis, mode, rec.bad);
+    rec.check_bad(c, n, "scatter");
+    return;
+  }
   CUDA_DISPATCH(out.dtype, {
     dispatch_index(idx.dtype, [&](auto tag) {
       using I = decltype(tag);

@@ -1,10 +1,10 @@
 // @file Reductions on the gpu: sum, prod, max and min over a set of axes, with the cpu's
 // semantics (cpu/combine.h): floating sums and products accumulate in double, integer ones in 64
-// bits wrapping like NumPy, and max/min propagate NaN. Two layouts: a block per output element
+// bits wrapping like NumPy, and max/min propagate NaN. Three layouts: a block per output element
 // when the reduced axes are the inner ones (threads stride through the reduced elements, then a
-// tree in shared memory), and a thread per output element when the kept axes are the inner ones
-// (so neighbouring threads read neighbouring elements) or the reduction is short. Also argmax and
-// argmin along one axis.
+// tree in shared memory), blocks of 32 neighbouring outputs when the kept axes are the inner ones
+// (reduce_columns_kernel), and a thread per output element when the reduction is short. Also
+// argmax and argmin along one axis.
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -99,6 +99,40 @@ __global__ void __launch_bounds__(kThreads) reduce_block_kernel(const T* x, T* o
   }
 }
 
+// Reductions that keep the input's fastest axis (a bias's gradient: 128 columns summed over 2,048
+// rows): a block takes 32 neighbouring outputs and one segment of their reduced elements, its
+// kColRows rows of threads stride through the segment (a warp reads 32 neighbours at a time), and
+// the rows' partials combine in a fixed order. With several segments, finish_kernel combines them.
+constexpr int kColRows = 8;
+template <class T, class R>
+__global__ void __launch_bounds__(32 * kColRows) reduce_columns_kernel(const T* x, T* out, typename R::template Acc<T>* partial,
+                                                                      Axes ax, int64_t segments) {
+  using A = typename R::template Acc<T>;
+  __shared__ A part[kColRows][33];
+  const int64_t o = blockIdx.x * int64_t(32) + threadIdx.x, seg = blockIdx.y;
+  const int64_t per = (ax.n_red + segments - 1) / segments, end = min(ax.n_red, (seg + 1) * per);
+  A acc = R::template init<A>();
+  if (o < ax.n_out) {
+    int64_t base[2];
+    locate<2>(ax.kept, o, ax.n_out < (int64_t(1) << 32), base);
+    const bool small = ax.n_red < (int64_t(1) << 32);
+    for (int64_t r = seg * per + threadIdx.y; r < end; r += kColRows) {
+      int64_t off[2];
+      if (ax.red.nd == 1) off[1] = r * ax.red.st[1][0];
+      else locate<2>(ax.red, r, small, off);
+      acc = R::step(acc, A(compute_t<T>(x[base[1] + off[1]])));
+    }
+  }
+  part[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && o < ax.n_out) {
+    A t = part[0][threadIdx.x];
+    for (int k = 1; k < kColRows; ++k) t = R::step(t, part[k][threadIdx.x]);
+    if (segments == 1) out[o] = convert<T>(t);
+    else partial[o * segments + seg] = t;
+  }
+}
+
 // Combines each output's partials pairwise (in place), so a rounding error passes through
 // log2(segments) additions rather than segments of them.
 template <class T, class R>
@@ -189,14 +223,28 @@ void launch(const Context& c, const ArrayDesc& x, ArrayDesc& out, const std::vec
   int64_t kept_min = INT64_MAX, red_min = INT64_MAX;
   for (int d = 0; d < ax.kept.nd; ++d) kept_min = std::min(kept_min, std::abs(ax.kept.st[1][d]));
   for (int d = 0; d < ax.red.nd; ++d) red_min = std::min(red_min, std::abs(ax.red.st[1][d]));
-  const bool per_thread = ax.n_red <= 16 || (kept_min < red_min && ax.n_out >= 4096);
-  if (per_thread)
+  using A = typename R::template Acc<T>;
+  if (ax.n_red <= 16) {
     reduce_thread_kernel<T, R><<<blocks_for(c, ax.n_out), kThreads, 0, c.stream>>>(x.data<T>(), out.data<T>(), ax);
-  else {
+  } else if (kept_min < red_min) {
+    // Segments of at least 256 reduced elements, enough of them to give the chip ~2 blocks per
+    // multiprocessor.
+    const int64_t col_blocks = (ax.n_out + 31) / 32;
+    const int64_t segments = std::max<int64_t>(1, std::min<int64_t>(ax.n_red / 256, (2 * c.num_sms + col_blocks - 1) / col_blocks));
+    std::shared_ptr<Storage> partial;
+    if (segments > 1) partial = c.allocator->allocate(sizeof(A) * ax.n_out * segments);
+    A* pp = segments > 1 ? static_cast<A*>(partial->data) : nullptr;
+    if (col_blocks > INT32_MAX) throw std::runtime_error(std::string(name) + ": too many outputs for one launch");
+    const dim3 grid(static_cast<unsigned>(col_blocks), static_cast<unsigned>(segments)), block(32, kColRows);
+    reduce_columns_kernel<T, R><<<grid, block, 0, c.stream>>>(x.data<T>(), out.data<T>(), pp, ax, segments);
+    if (segments > 1) {
+      check_launch(name);
+      finish_kernel<T, R><<<blocks_for(c, ax.n_out), kThreads, 0, c.stream>>>(pp, out.data<T>(), ax.n_out, segments);
+    }
+  } else {
     // Few outputs over many elements: split each output's elements over enough blocks to fill
     // the chip (about 4 per multiprocessor), each taking at least 4K elements: a thread then adds
     // at most 16 of them in a row, which keeps float sums' rounding within the cpu's bounds.
-    using A = typename R::template Acc<T>;
     int64_t segments = 1;
     if (ax.n_out < 4 * c.num_sms && ax.n_red >= (int64_t(1) << 13))
       segments = std::max<int64_t>(1, std::min((ax.n_red >> 12), (4 * c.num_sms + ax.n_out - 1) / ax.n_out));
