@@ -430,18 +430,20 @@ static void check_fast(const Instr& instr, const Inputs& ins) {
 // write outside a buffer. The kernels rely on exactly these facts.
 // A fused chain (layout in cpu/fused.h): every register index refers to an earlier register, every
 // step's operand kinds fit its op, inputs broadcast to the output shape, outputs match their registers.
-static void check_fused(const Instr& instr, const Inputs& ins) {
+// One chain: its ints `v`, its inputs ins[in0, in0 + n_in), its outputs instr.outs[out0, ...).
+static void check_chain(const std::vector<int64_t>& v, const Instr& instr, const Inputs& all_ins, int64_t in0, int64_t n_in,
+                        int64_t out0) {
   auto bad = [](const std::string& what) { return std::runtime_error("malformed fused instruction: " + what); };
-  const std::vector<int64_t>& v = instr.ints;
+  const ArrayDesc* const* ins = all_ins.data() + in0;
   if (v.size() < 3) throw bad("too short");
   const DType t = static_cast<DType>(v[0]);
   if (t != DType::F32 && t != DType::F64) throw bad("chains compute in float32 or float64");
-  const int64_t n_in = static_cast<int64_t>(ins.size()), n_steps = v[1];
+  const int64_t n_steps = v[1];
   if (n_steps < 1 || n_steps > 4096 || static_cast<int64_t>(v.size()) < 3 + 5 * n_steps) throw bad("step count");
   const int64_t n_out = v[2 + 5 * n_steps];
-  if (n_out < 1 || n_out != static_cast<int64_t>(instr.outs.size()) || static_cast<int64_t>(v.size()) != 3 + 5 * n_steps + n_out)
+  if (n_out < 1 || out0 + n_out > static_cast<int64_t>(instr.outs.size()) || static_cast<int64_t>(v.size()) != 3 + 5 * n_steps + n_out)
     throw bad("output count");
-  const Shape& shape = instr.shape;
+  const Shape& shape = instr.outs[out0].shape;
   std::vector<int64_t> kind(n_in + n_steps);
   for (int64_t i = 0; i < n_in; ++i) {
     const ArrayDesc& x = *ins[i];
@@ -485,8 +487,25 @@ static void check_fused(const Instr& instr, const Inputs& ins) {
   for (int64_t j = 0; j < n_out; ++j) {
     const int64_t r = v[3 + 5 * n_steps + j];
     if (r < n_in || r >= n_in + n_steps) throw bad("output register");
-    const OutSpec& o = instr.outs[j];
+    const OutSpec& o = instr.outs[out0 + j];
     if (o.shape != shape || o.dtype != (kind[r] == cpu::kRegBool ? DType::Bool : t)) throw bad("output shape or dtype");
+  }
+}
+
+// A batch of chains (cpu/fused.h): each member is checked as a chain of its own.
+static void check_fused(const Instr& instr, const Inputs& ins) {
+  const int64_t members = cpu::fused_members(instr.ints);
+  if (members == 1) return check_chain(instr.ints, instr, ins, 0, static_cast<int64_t>(ins.size()), 0);
+  const std::vector<int64_t>& v = instr.ints;
+  const int64_t n_in = static_cast<int64_t>(ins.size()), n_out = static_cast<int64_t>(instr.outs.size());
+  if (members < 2 || members > cpu::kMaxFusedMembers || n_in % members != 0 || n_out % members != 0)
+    throw std::runtime_error("malformed fused instruction: member count");
+  const std::vector<int64_t> chain(v.begin(), v.end() - 1);
+  for (int64_t k = 0; k < members; ++k) {
+    for (int64_t i = 0; i < n_in / members; ++i)
+      if (ins[k * (n_in / members) + i]->shape != instr.outs[k * (n_out / members)].shape)
+        throw std::runtime_error("malformed fused instruction: a batched chain's operand differs from its output's shape");
+    check_chain(chain, instr, ins, k * (n_in / members), n_in / members, k * (n_out / members));
   }
 }
 
@@ -949,15 +968,27 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
         // First each output that replaces an input takes that input's buffer; then any output
         // left takes a dying input not taken yet (one an output replaces and could not take
         // would not fit another output either: same shape, dtype and conditions).
+        // A batch of chains (cpu/fused.h) runs its members at once: an output may take only an
+        // input of its own member (read there before it is written) that no other member reads.
+        const size_t members = instr.op == Op::Fused ? static_cast<size_t>(cpu::fused_members(instr.ints)) : 1;
+        const size_t in_per = instr.in.size() / members, out_per = outs.size() / members;
+        auto own = [&](size_t k, int32_t s) {
+          if (members == 1) return true;
+          const auto first = instr.in.begin() + k / out_per * in_per, last = first + in_per;
+          const auto mine = std::count(first, last, s);
+          return mine > 0 && mine == std::count(instr.in.begin(), instr.in.end(), s);
+        };
         for (size_t k = 0; k < outs.size(); ++k) {
           const int32_t want = p.replaces[instr.outs[k].slot];
-          if (want >= 0 && fits(outs[k], want)) take(outs[k], want);  // (dies here: see set_replaced)
+          if (want >= 0 && own(k, want) && fits(outs[k], want)) take(outs[k], want);  // (dies here: see set_replaced)
         }
-        for (ArrayDesc& o : outs) {
+        for (size_t k = 0; k < outs.size(); ++k) {
+          ArrayDesc& o = outs[k];
           if (o.storage) continue;
-          for (int32_t s : instr.in)
-            if (fits(o, s)) {
-              take(o, s);
+          const size_t first = k / out_per * in_per;
+          for (size_t i = first; i < first + in_per; ++i)
+            if (own(k, instr.in[i]) && fits(o, instr.in[i])) {
+              take(o, instr.in[i]);
               break;
             }
         }

@@ -115,6 +115,50 @@ describe("fused elementwise chains", () => {
     plain.forEach((a, i) => expect(fused[i].toTypedArray()).toEqual(a.toTypedArray()));
   });
 
+  it("batches one chain over parameters of several shapes into one instruction, bit for bit", () => {
+    // Adam's update of each parameter: the same steps and constants, other shapes (odd sizes too).
+    const shapes = [[512, 300], [300], [7, 3], [1], [64, 65]];
+    const state = shapes.map((sh, k) => [1, 2, 3].map((s) => seeded(10 * k + s, sh, "float32")).concat(mx.abs(seeded(10 * k + 4, sh, "float32"))));
+    mx.eval(state.flat());
+    const step = () =>
+      state.flatMap(([p, g, m, v]) => {
+        const m2 = mx.add(mx.multiply(m, 0.9), mx.multiply(g, 0.1));
+        const v2 = mx.add(mx.multiply(v, 0.999), mx.multiply(mx.square(g), 0.001));
+        return [m2, v2, mx.subtract(p, mx.divide(mx.multiply(m2, 1e-3), mx.add(mx.sqrt(v2), 1e-8)))];
+      });
+    setFusion(false);
+    const plain = step();
+    mx.eval(plain);
+    setFusion(true);
+    mx.eval(step());
+    evalStats.reset();
+    const fused = step();
+    mx.eval(fused);
+    expect(evalStats.fused).toBe(1);
+    expect(evalStats.ops.get("mul")).toBe(6 * shapes.length);
+    plain.forEach((a, i) => expect(fused[i].toTypedArray()).toEqual(a.toTypedArray()));
+  });
+  it("a batch's output never takes a buffer another member still reads", () => {
+    // s dies in the batch and both members read it: neither may write its result over s.
+    const a = seeded(1, [16, 16], "float64"), b = seeded(2, [16, 16], "float64");
+    const x = seeded(3, [16, 16], "float64"), y = seeded(4, [16, 16], "float64");
+    mx.eval(a, b, x, y);
+    const s = mx.matmul(a, b);
+    const outs = [mx.add(mx.multiply(x, s), 1), mx.add(mx.multiply(y, s), 1)];
+    evalStats.reset();
+    mx.eval(outs);
+    expect(evalStats.fused).toBe(1);
+    const [av, bv, xv, yv] = [a, b, x, y].map((t) => t.toTypedArray() as Float64Array);
+    const want = (z: Float64Array) =>
+      Array.from({ length: 256 }, (_, k) => {
+        let acc = 0;
+        for (let j = 0; j < 16; j++) acc += av[Math.floor(k / 16) * 16 + j] * bv[j * 16 + (k % 16)];
+        return z[k] * acc + 1;
+      });
+    [xv, yv].forEach((z, i) =>
+      (outs[i].toTypedArray() as Float64Array).forEach((v, k) => expect(Math.abs(v - want(z)[k])).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(want(z)[k])))),
+    );
+  });
   it("writes out a chain's value that a non-elementwise op reads", () => {
     const x = seeded(5, [64, 64], "float64");
     mx.eval(x);

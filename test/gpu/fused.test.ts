@@ -185,6 +185,29 @@ describe.skipIf(!HAS_GPU)("gpu: fused elementwise chains (NVRTC)", () => {
     expectIdentical(plain, fused);
   }, SLOW);
 
+  it("batches one chain over parameters of several sizes into one kernel, bit for bit", () => {
+    // Sizes around the pack width and the block size, a scalar, and more members than one launch holds.
+    const sizes = [[512, 300], [300], [7, 3], [1], [64, 65], [4097], ...Array.from({ length: 70 }, (_, k) => [k + 2])];
+    const state = sizes.map((sh, k) => [1, 2, 3].map((s) => seeded(10 * k + s, sh, "float32")).concat(mx.abs(seeded(10 * k + 4, sh, "float32"))));
+    mx.eval(state.flat());
+    const { plain, fused, fusedCount } = bothWays(() =>
+      state.flatMap(([p, g, m, v]) => {
+        const m2 = mx.add(mx.multiply(m, 0.9), mx.multiply(g, 0.1));
+        const v2 = mx.add(mx.multiply(v, 0.999), mx.multiply(mx.square(g), 0.001));
+        return [m2, v2, mx.subtract(p, mx.divide(mx.multiply(m2, 1e-3), mx.add(mx.sqrt(v2), 1e-8)))];
+      }),
+    );
+    expect(fusedCount).toBe(1);
+    expectIdentical(plain, fused);
+    // An unaligned member (a view at an odd offset) runs the batch member by member.
+    const [a, b] = [seeded(90, [1001], "float32"), seeded(91, [1000], "float32")];
+    mx.eval(a, b);
+    const odd = a.index(mx.slice(1));
+    const r = bothWays(() => [mx.add(mx.multiply(odd, 3), 1), mx.add(mx.multiply(b, 3), 1)]);
+    expect(r.fusedCount).toBe(1);
+    expectIdentical(r.plain, r.fused);
+  }, SLOW);
+
   it("one generated kernel serves new sizes and constants", () => {
     const run = (n: number, a: number) => {
       const x = seeded(n, [n], "float64");

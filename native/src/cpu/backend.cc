@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../backend.h"
+#include "fused.h"
 #include "kernels.h"
 
 namespace tessera {
@@ -68,7 +69,9 @@ class CpuBackend : public Backend {
       case Op::Matmul: return matmul(instr, in, out);
       case Op::SliceUpdate: return slice_update(instr, in, out);
       case Op::Divmod: return divmod(in, outs);
-      case Op::Fused: return fused(instr, in, outs, sc);
+      case Op::Fused:
+        if (fused_members(instr.ints) == 1) return fused(instr, in, outs, sc);
+        return for_each_member(instr, in, outs, [&](const Instr& one, const Inputs& a, const Outputs& b) { fused(one, a, b, sc); });
       case Op::Scan: return scan(instr, in, out);
       case Op::Sort: return sort(instr, in, outs);
       case Op::Cholesky: case Op::Inv: case Op::Solve: case Op::Qr: case Op::Eigh: case Op::Svd:

@@ -11,12 +11,49 @@
 //   a b c operand registers (unused ones -1); for kFusedConst, a is the index of its value among
 //         the instruction's scalars
 // outReg: the register each output holds, in output order.
+//
+// A batch (fuse.ts's batchChains) runs several chains of the same steps and constants, each over
+// its own shape: ints then end with the member count M, and the inputs and outputs are member 0's,
+// then member 1's, and so on (nIn / M and nOut each). Every operand of a member has its shape.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "../program.h"
 
 namespace tessera::cpu {
+
+// The number of chains a fused instruction's ints describe (1 unless it is a batch).
+inline int64_t fused_members(const std::vector<int64_t>& v) {
+  if (v.size() < 3) return 1;
+  const int64_t n_steps = v[1];
+  if (n_steps < 0 || static_cast<int64_t>(v.size()) < 3 + 5 * n_steps) return 1;
+  const int64_t n_out = v[2 + 5 * n_steps];
+  return static_cast<int64_t>(v.size()) == 4 + 5 * n_steps + n_out ? v.back() : 1;
+}
+// The most members one batch may have (fuse.ts's MAX_MEMBERS).
+constexpr int64_t kMaxFusedMembers = 256;
+
+// Calls f(member, inputs, outputs) for each member of a batch, with `member` the instruction of
+// that chain alone (ints without the count, the member's shape). Scratch vectors are reused.
+template <class F>
+void for_each_member(const Instr& instr, const Inputs& in, const Outputs& outs, F&& f) {
+  const int64_t m = fused_members(instr.ints);
+  const size_t n_in = in.size() / m, n_out = outs.size() / m;
+  thread_local Instr one;
+  thread_local Inputs ins;
+  thread_local Outputs os;
+  one.op = instr.op, one.device = instr.device, one.dtype = instr.dtype, one.index = instr.index;
+  one.scalar_index = instr.scalar_index, one.num_scalars = instr.num_scalars;
+  one.ints.assign(instr.ints.begin(), instr.ints.end() - 1);
+  for (int64_t k = 0; k < m; ++k) {
+    ins.assign(in.begin() + k * n_in, in.begin() + (k + 1) * n_in);
+    os.assign(outs.begin() + k * n_out, outs.begin() + (k + 1) * n_out);
+    one.shape = os[0]->shape;
+    one.outs.assign(instr.outs.begin() + k * n_out, instr.outs.begin() + (k + 1) * n_out);
+    f(static_cast<const Instr&>(one), static_cast<const Inputs&>(ins), static_cast<const Outputs&>(os));
+  }
+}
 
 constexpr int64_t kFusedConst = -1;
 constexpr int64_t kRegNumber = 0;

@@ -171,6 +171,7 @@ struct Layout {
   bool packed = true;          // the pack loop runs (every output 16-byte aligned)
   bool device_consts = false;  // constants read from 8-byte slots at `cb` (graph patches), not arguments
   int unroll = 1;              // packs per thread per round of that loop
+  int batch = 0;               // a batch kernel's capacity in members (0: one chain); see run_batch
 };
 
 std::string reg_type(const Layout& L, bool is_bool) { return is_bool ? "bool" : L.T; }
@@ -235,15 +236,25 @@ std::string generate(const Layout& L, const std::vector<bool>& kind_bool) {
   bool strided = false;
   for (Mode m : L.mode) strided |= m == Mode::Strided;
   auto in_ptr = [&](int i) { return "in" + std::to_string(i); };
+  auto out_type = [&](int64_t j) { return reg_type(L, kind_bool[v[3 + 5 * n_steps + j]]); };
+  if (L.batch) {
+    // Each member's operands, its element count and its first block (blocks are dealt out in
+    // member order; a block finds its member by binary search).
+    s += "struct Member { const void* in[" + std::to_string(n_in) + "]; void* out[" + std::to_string(n_out) +
+         "]; long long n, first; };\nstruct Batch { Member m[" + std::to_string(L.batch) + "]; int count; };\n";
+  }
   s += "extern \"C\" __global__ void __launch_bounds__(256) tessera_fused(";
   sep.clear();
-  for (int i = 0; i < n_in; ++i) s += sep + "const " + reg_type(L, L.in_bool[i]) + "* " + in_ptr(i), sep = ", ";
-  for (int64_t j = 0; j < n_out; ++j)
-    s += sep + reg_type(L, kind_bool[v[3 + 5 * n_steps + j]]) + "* out" + std::to_string(j), sep = ", ";
+  if (L.batch) {
+    s += "const __grid_constant__ Batch b", sep = ", ";
+  } else {
+    for (int i = 0; i < n_in; ++i) s += sep + "const " + reg_type(L, L.in_bool[i]) + "* " + in_ptr(i), sep = ", ";
+    for (int64_t j = 0; j < n_out; ++j) s += sep + out_type(j) + "* out" + std::to_string(j), sep = ", ";
+  }
   if (L.device_consts) s += sep + "const unsigned char* __restrict__ cb";
   else
     for (int64_t k : consts) s += sep + reg_type(L, kind_bool[n_in + k]) + " c" + std::to_string(k);
-  s += ", long long n, unsigned z";
+  s += L.batch ? ", unsigned z" : ", long long n, unsigned z";
   if (strided) {
     // __grid_constant__: indexed in place, not copied to each thread's stack.
     s += ", const __grid_constant__ Geo g, int small";
@@ -251,7 +262,22 @@ std::string generate(const Layout& L, const std::vector<bool>& kind_bool) {
       if (L.mode[i] == Mode::Strided) s += ", const __grid_constant__ Str t" + std::to_string(i);
   }
   s += ") {\n";
-  s += "  const long long tid = blockIdx.x * (long long)blockDim.x + threadIdx.x, step = (long long)gridDim.x * blockDim.x;\n";
+  if (L.batch) {
+    s += "  int lo = 0, hi = b.count - 1;\n"
+         "  while (lo < hi) { const int mid = (lo + hi + 1) >> 1; if (b.m[mid].first <= (long long)blockIdx.x) lo = mid; else hi = mid - 1; }\n"
+         "  const Member& M = b.m[lo];\n"
+         "  const long long bid = blockIdx.x - M.first, nblk = (lo + 1 < b.count ? b.m[lo + 1].first : (long long)gridDim.x) - M.first;\n"
+         "  const long long n = M.n;\n";
+    for (int i = 0; i < n_in; ++i) {
+      const std::string t = reg_type(L, L.in_bool[i]);
+      s += "  const " + t + "* " + in_ptr(i) + " = static_cast<const " + t + "*>(M.in[" + std::to_string(i) + "]);\n";
+    }
+    for (int64_t j = 0; j < n_out; ++j)
+      s += "  " + out_type(j) + "* out" + std::to_string(j) + " = static_cast<" + out_type(j) + "*>(M.out[" + std::to_string(j) + "]);\n";
+  } else {
+    s += "  const long long bid = blockIdx.x, nblk = gridDim.x;\n";
+  }
+  s += "  const long long tid = bid * blockDim.x + threadIdx.x, step = nblk * blockDim.x;\n";
   s += std::string("  constexpr int N = 16 / sizeof(") + L.T + ");\n";
   if (L.device_consts)
     for (size_t q = 0; q < consts.size(); ++q) {
@@ -301,7 +327,7 @@ std::string generate(const Layout& L, const std::vector<bool>& kind_bool) {
     // bytes are in flight to cover the memory's latency while other warps compute.
     s += "  constexpr int U = " + std::to_string(L.unroll) + ";\n";
     s += "  const long long packs = n / N, chunk = (long long)blockDim.x * U;\n";
-    s += "  for (long long b0 = blockIdx.x * chunk; b0 < packs; b0 += gridDim.x * chunk) {\n";
+    s += "  for (long long b0 = bid * chunk; b0 < packs; b0 += nblk * chunk) {\n";
     for (int i = 0; i < n_in; ++i)
       if (L.mode[i] == Mode::Pack) s += "    Pack<" + reg_type(L, L.in_bool[i]) + ", N> v" + std::to_string(i) + "[U];\n";
     s += "#pragma unroll\n    for (int u = 0; u < U; ++u) {\n";
@@ -336,7 +362,7 @@ cudaKernel_t kernel_for(const Layout& L, const std::vector<bool>& kind_bool, int
   static std::mutex mutex;
   static std::unordered_map<std::string, cudaKernel_t> kernels;
   std::string key = std::string(L.T) + char('0' + L.unroll) + (L.packed ? 'p' : 'l') + (L.device_consts ? 'd' : 'a') +
-                    std::to_string(device) + ':';
+                    std::to_string(device) + 'b' + std::to_string(L.batch) + ':';
   for (int i = 0; i < L.n_in; ++i) key += char(L.mode[i]), key += L.in_bool[i] ? 'b' : 'n';
   key.append(reinterpret_cast<const char*>(L.ints->data()), L.ints->size() * sizeof(int64_t));
   {
@@ -353,25 +379,14 @@ cudaKernel_t kernel_for(const Layout& L, const std::vector<bool>& kind_bool, int
 // Kernel parameter space is 4 KiB on every architecture the backend builds for.
 constexpr size_t kParamBytes = 4096;
 
+// Whether each register of chain `v` (inputs first, of kinds `in`) holds bools; throws for a step
+// whose op is not defined on its operands on the gpu.
 template <class T>
-void run_fused(const Context& c, const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc) {
-  const std::vector<int64_t>& v = instr.ints;
-  const int n_in = static_cast<int>(in.size());
-  const int64_t n_steps = v[1], n_out = v[2 + 5 * n_steps];
-  const Shape& shape = instr.shape;
-  const int nd = static_cast<int>(shape.size());
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  if (n == 0) return;
+std::vector<bool> register_kinds(const std::vector<int64_t>& v, const ArrayDesc* const* in, int n_in) {
+  const int64_t n_steps = v[1];
   const DType dt = static_cast<DType>(v[0]);
-
-  Layout L;
-  L.T = std::is_same_v<T, float> ? "float" : "double";
-  L.n_in = n_in;
-  L.ints = &v;
   std::vector<bool> kind_bool(n_in + n_steps);
   for (int i = 0; i < n_in; ++i) kind_bool[i] = in[i]->dtype == DType::Bool;
-  L.in_bool.assign(kind_bool.begin(), kind_bool.begin() + n_in);
   for (int64_t k = 0; k < n_steps; ++k) {
     const int64_t* st = &v[2 + 5 * k];
     kind_bool[n_in + k] = st[1] == cpu::kRegBool;
@@ -384,6 +399,60 @@ void run_fused(const Context& c, const Instr& instr, const Inputs& in, const Out
       throw std::runtime_error("fused step " + std::to_string(k) + ": " + op_name(int32_t(op)) + " is not defined on " +
                                (b_in ? "bool" : dtype_name(dt)) + " on device gpu");
   }
+  return kind_bool;
+}
+
+// Packs per thread per round of the pack loop: 4 for a chain of one packed input and output,
+// fewer as registers fill.
+int unroll_for(const Layout& L, int64_t n_out) {
+  int packed_operands = static_cast<int>(n_out);
+  for (Mode m : L.mode) packed_operands += m == Mode::Pack;
+  return packed_operands <= 2 ? 4 : packed_operands <= 4 ? 2 : 1;
+}
+
+// The constants' arguments (values, or while recording a graph the patch slots' address `cb`),
+// appended to args; returns their bytes. cnum and cbool hold the values until the launch.
+template <class T>
+size_t constant_args(const Context& c, const std::vector<int64_t>& v, int n_in, const std::vector<bool>& kind_bool, Scalars sc,
+                     bool device_consts, const void*& cb, std::vector<T>& cnum, std::vector<char>& cbool, std::vector<void*>& args) {
+  const int64_t n_steps = v[1];
+  size_t bytes = 0;
+  if (device_consts) args.push_back(&cb), bytes += 8;
+  for (int64_t k = 0; k < n_steps; ++k) {
+    const int64_t* st = &v[2 + 5 * k];
+    if (st[0] != cpu::kFusedConst) continue;
+    if (device_consts) {
+      const bool is_bool = kind_bool[n_in + k];
+      const void* slot = c.patches->add(sc.words + st[2], is_bool ? Patches::Kind::Bool
+                                                          : std::is_same_v<T, float> ? Patches::Kind::F32 : Patches::Kind::F64);
+      if (!cb) cb = slot;  // the chain's slots are adjacent
+      continue;
+    }
+    const double value = sc.f(static_cast<int>(st[2]));
+    if (kind_bool[n_in + k]) cbool[k] = value != 0, args.push_back(&cbool[k]);
+    else cnum[k] = static_cast<T>(value), args.push_back(&cnum[k]);
+    bytes += 8;
+  }
+  return bytes;
+}
+
+template <class T>
+void run_fused(const Context& c, const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc) {
+  const std::vector<int64_t>& v = instr.ints;
+  const int n_in = static_cast<int>(in.size());
+  const int64_t n_steps = v[1], n_out = v[2 + 5 * n_steps];
+  const Shape& shape = instr.shape;
+  const int nd = static_cast<int>(shape.size());
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  if (n == 0) return;
+
+  Layout L;
+  L.T = std::is_same_v<T, float> ? "float" : "double";
+  L.n_in = n_in;
+  L.ints = &v;
+  const std::vector<bool> kind_bool = register_kinds<T>(v, in.data(), n_in);
+  L.in_bool.assign(kind_bool.begin(), kind_bool.begin() + n_in);
 
   // Each input's strides over the output shape (0 along broadcast axes), and how it is read.
   std::vector<Shape> strides(n_in, Shape(nd, 0));
@@ -406,10 +475,7 @@ void run_fused(const Context& c, const Instr& instr, const Inputs& in, const Out
   if (!L.packed)
     for (Mode& m : L.mode)
       if (m == Mode::Pack) m = Mode::Linear;
-  // Packs per round: 4 for a chain of one packed input and output, fewer as registers fill.
-  int packed_operands = static_cast<int>(n_out);
-  for (Mode m : L.mode) packed_operands += m == Mode::Pack;
-  L.unroll = packed_operands <= 2 ? 4 : packed_operands <= 4 ? 2 : 1;
+  L.unroll = unroll_for(L, n_out);
 
   // The strided inputs' geometry: size-1 axes dropped, neighbours merged where every strided
   // input steps through both as one (the linear index stays row-major over the output).
@@ -453,22 +519,7 @@ void run_fused(const Context& c, const Instr& instr, const Inputs& in, const Out
   // While recording a graph the constants live in patches (graph.cc converts them as below).
   L.device_consts = c.patches != nullptr;
   const void* cb = nullptr;
-  if (L.device_consts) args.push_back(&cb), bytes += 8;
-  for (int64_t k = 0; k < n_steps; ++k) {
-    const int64_t* st = &v[2 + 5 * k];
-    if (st[0] != cpu::kFusedConst) continue;
-    if (L.device_consts) {
-      const bool is_bool = kind_bool[n_in + k];
-      const void* slot = c.patches->add(sc.words + st[2], is_bool ? Patches::Kind::Bool
-                                                          : std::is_same_v<T, float> ? Patches::Kind::F32 : Patches::Kind::F64);
-      if (!cb) cb = slot;  // the chain's slots are adjacent
-      continue;
-    }
-    const double value = sc.f(static_cast<int>(st[2]));
-    if (kind_bool[n_in + k]) cbool[k] = value != 0, args.push_back(&cbool[k]);
-    else cnum[k] = static_cast<T>(value), args.push_back(&cnum[k]);
-    bytes += 8;
-  }
+  bytes += constant_args<T>(c, v, n_in, kind_bool, sc, L.device_consts, cb, cnum, cbool, args);
   args.push_back(&count);
   unsigned zero = 0;
   args.push_back(&zero);
@@ -490,14 +541,82 @@ void run_fused(const Context& c, const Instr& instr, const Inputs& in, const Out
         "fused");
 }
 
+// A batch of chains (cpu/fused.h) whose operands are all contiguous and 16-byte aligned: one
+// launch of a batch kernel for up to L.batch members (as many as a kernel's parameters hold), each
+// member given its own run of blocks. An optimizer's update of 30 parameters is then one kernel
+// instead of 30 small ones. Any other batch runs each member as a chain of its own.
+template <class T>
+void run_batch(const Context& c, const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc) {
+  const int64_t members = cpu::fused_members(instr.ints);
+  const int n_in = static_cast<int>(in.size() / members);
+  const std::vector<int64_t> v(instr.ints.begin(), instr.ints.end() - 1);
+  const int64_t n_steps = v[1], n_out = v[2 + 5 * n_steps];
+  bool packable = n_in > 0;
+  for (const ArrayDesc* x : in) packable = packable && x->is_row_contiguous() && aligned16(x->bytes());
+  for (const ArrayDesc* o : outs) packable = packable && aligned16(o->bytes());
+  if (!packable)
+    return cpu::for_each_member(instr, in, outs, [&](const Instr& one, const Inputs& a, const Outputs& b) { run_fused<T>(c, one, a, b, sc); });
+
+  Layout L;
+  L.T = std::is_same_v<T, float> ? "float" : "double";
+  L.n_in = n_in;
+  L.ints = &v;
+  const std::vector<bool> kind_bool = register_kinds<T>(v, in.data(), n_in);
+  L.in_bool.assign(kind_bool.begin(), kind_bool.begin() + n_in);
+  L.mode.assign(n_in, Mode::Pack);
+  L.unroll = unroll_for(L, n_out);
+  L.device_consts = c.patches != nullptr;
+  std::vector<T> cnum(n_steps);
+  std::vector<char> cbool(n_steps);
+  const void* cb = nullptr;
+  std::vector<void*> args(1);  // args[0]: the member table
+  const size_t const_bytes = constant_args<T>(c, v, n_in, kind_bool, sc, L.device_consts, cb, cnum, cbool, args);
+  unsigned zero = 0;
+  args.push_back(&zero);
+  // The table: per member its pointers, element count and first block (device side: Member), then
+  // the member count; it and the other parameters fill at most a kernel's parameter space.
+  const int64_t member_words = n_in + n_out + 2;
+  const int64_t capacity = (int64_t(kParamBytes) - 16 - int64_t(const_bytes)) / (8 * member_words);
+  if (capacity < 1)
+    return cpu::for_each_member(instr, in, outs, [&](const Instr& one, const Inputs& a, const Outputs& b) { run_fused<T>(c, one, a, b, sc); });
+  L.batch = static_cast<int>(std::min<int64_t>(capacity, 64));
+  int device = 0;
+  check(cudaGetDevice(&device), "fused");
+  const cudaKernel_t kernel = kernel_for(L, kind_bool, device);
+  std::vector<uint64_t> table(L.batch * member_words + 1);
+  args[0] = table.data();
+  constexpr int64_t N = 16 / int64_t(sizeof(T));
+  for (int64_t m0 = 0; m0 < members; m0 += L.batch) {
+    const int count = static_cast<int>(std::min<int64_t>(L.batch, members - m0));
+    std::fill(table.begin(), table.end(), 0);
+    int64_t blocks = 0;
+    for (int k = 0; k < count; ++k) {
+      uint64_t* w = &table[k * member_words];
+      const int64_t m = m0 + k;
+      for (int i = 0; i < n_in; ++i) w[i] = reinterpret_cast<uint64_t>(in[m * n_in + i]->bytes());
+      for (int64_t j = 0; j < n_out; ++j) w[n_in + j] = reinterpret_cast<uint64_t>(outs[m * n_out + j]->bytes());
+      const int64_t n = outs[m * n_out]->size();
+      w[n_in + n_out] = static_cast<uint64_t>(n);
+      w[n_in + n_out + 1] = static_cast<uint64_t>(blocks);
+      blocks += blocks_for(c, n / N / L.unroll + 1);
+    }
+    std::memcpy(&table[L.batch * member_words], &count, sizeof(count));
+    if (blocks > INT32_MAX) throw std::runtime_error("fused batch on device gpu: too many blocks for one launch");
+    check(cudaLaunchKernel(reinterpret_cast<const void*>(kernel), dim3(static_cast<unsigned>(blocks)), dim3(kThreads), args.data(), 0,
+                           c.stream),
+          "fused");
+  }
+}
+
 }  // namespace
 
 bool fused_available() { return nvrtc_available(); }
 
 void fused(const Context& c, const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc) {
+  const bool batch = cpu::fused_members(instr.ints) > 1;
   switch (static_cast<DType>(instr.ints.at(0))) {
-    case DType::F32: return run_fused<float>(c, instr, in, outs, sc);
-    case DType::F64: return run_fused<double>(c, instr, in, outs, sc);
+    case DType::F32: return batch ? run_batch<float>(c, instr, in, outs, sc) : run_fused<float>(c, instr, in, outs, sc);
+    case DType::F64: return batch ? run_batch<double>(c, instr, in, outs, sc) : run_fused<double>(c, instr, in, outs, sc);
     default: throw std::runtime_error("fused chains compute in float32 or float64");
   }
 }

@@ -6,6 +6,7 @@
 import { isArray } from "./array.js";
 import { native } from "./native/binding.js";
 import { evaluate, profiledPrograms } from "./eval/eval.js";
+import { stepName } from "./eval/program.js";
 import { treeLeaves } from "./tree.js";
 
 /** One primitive's share of a profile. */
@@ -70,7 +71,7 @@ export function profile<T>(fn: () => T): Profile<T> {
     i += 2;
     for (let k = 0; k < count; k++, i += 2) {
       const step = steps && steps.length === count ? steps[k] : undefined;
-      const name = step?.members ? `fused(${step.members.join(", ")})` : NAMES[raw[i]] ?? `op ${raw[i]}`;
+      const name = step?.members ? stepName(step) : NAMES[raw[i]] ?? `op ${raw[i]}`;
       let row = byName.get(name);
       if (!row) byName.set(name, (row = { primitive: name, calls: 0, ms: 0 }));
       row.calls++;

@@ -5,7 +5,7 @@
 import { makeArray, setHandle, type Array } from "../array.js";
 import { cpu, type Device } from "../device.js";
 import { native } from "../native/binding.js";
-import { buildProgram, Scratch, scratchOutputs, type Program, type Step } from "./program.js";
+import { buildProgram, Scratch, scratchOutputs, stepName, type Program, type Step } from "./program.js";
 import { callOf, callScalars, countCallReads, COUNT_MARK } from "./compiled.js";
 import { compileTracing } from "./tracing.js";
 import type { Node } from "../array.js";
@@ -174,7 +174,7 @@ function nativeError(p: { steps: Step[] }, op: string, e: unknown): Error {
   if (m) {
     const step = p.steps[Number(m[1])];
     const shapes = step.inputs.map((x) => `[${x.shape.join(",")}] ${x.dtype}`).join(", ");
-    const name = step.members ? `fused(${step.members.join(", ")})` : step.name;
+    const name = stepName(step);
     return new Error(`${op}: ${name} failed during evaluation (inputs ${shapes || "none"}): ${m[3]}`);
   }
   return new Error(`${op}: evaluation failed: ${msg.replace(/^\[run\] /, "")}`);

@@ -11,6 +11,10 @@
  * after its inputs. Scalar constants (`full`, and broadcasts of one) that only feed groups are
  * folded into them as constant steps. A value of a group is written out only when something
  * outside the group reads it or the evaluation keeps it.
+ *
+ * Then chains with the same steps and constants over arrays of other sizes (an optimizer's update
+ * of each parameter) are batched into one instruction (batchChains): one kernel launch on the gpu
+ * instead of one per parameter.
  */
 import type { Array, Node } from "../array.js";
 import { nativeDevice } from "../device.js";
@@ -56,6 +60,9 @@ export interface FusedUnit {
   scalarRefs: (DynamicRef | undefined)[];
   /** The number type the steps compute in. */
   type: DType;
+  /** Chains batched in this instruction (batchChains): `ints` then ends with this count, and the
+   * inputs and outputs are each member's in turn. */
+  members: number;
 }
 export type Unit = { kind: "node"; node: Node } | FusedUnit;
 
@@ -165,7 +172,7 @@ export function planFusion(order: Node[], kept: () => Set<Array>, once = true): 
   if (!enabled || order.length < 2) return order.map((node) => ({ kind: "node", node }));
   const keep = kept();
   const units = plan(order, keep, null);
-  if (!once) return units;
+  if (!once) return batchChains(units);
   // A chain whose kernel is generated at run time (the gpu's: NVRTC takes a good fraction of a
   // second per new kernel) runs unfused the first time an evaluation meets it, and fused from the
   // second on: a training loop compiles its chains at its second step, and an evaluation that
@@ -181,7 +188,82 @@ export function planFusion(order: Node[], kept: () => Set<Array>, once = true): 
     cold ??= new Set();
     for (const n of u.nodes) cold.add(n);
   }
-  return cold ? plan(order, keep, cold) : units;
+  return batchChains(cold ? plan(order, keep, cold) : units);
+}
+
+/** fused.h's bound on a batch (a kernel's parameters hold every member's pointers). */
+const MAX_MEMBERS = 256;
+
+/**
+ * Batches fused units with the same steps, constants, input dtypes and device whose operands all
+ * have their own output's shape: an optimizer's update of each parameter becomes one instruction.
+ * A batch runs where the first unit reading one of its members' values stands (or at the end), so
+ * that every member's inputs exist and no reader comes before it; until then it stays open to
+ * more members.
+ */
+function batchChains(units: Unit[]): Unit[] {
+  let candidates = 0;
+  for (const u of units) if (u.kind === "fused" && batchable(u)) candidates++;
+  if (candidates < 2) return units;
+  const out: Unit[] = [];
+  const open = new Map<string, FusedUnit[]>();
+  const batchOf = new Map<Array, string>(); // each value a member of an open batch writes
+  const close = (key: string) => {
+    const batch = open.get(key)!;
+    open.delete(key);
+    for (const m of batch) for (const y of m.outputs) batchOf.delete(y);
+    out.push(batch.length === 1 ? batch[0] : joined(batch));
+  };
+  for (const u of units) {
+    for (const x of u.kind === "fused" ? u.inputs : u.node.inputs) {
+      const key = batchOf.get(x);
+      if (key !== undefined) close(key);
+    }
+    if (u.kind !== "fused" || !batchable(u)) {
+      out.push(u);
+      continue;
+    }
+    const key = `${deviceKey(u.nodes[0])}|${u.inputs.map((x) => x.dtype).join()}|${u.ints.join()}|${u.scalars.map(exact).join()}`;
+    let batch = open.get(key);
+    if (batch && !sameRefs(batch[0], u)) {
+      close(key);
+      batch = undefined;
+    }
+    if (!batch) open.set(key, (batch = []));
+    batch.push(u);
+    for (const y of u.outputs) batchOf.set(y, key);
+    if (batch.length === MAX_MEMBERS) close(key);
+  }
+  for (const key of [...open.keys()]) close(key);
+  return out;
+}
+
+/** A unit that may join a batch: every operand has the output's shape (no broadcast input). */
+function batchable(u: FusedUnit): boolean {
+  const shape = u.outputs[0].shape;
+  return u.members === 1 && u.inputs.every((x) => sameShape(x.shape, shape));
+}
+
+/** A constant as text that tells -0 from 0. */
+const exact = (v: number): string => (Object.is(v, -0) ? "-0" : String(v));
+
+function sameRefs(a: FusedUnit, b: FusedUnit): boolean {
+  return a.scalarRefs.every((r, i) => r === b.scalarRefs[i]);
+}
+
+function joined(batch: FusedUnit[]): FusedUnit {
+  const first = batch[0];
+  return {
+    kind: "fused",
+    nodes: batch.flatMap((m) => m.nodes),
+    inputs: batch.flatMap((m) => m.inputs),
+    outputs: batch.flatMap((m) => m.outputs),
+    ints: [...first.ints, batch.length],
+    scalars: first.scalars,
+    scalarRefs: first.scalarRefs,
+    type: first.type,
+    members: batch.length,
+  };
 }
 
 /** The gpu chains evaluations have met (see planFusion), forgotten when there are too many. */
@@ -350,5 +432,5 @@ function finish(g: Group, kept: Set<Array>, readers: Map<Array, Node[]>): Unit {
   }
   ints.push(outputs.length);
   for (const y of outputs) ints.push(resolve(g.reg.get(y)!));
-  return { kind: "fused", nodes: g.nodes, inputs: g.inputs, outputs, ints, scalars: g.scalars, scalarRefs: g.scalarRefs, type: g.type };
+  return { kind: "fused", nodes: g.nodes, inputs: g.inputs, outputs, ints, scalars: g.scalars, scalarRefs: g.scalarRefs, type: g.type, members: 1 };
 }

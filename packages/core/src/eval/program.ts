@@ -27,6 +27,16 @@ export interface Step {
   inputs: { shape: number[]; dtype: DType }[];
   /** For a fused instruction, the primitives it computes, in order. */
   members?: string[];
+  /** For a fused instruction, how many chains of the same steps it batches (members holds each's). */
+  batch?: number;
+}
+
+/** A step's name in profiles and errors: a fused chain as `fused(mul, add)`, a batch of them `fused(mul, add) x30`. */
+export function stepName(step: Step): string {
+  if (!step.members) return step.name;
+  const k = step.batch ?? 1;
+  const chain = `fused(${step.members.slice(0, step.members.length / k).join(", ")})`;
+  return k > 1 ? `${chain} x${k}` : chain;
 }
 
 export interface Program {
@@ -319,7 +329,7 @@ export function encodeProgram(order: Node[], inputs: Array[], outputs: Array[], 
       code.push(unit.scalars.length, scalars.length);
       unit.scalarRefs.forEach((ref, i) => ref && dynamic.push({ index: scalars.length + i, ref, dtype: unit.type }));
       pushAll(scalars, unit.scalars);
-      steps.push({ name: "fused", inputs: unit.inputs, members: unit.nodes.map((n) => n.prim.name) });
+      steps.push({ name: "fused", inputs: unit.inputs, members: unit.nodes.map((n) => n.prim.name), batch: unit.members });
       continue;
     }
     const node = unit.node;
