@@ -5,7 +5,12 @@
 // many kernels (so the host's cost per evaluation is spread over them); "per eval" figures run
 // one op per evaluation.
 // Run: `node bench/gpu.mjs`. Each figure is the median of several timed runs after a warm-up;
-// a run ends by reading one element back, which waits for the gpu's stream.
+// a run ends by reading one element back, which waits for the gpu's stream. At the end, PyTorch's
+// figures from the same call (bench/gpu_peers.py: cuBLAS float32, TF32 and bfloat16 matmul, the
+// device copy) and the ratios to them; the TF32 row comes from a child run with
+// TESSERA_ALLOW_TF32=1 (the setting is read when the addon loads).
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import * as mx from "@tessera/core";
 
 if (!mx.isAvailable(mx.gpu)) {
@@ -44,15 +49,27 @@ const random = (shape) => {
 const range = (k) => [...Array(k).keys()];
 
 const tf32 = process.env.TESSERA_ALLOW_TF32 === "1";
-console.log(`float32 matmul (${tf32 ? "TF32 allowed" : "TF32 off"})   TFLOP/s: 10 per eval | 1 per eval`);
-for (const n of [1024, 4096]) {
-  const a = random([n, n]), b = random([n, n]);
-  const many = median(timed(() => range(10).map(() => mx.matmul(a, b))), 5) / 10;
-  const one = median(timed(() => mx.matmul(a, b)), 10);
-  const tf = (t) => ((2 * n ** 3) / t / 1e12).toFixed(1);
-  console.log(`  ${String(n).padStart(5)}^3                         ${tf(many).padStart(6)} | ${tf(one).padStart(6)}`);
+/** TFLOP/s of n^3 products of dtype d: 10 per evaluation (the device's rate) and 1 per evaluation. */
+function matmulRows(d, label) {
+  console.log(`${label}   TFLOP/s: 10 per eval | 1 per eval`);
+  const rates = {};
+  for (const n of [1024, 4096]) {
+    const [a, b] = [random([n, n]), random([n, n])].map((t) => (d === "float32" ? t : mx.astype(t, d)));
+    mx.eval(a, b);
+    const many = median(timed(() => range(10).map(() => mx.matmul(a, b))), 5) / 10;
+    const one = median(timed(() => mx.matmul(a, b)), 10);
+    const tf = (t) => (2 * n ** 3) / t / 1e12;
+    console.log(`  ${String(n).padStart(5)}^3                         ${tf(many).toFixed(1).padStart(6)} | ${tf(one).toFixed(1).padStart(6)}`);
+    rates[n] = tf(many);
+  }
+  return rates;
 }
-if (tf32) process.exit(0);
+if (process.argv.includes("--tf32-row")) {  // the child run of the TF32 row
+  console.log(JSON.stringify(matmulRows("float32", "float32 matmul (TF32 allowed)")));
+  process.exit(0);
+}
+const f32 = matmulRows("float32", `float32 matmul (${tf32 ? "TF32 allowed" : "TF32 off"})`);
+const bf16 = matmulRows("bfloat16", "bfloat16 matmul (float32 accumulation)");
 
 const n = 64 * 2 ** 20, K = 20;
 const x = random([n]);
@@ -95,3 +112,25 @@ const tDown = median(() => {
   r.dispose();
 }, 5);
 console.log(`host->gpu 256 MiB: ${((4 * n) / tUp / 1e9).toFixed(1)} GB/s; gpu->host: ${((4 * n) / tDown / 1e9).toFixed(1)} GB/s`);
+
+// Same-call ratios to PyTorch (issue targets: matmul >= 0.95 of cuBLAS; the fused chain >= 0.85
+// of the device copy's bandwidth).
+const here = (f) => fileURLToPath(new URL(f, import.meta.url));
+const lastJSON = (out) => JSON.parse(out.toString().trim().split("\n").pop());
+let tf32Rates = null, peers = null;
+try {
+  const env = { ...process.env, TESSERA_ALLOW_TF32: "1" };
+  tf32Rates = lastJSON(execFileSync(process.execPath, [here("./gpu.mjs"), "--tf32-row"], { env, stdio: ["ignore", "pipe", "inherit"] }));
+  peers = lastJSON(execFileSync("python3", [here("./gpu_peers.py")], { stdio: ["ignore", "pipe", "inherit"] }));
+} catch (e) {
+  console.log(`peers not measured: ${String(e.message).split("\n")[0]}`);
+}
+if (peers) {
+  console.log(`\nratios to PyTorch ${peers.torch} in this call (${peers.device}):`);
+  for (const n of [1024, 4096]) {
+    const r = (ours, key) => `${ours.toFixed(1)} / ${peers[key].toFixed(1)} = ${(ours / peers[key]).toFixed(2)}`;
+    console.log(`  matmul ${n}^3 TFLOP/s, tessera / torch: float32 ${r(f32[n], `matmul_${tf32 ? "tf32" : "float32"}_${n}`)}; TF32 ${r(tf32Rates[n], `matmul_tf32_${n}`)}; bfloat16 ${r(bf16[n], `matmul_bfloat16_${n}`)}`);
+  }
+  const fusedTBs = (8 * n) / tFused / 1e12, deviceTBs = (8 * n) / dFused / 1e12;
+  console.log(`  fused chain ${fusedTBs.toFixed(2)} TB/s end to end (${deviceTBs.toFixed(2)} on the device) / torch copy ${peers.copy_tbs.toFixed(2)} TB/s = ${(fusedTBs / peers.copy_tbs).toFixed(2)} (${(deviceTBs / peers.copy_tbs).toFixed(2)})`);
+}

@@ -1,4 +1,5 @@
-// @file Batched matmul on the gpu through cuBLAS, opened with dlopen when first needed: the build
+// @file Batched matmul on the gpu through cuBLAS (float32, float64, and float16/bfloat16 with float32
+// accumulation), opened with dlopen when first needed: the build
 // needs neither cuBLAS's headers nor its library, so the few declarations it uses live here.
 // Row-major C = A @ B is computed as column-major C^T = B^T A^T, so no operand is transposed in
 // memory; an operand whose last two axes have no unit stride, or whose batch axes do not reduce
@@ -17,7 +18,7 @@ namespace {
 using cublasHandle_t = struct cublasContext*;
 using cublasStatus_t = int;
 constexpr int kOpN = 0, kOpT = 1;                      // cublasOperation_t
-constexpr int kR32F = 0, kR64F = 1;                    // cudaDataType
+constexpr int kR32F = 0, kR64F = 1, kR16F = 2, kR16BF = 14;  // cudaDataType
 constexpr int kCompute32F = 68, kCompute32FFastTF32 = 77, kCompute64F = 70;  // cublasComputeType_t
 constexpr int kGemmDefault = -1;                       // cublasGemmAlgo_t
 constexpr size_t kWorkspace = size_t(32) << 20;        // what cuBLAS asks for on Hopper
@@ -137,7 +138,8 @@ void gemm(const Context& c, DType t, bool ta, bool tb, int64_t M, int64_t N, int
 void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out) {
   const int nd = a.ndim();
   if (nd < 2 || b.ndim() != nd || out.ndim() != nd) throw std::runtime_error("matmul: operands must have equal rank >= 2 (this is a bug)");
-  if (a.dtype != DType::F32 && a.dtype != DType::F64) return matmul_generic(c, a, b, out);
+  const bool half = a.dtype == DType::F16 || a.dtype == DType::BF16;
+  if (a.dtype != DType::F32 && a.dtype != DType::F64 && !half) return matmul_generic(c, a, b, out);
   const int64_t M = a.shape[nd - 2], K = a.shape[nd - 1], N = b.shape[nd - 1];
   int64_t batch = 1;
   for (int d = 0; d < nd - 2; ++d) batch *= a.shape[d];
@@ -154,8 +156,10 @@ void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc&
   const bool f64 = a.dtype == DType::F64;
   const double one_d = 1, zero_d = 0;
   const float one_f = 1, zero_f = 0;
-  const int type = f64 ? kR64F : kR32F;
-  const int compute = f64 ? kCompute64F : (c.allow_tf32 ? kCompute32FFastTF32 : kCompute32F);
+  // Half types multiply on the tensor cores and accumulate in float32, rounded once to the output
+  // (the cpu accumulates them in double: the results agree within float32's accumulation bound).
+  const int type = f64 ? kR64F : a.dtype == DType::F16 ? kR16F : a.dtype == DType::BF16 ? kR16BF : kR32F;
+  const int compute = f64 ? kCompute64F : (c.allow_tf32 && !half ? kCompute32FFastTF32 : kCompute32F);
   // Column-major: C^T [N, M] = B^T [N, K] @ A^T [K, M].
   int s = lib.gemm(lib.handle, ob.op, oa.op, int(N), int(M), int(K), f64 ? static_cast<const void*>(&one_d) : &one_f, ob.data,
                    type, int(ob.ld), ob.batch_stride, oa.data, type, int(oa.ld), oa.batch_stride,

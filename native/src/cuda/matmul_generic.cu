@@ -1,7 +1,7 @@
-// @file matmul of the dtypes cuBLAS is not used for (cpu/matmul.cc's matmul_generic): integers
-// accumulate in uint64 and wrap like NumPy, bool is "any a && b", half types accumulate in double
-// and round once. One thread per output element, reading the operands through their strides and
-// broadcast batch axes: plain loops, correct before fast.
+// @file matmul of the dtypes cuBLAS is not used for (integers and bool; cpu/matmul.cc's
+// matmul_generic): integers accumulate in uint64 and wrap like NumPy, bool is "any a && b". One
+// thread per output element, reading the operands through their strides and broadcast batch axes:
+// plain loops, correct before fast.
 #include <string>
 
 #include "device.cuh"

@@ -116,6 +116,7 @@ __global__ void __launch_bounds__(32 * kColRows) reduce_columns_kernel(const T* 
     int64_t base[2];
     locate<2>(ax.kept, o, ax.n_out < (int64_t(1) << 32), base);
     const bool small = ax.n_red < (int64_t(1) << 32);
+#pragma unroll 4
     for (int64_t r = seg * per + threadIdx.y; r < end; r += kColRows) {
       int64_t off[2];
       if (ax.red.nd == 1) off[1] = r * ax.red.st[1][0];
@@ -227,10 +228,11 @@ void launch(const Context& c, const ArrayDesc& x, ArrayDesc& out, const std::vec
   if (ax.n_red <= 16) {
     reduce_thread_kernel<T, R><<<blocks_for(c, ax.n_out), kThreads, 0, c.stream>>>(x.data<T>(), out.data<T>(), ax);
   } else if (kept_min < red_min) {
-    // Segments of at least 256 reduced elements, enough of them to give the chip ~2 blocks per
+    // Segments of at least 64 reduced elements (8 per thread: the latency of a thread's loads in a
+    // row is what a column reduction waits on), enough of them to give the chip ~2 blocks per
     // multiprocessor.
     const int64_t col_blocks = (ax.n_out + 31) / 32;
-    const int64_t segments = std::max<int64_t>(1, std::min<int64_t>(ax.n_red / 256, (2 * c.num_sms + col_blocks - 1) / col_blocks));
+    const int64_t segments = std::max<int64_t>(1, std::min<int64_t>(ax.n_red / 64, (2 * c.num_sms + col_blocks - 1) / col_blocks));
     std::shared_ptr<Storage> partial;
     if (segments > 1) partial = c.allocator->allocate(sizeof(A) * ax.n_out * segments);
     A* pp = segments > 1 ? static_cast<A*>(partial->data) : nullptr;
