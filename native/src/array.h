@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "dtype.h"
+#include "small_vector.h"
 
 namespace tessera {
 
@@ -20,7 +21,8 @@ struct Storage {
   ~Storage();
 };
 
-using Shape = std::vector<int64_t>;
+// Axes: inline up to 6 (small_vector.h), so building a descriptor rarely allocates.
+using Shape = SmallVector<int64_t, 6>;
 
 // A strided view: element (i0, i1, ...) lives at data + (offset + sum(ik * strides[k])) * itemsize.
 struct ArrayDesc {

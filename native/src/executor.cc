@@ -1005,7 +1005,12 @@ std::vector<ArrayDesc> Executor::run(BoundProgram& bound) {
   std::vector<ArrayDesc> outs;
   if (bound.replay && !bound.profile && run_replay(*this, bound, outs)) return outs;
   const Program& p = *bound.program;
-  std::vector<ArrayDesc> slots(p.num_slots);
+  // The slots' vector comes from this thread's spares (a run inside a run takes another), so a
+  // small evaluation allocates none; it goes back emptied, its descriptors released.
+  thread_local std::vector<std::vector<ArrayDesc>> spares;
+  std::vector<ArrayDesc> slots;
+  if (!spares.empty()) slots = std::move(spares.back()), spares.pop_back();
+  slots.resize(p.num_slots);
   for (int32_t i = 0; i < p.num_inputs; ++i) slots[i] = std::move(bound.inputs[i]);
   bound.inputs.clear();  // the slots hold the references now, so inputs can die early
   execute(p, slots, bound.scalars.data(), bound.profile.get());
@@ -1014,6 +1019,8 @@ std::vector<ArrayDesc> Executor::run(BoundProgram& bound) {
   if (p.outputs.size() == 1) outs.push_back(std::move(slots[p.outputs[0]]));
   else
     for (int32_t s : p.outputs) outs.push_back(slots[s]);
+  slots.clear();
+  if (spares.size() < 4 && slots.capacity() <= 4096) spares.push_back(std::move(slots));
   return outs;
 }
 

@@ -6,9 +6,10 @@
 
 namespace tessera::cpu {
 
-void strided_rows(const Shape& shape, const std::vector<const Shape*>& strides, const RowFn& row, int64_t grain) {
+void strided_rows(const Shape& shape, std::initializer_list<const Shape*> operands, RowFn row, int64_t grain) {
   constexpr size_t kMax = 4;
-  const size_t N = strides.size();
+  const size_t N = operands.size();
+  const Shape* const* strides = operands.begin();
   Shape dims;
   std::array<Shape, kMax> st;
   for (size_t d = 0; d < shape.size(); ++d) {

@@ -63,7 +63,7 @@ class ThreadPool {
   }
   int size() const { return size_; }
 
-  void run(int64_t n, int chunks, const std::function<void(int64_t, int64_t)>& fn) {
+  void run(int64_t n, int chunks, const FunctionRef<void(int64_t, int64_t)>& fn) {
     // One job at a time: concurrent evaluations (sync and async) take turns on the pool.
     std::lock_guard<std::mutex> job_lock(job_mutex_);
     {
@@ -125,7 +125,7 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex job_mutex_, mutex_;
   std::condition_variable wake_, done_;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  const FunctionRef<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0;
   int chunks_ = 0;
   std::atomic<int> next_chunk_{0};
@@ -146,7 +146,7 @@ ThreadPool& pool() {
 
 int num_threads() { return pool().size(); }
 
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+void parallel_for(int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn) {
   if (n <= 0) return;
   int threads = pool().size();
   int64_t chunks = std::min<int64_t>(threads, (n + std::max<int64_t>(grain, 1) - 1) / std::max<int64_t>(grain, 1));

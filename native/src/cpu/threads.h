@@ -1,7 +1,7 @@
 // @file The cpu backend's thread pool: one pool sized to the machine, used by every kernel.
 #pragma once
 #include <cstdint>
-#include <functional>
+#include "../function_ref.h"
 
 namespace tessera::cpu {
 
@@ -12,6 +12,6 @@ int num_threads();
 // and returns when all chunks are done. Work smaller than `grain` items runs inline on the
 // caller. Nested calls (from inside fn) run inline, so kernels may call each other freely.
 // An exception thrown by fn is rethrown on the caller after every chunk has finished.
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+void parallel_for(int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn);
 
 }  // namespace tessera::cpu
