@@ -430,9 +430,9 @@ static void check_fast(const Instr& instr, const Inputs& ins) {
 // write outside a buffer. The kernels rely on exactly these facts.
 // A fused chain (layout in cpu/fused.h): every register index refers to an earlier register, every
 // step's operand kinds fit its op, inputs broadcast to the output shape, outputs match their registers.
-// One chain: its ints `v`, its inputs ins[in0, in0 + n_in), its outputs instr.outs[out0, ...).
+// One chain: its ints `v`, its inputs ins[in0, in0 + n_in), its outputs instr.outs[out0, out0 + outs).
 static void check_chain(const std::vector<int64_t>& v, const Instr& instr, const Inputs& all_ins, int64_t in0, int64_t n_in,
-                        int64_t out0) {
+                        int64_t out0, int64_t outs) {
   auto bad = [](const std::string& what) { return std::runtime_error("malformed fused instruction: " + what); };
   const ArrayDesc* const* ins = all_ins.data() + in0;
   if (v.size() < 3) throw bad("too short");
@@ -441,7 +441,8 @@ static void check_chain(const std::vector<int64_t>& v, const Instr& instr, const
   const int64_t n_steps = v[1];
   if (n_steps < 1 || n_steps > 4096 || static_cast<int64_t>(v.size()) < 3 + 5 * n_steps) throw bad("step count");
   const int64_t n_out = v[2 + 5 * n_steps];
-  if (n_out < 1 || out0 + n_out > static_cast<int64_t>(instr.outs.size()) || static_cast<int64_t>(v.size()) != 3 + 5 * n_steps + n_out)
+  if (n_out < 1 || n_out != outs || out0 + n_out > static_cast<int64_t>(instr.outs.size()) ||
+      static_cast<int64_t>(v.size()) != 3 + 5 * n_steps + n_out)
     throw bad("output count");
   const Shape& shape = instr.outs[out0].shape;
   std::vector<int64_t> kind(n_in + n_steps);
@@ -495,17 +496,21 @@ static void check_chain(const std::vector<int64_t>& v, const Instr& instr, const
 // A batch of chains (cpu/fused.h): each member is checked as a chain of its own.
 static void check_fused(const Instr& instr, const Inputs& ins) {
   const int64_t members = cpu::fused_members(instr.ints);
-  if (members == 1) return check_chain(instr.ints, instr, ins, 0, static_cast<int64_t>(ins.size()), 0);
+  if (members == 1) return check_chain(instr.ints, instr, ins, 0, static_cast<int64_t>(ins.size()), 0, static_cast<int64_t>(instr.outs.size()));
   const std::vector<int64_t>& v = instr.ints;
   const int64_t n_in = static_cast<int64_t>(ins.size()), n_out = static_cast<int64_t>(instr.outs.size());
   if (members < 2 || members > cpu::kMaxFusedMembers || n_in % members != 0 || n_out % members != 0)
     throw std::runtime_error("malformed fused instruction: member count");
   const std::vector<int64_t> chain(v.begin(), v.end() - 1);
   for (int64_t k = 0; k < members; ++k) {
-    for (int64_t i = 0; i < n_in / members; ++i)
-      if (ins[k * (n_in / members) + i]->shape != instr.outs[k * (n_out / members)].shape)
+    // The gpu's batch kernel reads every member as member 0's operand types.
+    for (int64_t i = 0; i < n_in / members; ++i) {
+      const ArrayDesc& x = *ins[k * (n_in / members) + i];
+      if (x.shape != instr.outs[k * (n_out / members)].shape)
         throw std::runtime_error("malformed fused instruction: a batched chain's operand differs from its output's shape");
-    check_chain(chain, instr, ins, k * (n_in / members), n_in / members, k * (n_out / members));
+      if (x.dtype != ins[i]->dtype) throw std::runtime_error("malformed fused instruction: batched chains' operand dtypes differ");
+    }
+    check_chain(chain, instr, ins, k * (n_in / members), n_in / members, k * (n_out / members), n_out / members);
   }
 }
 

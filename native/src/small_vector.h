@@ -90,13 +90,15 @@ class SmallVector {
   void clear() { size_ = 0; }
   void resize(size_t n) { resize(n, T()); }
   void resize(size_t n, const T& v) {
+    const T copy = v;  // v may live in this vector
     if (n > cap_) reserve(std::max(n, 2 * cap_));
-    for (size_t i = size_; i < n; ++i) ptr()[i] = v;
+    for (size_t i = size_; i < n; ++i) ptr()[i] = copy;
     size_ = n;
   }
   void assign(size_t n, const T& v) {
+    const T copy = v;
     size_ = 0;
-    resize(n, v);
+    resize(n, copy);
   }
   template <class It, class = std::enable_if_t<!std::is_integral_v<It>>>
   void assign(It first, It last) {

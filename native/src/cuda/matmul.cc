@@ -27,6 +27,7 @@ struct Cublas {
   cublasStatus_t (*create)(cublasHandle_t*) = nullptr;
   cublasStatus_t (*set_stream)(cublasHandle_t, cudaStream_t) = nullptr;
   cublasStatus_t (*set_workspace)(cublasHandle_t, void*, size_t) = nullptr;
+  cublasStatus_t (*set_math_mode)(cublasHandle_t, int) = nullptr;
   cublasStatus_t (*gemm)(cublasHandle_t, int, int, int, int, int, const void*, const void*, int, int, long long, const void*,
                          int, int, long long, const void*, void*, int, int, long long, int, int, int) = nullptr;
   cublasHandle_t handle = nullptr;
@@ -48,12 +49,17 @@ Cublas& cublas(cudaStream_t stream) {
     lib.set_stream = reinterpret_cast<decltype(lib.set_stream)>(dlsym(so, "cublasSetStream_v2"));
     lib.gemm = reinterpret_cast<decltype(lib.gemm)>(dlsym(so, "cublasGemmStridedBatchedEx"));
     lib.set_workspace = reinterpret_cast<decltype(lib.set_workspace)>(dlsym(so, "cublasSetWorkspace_v2"));
+    lib.set_math_mode = reinterpret_cast<decltype(lib.set_math_mode)>(dlsym(so, "cublasSetMathMode"));
     if (!lib.create || !lib.set_stream || !lib.gemm) {
       lib.error = "libcublas lacks cublasCreate_v2, cublasSetStream_v2 or cublasGemmStridedBatchedEx";
       return;
     }
     if (int s = lib.create(&lib.handle)) lib.error = "cublasCreate failed with status " + std::to_string(s);
     else if (int s2 = lib.set_stream(lib.handle, stream)) lib.error = "cublasSetStream failed with status " + std::to_string(s2);
+    // float16/bfloat16 products: split-K partial sums are added in float32, never in the half
+    // type (CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION), so the result is rounded once.
+    constexpr int kDisallowReducedPrecisionReduction = 16;
+    if (lib.error.empty() && lib.set_math_mode) lib.set_math_mode(lib.handle, kDisallowReducedPrecisionReduction);
     // A workspace of our own, allocated once: without one, algorithms that want scratch space
     // (split-K, TF32 on Hopper) are passed over or pay for an allocation per call.
     void* ws = nullptr;
