@@ -93,6 +93,45 @@ describe("fused elementwise chains", () => {
     setFusion(true);
   });
 
+  it("float32 exp, tanh and sigmoid with the ops around them folded into one pass give the separate instructions' bits", () => {
+    // fused.cc runs such a function with its constant-operand ops before it and its reader after
+    // it on registers (vchain_f32): random bit patterns (NaN, infinities, subnormals), the ends of
+    // the functions' ranges, and lengths that leave vector tails.
+    let s = 99;
+    const n = 4099;
+    const f = new Float32Array(n), g = new Float32Array(n);
+    const bits = new Uint32Array(f.buffer);
+    for (let i = 0; i < n; i++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      if (i % 2) bits[i] = s;
+      else f[i] = Math.sin(i * 0.731) * 6;
+      g[i] = Math.cos(i * 0.37) * 4;
+    }
+    [0, -0, 1e-45, -1e-45, 88.72, -104, 89, 0.17, -0.35, 9, -9, 1e30, Infinity, -Infinity, NaN].forEach((v, i) => (f[i] = v));
+    const chains: ((x: mx.Array, y: mx.Array) => mx.Array)[] = [
+      (x) => mx.multiply(mx.tanh(mx.add(mx.multiply(x, 0.5), 0.25)), mx.exp(x)),
+      (x, y) => mx.add(mx.sigmoid(mx.subtract(2, mx.divide(x, 3))), y),
+      (x, y) => mx.divide(y, mx.exp(mx.subtract(x, 1))),
+      (x) => mx.subtract(mx.exp(x), mx.tanh(mx.multiply(3, x))),
+      (x) => mx.sigmoid(mx.subtract(mx.multiply(mx.add(mx.multiply(x, 1.7), -0.3), 2), 1)),
+      (x) => mx.exp(mx.multiply(mx.tanh(x), 2)),
+      (x, y) => mx.multiply(mx.tanh(mx.add(x, mx.full([1], 0.125))), y),
+    ];
+    for (const len of [n, 7, 16, 31, 1029]) {
+      for (const [c, chain] of chains.entries()) {
+        const run = (on: boolean) => {
+          setFusion(on);
+          const out = chain(mx.array(f.subarray(0, len)), mx.array(g.subarray(0, len)));
+          mx.eval(out);
+          return new Uint32Array((out.toTypedArray() as Float32Array).buffer);
+        };
+        const plain = run(false), fused = run(true);
+        for (let i = 0; i < len; i++) if (plain[i] !== fused[i]) expect([c, len, i, fused[i]]).toEqual([c, len, i, plain[i]]);
+      }
+    }
+    setFusion(true);
+  });
+
   it("runs Adam's update as one instruction with three outputs", () => {
     const [p, g, m] = [1, 2, 3].map((s) => seeded(s, [512, 300], "float32"));
     const v = mx.abs(seeded(4, [512, 300], "float32"));

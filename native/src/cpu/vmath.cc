@@ -122,7 +122,78 @@ __attribute__((target("avx512f,avx512dq,avx2,fma"))) void apply16(const float* x
     _mm512_mask_storeu_ps(y + i, m, f(_mm512_maskz_loadu_ps(m, x + i)));
   }
 }
+
+// ---- vchain_f32: prologue ops, the function and the epilogue op on registers, vector by vector ----
+
+TESSERA_V16 __m512 binop16(VOp op, __m512 a, __m512 b) {
+  switch (op) {
+    case VOp::Add: return _mm512_add_ps(a, b);
+    case VOp::Sub: return _mm512_sub_ps(a, b);
+    case VOp::Mul: return _mm512_mul_ps(a, b);
+    default: return _mm512_div_ps(a, b);
+  }
+}
+template <VFn F>
+TESSERA_V16 __m512 chain16(const VChain& ch, const __m512* c, __m512 v, __m512 o) {
+  for (int j = 0; j < ch.n_pre; ++j) v = ch.pre[j].const_first ? binop16(ch.pre[j].op, c[j], v) : binop16(ch.pre[j].op, v, c[j]);
+  v = F == VFn::Exp ? exp16(v) : F == VFn::Tanh ? tanh16(v) : sigmoid16(v);
+  if (ch.post) v = ch.other_first ? binop16(ch.post_op, o, v) : binop16(ch.post_op, v, o);
+  return v;
+}
+// As apply16: two vectors at a time, the tail through masked loads and stores. Without an
+// epilogue `other` is x (loaded, unused), so the loop has one shape.
+template <VFn F>
+__attribute__((target("avx512f,avx512dq,avx2,fma"))) void vchain16(const VChain& ch, const float* x, const float* other, float* y, int64_t n) {
+  __m512 c[VChain::kMaxPre];
+  for (int j = 0; j < VChain::kMaxPre; ++j) c[j] = _mm512_set1_ps(j < ch.n_pre ? ch.pre[j].c : 0.0f);
+  if (!ch.post) other = x;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 a = chain16<F>(ch, c, _mm512_loadu_ps(x + i), _mm512_loadu_ps(other + i));
+    const __m512 b = chain16<F>(ch, c, _mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(other + i + 16));
+    _mm512_storeu_ps(y + i, a);
+    _mm512_storeu_ps(y + i + 16, b);
+  }
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, chain16<F>(ch, c, _mm512_loadu_ps(x + i), _mm512_loadu_ps(other + i)));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(y + i, m, chain16<F>(ch, c, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, other + i)));
+  }
+}
 #undef TESSERA_V16
+
+#define TESSERA_V8 __attribute__((target("avx2,fma"), always_inline)) inline
+TESSERA_V8 __m256 binop8(VOp op, __m256 a, __m256 b) {
+  switch (op) {
+    case VOp::Add: return _mm256_add_ps(a, b);
+    case VOp::Sub: return _mm256_sub_ps(a, b);
+    case VOp::Mul: return _mm256_mul_ps(a, b);
+    default: return _mm256_div_ps(a, b);
+  }
+}
+template <VFn F>
+TESSERA_V8 __m256 chain8(const VChain& ch, const __m256* c, __m256 v, __m256 o) {
+  for (int j = 0; j < ch.n_pre; ++j) v = ch.pre[j].const_first ? binop8(ch.pre[j].op, c[j], v) : binop8(ch.pre[j].op, v, c[j]);
+  v = F == VFn::Exp ? exp8(v) : F == VFn::Tanh ? tanh8(v) : sigmoid8(v);
+  if (ch.post) v = ch.other_first ? binop8(ch.post_op, o, v) : binop8(ch.post_op, v, o);
+  return v;
+}
+// As apply: full vectors, then the tail through padded vectors.
+template <VFn F>
+__attribute__((target("avx2,fma"))) void vchain8(const VChain& ch, const float* x, const float* other, float* y, int64_t n) {
+  __m256 c[VChain::kMaxPre];
+  for (int j = 0; j < VChain::kMaxPre; ++j) c[j] = _mm256_set1_ps(j < ch.n_pre ? ch.pre[j].c : 0.0f);
+  if (!ch.post) other = x;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, chain8<F>(ch, c, _mm256_loadu_ps(x + i), _mm256_loadu_ps(other + i)));
+  if (i < n) {
+    alignas(32) float bx[8] = {0, 0, 0, 0, 0, 0, 0, 0}, bo[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t k = i; k < n; ++k) bx[k - i] = x[k], bo[k - i] = other[k];
+    _mm256_store_ps(bx, chain8<F>(ch, c, _mm256_load_ps(bx), _mm256_load_ps(bo)));
+    for (int64_t k = i; k < n; ++k) y[k] = bx[k - i];
+  }
+}
+#undef TESSERA_V8
 
 bool wide() { return cpu_isa() == Isa::Avx512; }
 
@@ -156,10 +227,29 @@ bool vsigmoid_f32(const float* x, float* y, int64_t n) {
   return true;
 }
 
+bool vchain_available() { return wide() || has_avx2(); }
+bool vchain_f32(const VChain& ch, const float* x, const float* other, float* y, int64_t n) {
+  if (wide()) {
+    switch (ch.fn) {
+      case VFn::Exp: vchain16<VFn::Exp>(ch, x, other, y, n); return true;
+      case VFn::Tanh: vchain16<VFn::Tanh>(ch, x, other, y, n); return true;
+      default: vchain16<VFn::Sigmoid>(ch, x, other, y, n); return true;
+    }
+  }
+  if (!has_avx2()) return false;
+  switch (ch.fn) {
+    case VFn::Exp: vchain8<VFn::Exp>(ch, x, other, y, n); return true;
+    case VFn::Tanh: vchain8<VFn::Tanh>(ch, x, other, y, n); return true;
+    default: vchain8<VFn::Sigmoid>(ch, x, other, y, n); return true;
+  }
+}
+
 #else
 bool vexp_f32(const float*, float*, int64_t) { return false; }
 bool vtanh_f32(const float*, float*, int64_t) { return false; }
 bool vsigmoid_f32(const float*, float*, int64_t) { return false; }
+bool vchain_available() { return false; }
+bool vchain_f32(const VChain&, const float*, const float*, float*, int64_t) { return false; }
 #endif
 
 }  // namespace tessera::cpu

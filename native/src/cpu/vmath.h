@@ -10,4 +10,30 @@ bool vexp_f32(const float* x, float* y, int64_t n);
 bool vtanh_f32(const float* x, float* y, int64_t n);
 bool vsigmoid_f32(const float* x, float* y, int64_t n);
 
+// A short chain around one of the functions above, evaluated on registers, vector by vector (the
+// fused kernel's folded steps, fused.cc): y = post(f(pre_k(...pre_1(x))), other), where each pre_j
+// is a binary op with a constant and post a binary op with a row `other`. Each op is the plain
+// IEEE float32 operation with its operands in the chain's order, and f the function above, so the
+// results are the bits the separate passes give.
+enum class VFn : uint8_t { Exp, Tanh, Sigmoid };
+enum class VOp : uint8_t { Add, Sub, Mul, Div };
+struct VPre {
+  VOp op;
+  bool const_first;  // op(c, v) rather than op(v, c)
+  float c;
+};
+struct VChain {
+  static constexpr int kMaxPre = 3;
+  VFn fn;
+  int n_pre = 0;
+  VPre pre[kMaxPre];
+  bool post = false;
+  VOp post_op = VOp::Mul;
+  bool other_first = false;  // post(other, f(...)) rather than post(f(...), other)
+};
+// Whether vchain_f32 runs on this machine (the vectorized functions do).
+bool vchain_available();
+// Applies `ch` over n elements (`other` read only when ch.post); false when !vchain_available().
+bool vchain_f32(const VChain& ch, const float* x, const float* other, float* y, int64_t n);
+
 }  // namespace tessera::cpu
