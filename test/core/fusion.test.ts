@@ -132,31 +132,8 @@ describe("fused elementwise chains", () => {
     setFusion(true);
   });
 
-  it("runs Adam's update as one instruction with three outputs", () => {
-    const [p, g, m] = [1, 2, 3].map((s) => seeded(s, [512, 300], "float32"));
-    const v = mx.abs(seeded(4, [512, 300], "float32"));
-    mx.eval(p, g, m, v);
-    const step = () => {
-      const m2 = mx.add(mx.multiply(m, 0.9), mx.multiply(g, 0.1));
-      const v2 = mx.add(mx.multiply(v, 0.999), mx.multiply(mx.square(g), 0.001));
-      return [m2, v2, mx.subtract(p, mx.divide(mx.multiply(m2, 1e-3), mx.add(mx.sqrt(v2), 1e-8)))];
-    };
-    setFusion(false);
-    const plain = step();
-    mx.eval(plain);
-    setFusion(true);
-    mx.eval(step()); // met once: a gpu chain's kernel is compiled from its second evaluation on
-    evalStats.reset();
-    const fused = step();
-    mx.eval(fused);
-    expect(evalStats.fused).toBe(1);
-    expect(evalStats.ops.get("mul")).toBe(6);
-    plain.forEach((a, i) => expect(fused[i].toTypedArray()).toEqual(a.toTypedArray()));
-  });
-
-  it("batches one chain over parameters of several shapes into one instruction, bit for bit", () => {
-    // Adam's update of each parameter: the same steps and constants, other shapes (odd sizes too).
-    const shapes = [[512, 300], [300], [7, 3], [1], [64, 65]];
+  /** Adam's update of one parameter per shape, unfused then fused: one instruction, the same bits. */
+  function adamUpdates(shapes: number[][]): void {
     const state = shapes.map((sh, k) => [1, 2, 3].map((s) => seeded(10 * k + s, sh, "float32")).concat(mx.abs(seeded(10 * k + 4, sh, "float32"))));
     mx.eval(state.flat());
     const step = () =>
@@ -169,14 +146,18 @@ describe("fused elementwise chains", () => {
     const plain = step();
     mx.eval(plain);
     setFusion(true);
-    mx.eval(step());
+    mx.eval(step()); // met once: a gpu chain's kernel is compiled from its second evaluation on
     evalStats.reset();
     const fused = step();
     mx.eval(fused);
     expect(evalStats.fused).toBe(1);
     expect(evalStats.ops.get("mul")).toBe(6 * shapes.length);
     plain.forEach((a, i) => expect(fused[i].toTypedArray()).toEqual(a.toTypedArray()));
-  });
+  }
+  it("runs Adam's update as one instruction with three outputs", () => adamUpdates([[512, 300]]));
+  it("batches one chain over parameters of several shapes into one instruction, bit for bit", () =>
+    // the same steps and constants over other shapes (odd sizes too)
+    adamUpdates([[512, 300], [300], [7, 3], [1], [64, 65]]));
   it("a batch's output never takes a buffer another member still reads", () => {
     // s dies in the batch and both members read it: neither may write its result over s.
     const a = seeded(1, [16, 16], "float64"), b = seeded(2, [16, 16], "float64");

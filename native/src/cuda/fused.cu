@@ -402,6 +402,19 @@ std::vector<bool> register_kinds(const std::vector<int64_t>& v, const ArrayDesc*
   return kind_bool;
 }
 
+// What every kernel of chain `v` starts from: its number type, its inputs and their register
+// kinds (kind_bool gets every register's).
+template <class T>
+Layout chain_layout(const std::vector<int64_t>& v, const ArrayDesc* const* in, int n_in, std::vector<bool>& kind_bool) {
+  Layout L;
+  L.T = std::is_same_v<T, float> ? "float" : "double";
+  L.n_in = n_in;
+  L.ints = &v;
+  kind_bool = register_kinds<T>(v, in, n_in);
+  L.in_bool.assign(kind_bool.begin(), kind_bool.begin() + n_in);
+  return L;
+}
+
 // Packs per thread per round of the pack loop: 4 for a chain of one packed input and output,
 // fewer as registers fill.
 int unroll_for(const Layout& L, int64_t n_out) {
@@ -447,12 +460,8 @@ void run_fused(const Context& c, const Instr& instr, const Inputs& in, const Out
   for (int64_t d : shape) n *= d;
   if (n == 0) return;
 
-  Layout L;
-  L.T = std::is_same_v<T, float> ? "float" : "double";
-  L.n_in = n_in;
-  L.ints = &v;
-  const std::vector<bool> kind_bool = register_kinds<T>(v, in.data(), n_in);
-  L.in_bool.assign(kind_bool.begin(), kind_bool.begin() + n_in);
+  std::vector<bool> kind_bool;
+  Layout L = chain_layout<T>(v, in.data(), n_in, kind_bool);
 
   // Each input's strides over the output shape (0 along broadcast axes), and how it is read.
   std::vector<Shape> strides(n_in, Shape(nd, 0));
@@ -557,12 +566,8 @@ void run_batch(const Context& c, const Instr& instr, const Inputs& in, const Out
   if (!packable)
     return cpu::for_each_member(instr, in, outs, [&](const Instr& one, const Inputs& a, const Outputs& b) { run_fused<T>(c, one, a, b, sc); });
 
-  Layout L;
-  L.T = std::is_same_v<T, float> ? "float" : "double";
-  L.n_in = n_in;
-  L.ints = &v;
-  const std::vector<bool> kind_bool = register_kinds<T>(v, in.data(), n_in);
-  L.in_bool.assign(kind_bool.begin(), kind_bool.begin() + n_in);
+  std::vector<bool> kind_bool;
+  Layout L = chain_layout<T>(v, in.data(), n_in, kind_bool);
   L.mode.assign(n_in, Mode::Pack);
   L.unroll = unroll_for(L, n_out);
   L.device_consts = c.patches != nullptr;
