@@ -2,16 +2,18 @@
 // - input i lives in in[i]: the bound input's own buffer when the run that recorded held its
 //   only reference (a donated parameter: the body may write its update over it) or when the
 //   input had that same buffer in the plain run before (a constant, a batch reused: the recording
-//   shares it, and an array's buffer never changes while another owner holds it), else a private
-//   copy made before recording (a new batch every call: the caller's old one may live on);
+//   shares it, and an array's buffer never changes while another owner holds it; a view, such as
+//   a constant broadcast mask, is shared the same way), else a private copy made before recording
+//   (a new batch every call: the caller's old one may live on);
 // - output j is either an input's buffer (written in place, handed back to the caller, who
 //   donates it again next step) or a buffer the recording owns, copied out into a fresh buffer
 //   after every launch (the caller may keep last step's loss while this step overwrites it).
 // A replay therefore needs, per input, the same buffer and view as recorded (then, if written in
-// place, held by nobody but this run), or a recorded buffer that nobody else holds (then the
+// place, held by nobody but this run), or a recorded whole buffer that nobody else holds (then the
 // input is copied into it); and every scalar word the recording baked in unchanged.
 #include "replay.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -33,6 +35,7 @@ struct Replay {
   std::unique_ptr<Capture> capture;
   std::vector<ArrayDesc> in;      // the recorded input buffers and views
   std::vector<char> in_owned;     // in[i] was the caller's donated buffer (may be written in place)
+  std::vector<char> in_view;      // in[i] is a shared view of a caller's buffer (never copied into)
   std::vector<long> in_refs;      // references the recording itself holds to in[i]'s buffer
   std::vector<ArrayDesc> out;     // the outputs as recorded (no buffer where out_input says whose)
   std::vector<int32_t> out_input;  // the input whose buffer output j is, or -1 (copied out)
@@ -48,6 +51,16 @@ constexpr int kMaxRecordings = 3;  // then the body runs plainly for good
 std::atomic<int64_t> n_captures{0}, n_replays{0}, n_misses{0}, n_failures{0}, n_copies{0};
 std::mutex failure_mutex;
 std::string last_failure, last_miss;
+// The inputs the last replay that copied anything copied in (what replayStats names); kept as
+// plain values so the replay path allocates nothing.
+struct CopiedInput {
+  size_t index;
+  DType dtype;
+  Shape shape;
+};
+constexpr size_t kNamedCopies = 8;
+CopiedInput last_copies[kNamedCopies];
+size_t num_last_copies = 0;
 
 void failed(const std::string& why) {
   ++n_failures;
@@ -120,6 +133,7 @@ bool record(Executor& ex, BoundProgram& bound, Replay& r, std::vector<ArrayDesc>
   const size_t n = static_cast<size_t>(p.num_inputs);
   r.in.assign(n, ArrayDesc());
   r.in_owned.assign(n, 0);
+  r.in_view.assign(n, 0);
   std::vector<const Storage*> pinned;
   // Every recorded input is a whole contiguous buffer of its own (no two inputs share one), so a
   // later input can be copied into it.
@@ -137,6 +151,9 @@ bool record(Executor& ex, BoundProgram& bound, Replay& r, std::vector<ArrayDesc>
       r.in_owned[i] = 1;
     } else if (whole && i < r.seen.size() && r.seen[i] == x.storage.get() && !recorded(x.storage)) {
       r.in[i] = x;  // the same buffer as last run: shared, read where it is
+    } else if (!whole && x.storage && i < r.seen.size() && r.seen[i] == x.storage.get()) {
+      r.in[i] = x;  // a view of the same buffer as last run (a constant mask): read where it is
+      r.in_view[i] = 1;
     } else {
       r.in[i] = contiguous_like(x, be.allocator().allocate(x.nbytes()));
       if (x.nbytes()) be.copy(x, r.in[i]);
@@ -206,6 +223,7 @@ std::string misfit(const BoundProgram& bound, const Replay& r, std::vector<size_
       if (r.in_owned[i] && x.storage.use_count() != 2)
         return input() + " (updated in place) is held elsewhere: " + std::to_string(x.storage.use_count() - 2) + " more reference(s)";
     } else {
+      if (r.in_view[i]) return input() + " changed buffers, and the recording reads it as a view of another buffer";
       if (mine.storage.use_count() != r.in_refs[i])  // someone still reads the recorded buffer
         return input() + " changed buffers, and its recorded buffer is still held elsewhere: " +
                std::to_string(mine.storage.use_count() - r.in_refs[i]) + " more reference(s)";
@@ -253,7 +271,13 @@ bool run_replay(Executor& ex, BoundProgram& bound, std::vector<ArrayDesc>& outs)
   }
   r.misses = 0;
   for (size_t i : copy) r.backend->copy(bound.inputs[i], r.in[i]);
-  n_copies += static_cast<int64_t>(copy.size());
+  if (!copy.empty()) {
+    n_copies += static_cast<int64_t>(copy.size());
+    std::lock_guard<std::mutex> lock(failure_mutex);
+    num_last_copies = std::min(copy.size(), kNamedCopies);
+    for (size_t k = 0; k < num_last_copies; ++k)
+      last_copies[k] = {copy[k], bound.inputs[copy[k]].dtype, bound.inputs[copy[k]].shape};
+  }
   bound.inputs.clear();  // in-place inputs are now held by the recording alone
   r.capture->launch(bound.scalars.data());
   hand_out(r, outs);
@@ -263,7 +287,14 @@ bool run_replay(Executor& ex, BoundProgram& bound, std::vector<ArrayDesc>& outs)
 
 ReplayStats replay_stats() {
   std::lock_guard<std::mutex> lock(failure_mutex);
-  return {n_captures.load(), n_replays.load(), n_misses.load(), n_failures.load(), n_copies.load(), last_failure, last_miss};
+  std::string copies;
+  for (size_t k = 0; k < num_last_copies; ++k) {
+    const CopiedInput& c = last_copies[k];
+    copies += (k ? "; input " : "input ") + std::to_string(c.index) + " " + dtype_name(c.dtype) + " [";
+    for (size_t d = 0; d < c.shape.size(); ++d) copies += (d ? "," : "") + std::to_string(c.shape[d]);
+    copies += "]";
+  }
+  return {n_captures.load(), n_replays.load(), n_misses.load(), n_failures.load(), n_copies.load(), last_failure, last_miss, copies};
 }
 
 }  // namespace tessera

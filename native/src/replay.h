@@ -26,6 +26,7 @@ struct ReplayStats {
   int64_t copies = 0;  // inputs replays copied into their recording (a batch, not updated parameters)
   std::string last_failure;  // why the last recording failed
   std::string last_miss;     // why the last run the recording could not serve ran plainly
+  std::string last_copies;   // the inputs (index, dtype, shape) the last replay that copied any copied in
 };
 ReplayStats replay_stats();
 

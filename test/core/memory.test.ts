@@ -4,6 +4,7 @@
  * evalAsync matches eval and rejects instead of crashing. Memory figures are per process; vitest's
  * forks pool gives this file its own.
  */
+import { PerformanceObserver, constants } from "node:perf_hooks";
 import { afterEach, describe, expect, it } from "vitest";
 import * as mx from "@tessera/core";
 import { rng } from "../helpers/reference.js";
@@ -272,5 +273,30 @@ describe("arrays dropped in a loop are freed without help", () => {
     // never reaches; the addon's sweep of weak references frees what the collector has dropped.
     expect(steps, `active memory grew by ${Math.round(peak / MB)} MiB in ${steps} synchronous steps`).toBe(ITERATIONS);
     expect(peak).toBeLessThan(BOUND);
+  });
+});
+
+describe("native memory told to V8", () => {
+  it("a loop that makes and disposes a 96 MiB result each step does not make V8 collect each step", async () => {
+    // V8 collects once external memory rises 64 MiB past its level at its last collection; told
+    // of each dispose, every step rose past that mark again (a full collection every step or two).
+    const x = mx.random.normal([24 * MB]);
+    mx.eval(x);
+    await tick();
+    let majors = 0;
+    const observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) majors += (e.detail as { kind: number }).kind === constants.NODE_PERFORMANCE_GC_MAJOR ? 1 : 0;
+    });
+    observer.observe({ entryTypes: ["gc"] });
+    for (let i = 0; i < 24; i++) {
+      const y = mx.add(x, i);
+      mx.eval(y);
+      y.dispose();
+    }
+    await tick();
+    await tick();
+    observer.disconnect();
+    x.dispose();
+    expect(majors, "full collections during 24 steps").toBeLessThanOrEqual(3);
   });
 });

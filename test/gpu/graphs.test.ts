@@ -96,6 +96,34 @@ describe.skipIf(!HAS_GPU)("gpu: compiled calls replayed as CUDA graphs", () => {
     });
   });
 
+  it("reads a view it saw last run (a constant broadcast mask) where it is; a view that moves runs plainly", () => {
+    on(mx.gpu, () => {
+      mx.random.seed(5);
+      const view = (k: number) => mx.broadcastTo(mx.greater(mx.random.normal([8, 8]), k), [4, 8, 8]); // zero batch stride
+      const mask = view(0), w = mx.random.normal([4, 8, 8]), x = mx.random.normal([4, 8, 8]);
+      mx.eval(mask, w, x);
+      expect(native.describe(mask.handle).strides[0], "the mask is a broadcast view").toBe(0);
+      const ref = (x: A, m: A) => mx.where(m, mx.mul(x, w), mx.mul(x, -1));
+      const f = compile((x: A) => ref(x, mask)); // the mask and w are constants of the trace
+      let before = stats();
+      for (let i = 0; i < 6; i++) expect(bits(f(x))).toEqual(bits(ref(x, mask)));
+      let after = stats();
+      expect(after.replays - before.replays, `replayed calls (last miss: ${after.lastMiss})`).toBeGreaterThanOrEqual(3);
+      expect(after.copies - before.copies, `inputs copied in (${after.lastCopies})`).toBe(0);
+      // The view as an argument: recorded where it was, then another view of another buffer.
+      const g = compile(ref);
+      const other = view(0.5);
+      mx.eval(other);
+      for (let i = 0; i < 3; i++) expect(bits(g(x, mask))).toEqual(bits(ref(x, mask)));
+      before = stats();
+      expect(bits(g(x, other))).toEqual(bits(ref(x, other)));
+      after = stats();
+      expect(after.misses - before.misses, "the moved view runs plainly").toBe(1);
+      expect(after.lastMiss).toMatch(/changed buffers, and the recording reads it as a view of another buffer/);
+      expect(bits(g(x, mask))).toEqual(bits(ref(x, mask)));
+    });
+  });
+
   it("a donated input still held elsewhere is not written over: the call runs plainly", () => {
     on(mx.gpu, () => {
       const state = { v: mx.zeros([4]) };

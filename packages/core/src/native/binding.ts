@@ -44,7 +44,7 @@ export interface NativeBinding {
   releaseBody(id: number): void;
   /** Kept bodies recorded as one device launch (CUDA graphs), runs such a recording served, runs it
    * could not serve (they ran plainly), recordings that failed, inputs replays copied in. */
-  replayStats(): { captures: number; replays: number; misses: number; failures: number; copies: number; lastFailure: string; lastMiss: string };
+  replayStats(): { captures: number; replays: number; misses: number; failures: number; copies: number; lastFailure: string; lastMiss: string; lastCopies: string };
   /** The names of the addon's backends; a program's device field indexes this list. */
   devices(): string[];
   opTable(): string[];
