@@ -161,7 +161,7 @@ describe.skipIf(!HAS_GPU)("gpu: reductions against float64 loops", () => {
     // a bias's gradient: few columns over many rows, split into segments
     [[2048, 128], [0]], [[16, 64, 96], [0, 1]],
     // few outputs over many elements: each output's elements split over several blocks
-    [[1 << 18], [0]], [[3, 100000], [1]],
+    [[1 << 18], [0]], [[3, 100000], [1]], [[(1 << 18) + 5 * 4096], [0]],
   ];
   for (const dtype of ["float32", "float64"] as const) {
     it(`${dtype}: sum, prod, max and min over axes, on contiguous and transposed inputs`, () => {
@@ -196,6 +196,13 @@ describe.skipIf(!HAS_GPU)("gpu: reductions against float64 loops", () => {
     for (const axes of [[0], [1], [0, 1]]) {
       expectMatches(mx.sum(x, axes, g), mapHost(BigInt, reduceRef(h, axes, 0, (a, v) => a + v)), "int32", {}, `int32 sum over ${axes}`);
       expectMatches(mx.max(x, axes, g), mapHost(BigInt, reduceRef(h, axes, -Infinity, Math.max)), "int32", {}, `int32 max over ${axes}`);
+    }
+    // Long integer sums split into 24, 32, 64 and 69 segments: exact, so a partial lost or
+    // added twice shows.
+    for (const [shape, axes] of [[[3, 100000], [1]], [[2048, 128], [0]], [[1 << 18], [0]], [[(1 << 18) + 5 * 4096], [0]]] as [number[], number[]][]) {
+      const long = hostFrom(shape, () => Math.floor(next() * 201) - 100);
+      const y = mx.copy(buildArray({ shape, data: long.data.map(BigInt) }, "int32"), g);
+      expectMatches(mx.sum(y, axes, g), mapHost(BigInt, reduceRef(long, axes, 0, (a, v) => a + v)), "int32", {}, `int32 sum of [${shape}] over ${axes}`);
     }
     const b = mx.greater(x, 990, g);
     expectMatches(mx.any(b, 1, g), mapHost((v: number) => v > 0, reduceRef(h, [1], 0, (a, v) => a + Number(v > 990))), "bool", {}, "any");
