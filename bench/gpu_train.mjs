@@ -4,7 +4,7 @@
 // PyTorch eager, torch.compile (reduce-overhead) and jax.jit (bench/gpu_train.py).
 // Run on a machine with a CUDA GPU: `node bench/gpu_train.mjs [--seconds S]` (Python with torch and
 // jax on PATH as python3; a missing peer is reported as such).
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as mx from "@tessera/core";
@@ -16,7 +16,9 @@ if (!mx.isAvailable(mx.gpu)) {
 }
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 const lastJSON = (out) => JSON.parse(out.toString().trim().split("\n").pop());
-const rows = [];
+// Each row is printed as soon as it is measured, so a run cut short still shows what it measured.
+const print = (r) => console.log(`${r[0].padEnd(12)}  ${r[1].padEnd(34)}  ${r[2]}`);
+print(["config", "framework", "steps/s"]);
 // The TF32 row lets cuBLAS round float32 matmul inputs to TF32 (TESSERA_ALLOW_TF32=1), which is
 // what jax.jit does by default on this gpu; the other rows compute float32 matmuls in float32.
 const variants = [["tessera", false, false], ["tessera compile(step)", true, false], ["tessera compile(step), TF32", true, true]];
@@ -28,23 +30,28 @@ for (const config of ["mlp-adam", "transformer"]) {
       const r = lastJSON(execFileSync(process.execPath, [here("./train.mjs"), "--child", config, "--device", "gpu", "--seconds", args.seconds, ...extra], { stdio: ["ignore", "pipe", "inherit"], env }));
       // A compiled step replays one CUDA graph per call (docs/cuda.md); misses say why not.
       const graph = r.replay ? ` (graph: ${r.replay.captures} recorded, ${r.replay.replays} replays, ${r.replay.misses} misses${r.replay.lastMiss ? `, last: ${r.replay.lastMiss}` : ""})` : "";
-      rows.push([config, name, r.stepsPerSec.toFixed(0) + graph]);
+      print([config, name, r.stepsPerSec.toFixed(0) + graph]);
     } catch (e) {
-      rows.push([config, name, `failed: ${String(e.message).split("\n")[0].slice(0, 120)}`]);
+      print([config, name, `failed: ${String(e.message).split("\n")[0].slice(0, 120)}`]);
     }
   }
 }
-let peers = "";
-try {
-  peers = execFileSync("python3", [here("./gpu_train.py"), "--seconds", args.seconds], { stdio: ["ignore", "pipe", "inherit"] }).toString();
-} catch (e) {
-  peers = (e.stdout ?? "").toString();
-}
-for (const line of peers.trim().split("\n").filter(Boolean)) {
-  const r = JSON.parse(line);
-  rows.push([r.config, `${r.framework}${r.version ? ` ${r.version}` : ""}`, r.error ? `error: ${r.error.slice(0, 100)}` : r.stepsPerSec.toFixed(0)]);
-}
-const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length), ["config", "framework", "steps/s"][i].length));
-const line = (r) => r.map((c, i) => (i === 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
-console.log(line(["config", "framework", "steps/s"]));
-for (const r of rows) console.log(line(r));
+// The peers print a JSON line per configuration and framework as each finishes.
+await new Promise((resolve) => {
+  const child = spawn("python3", [here("./gpu_train.py"), "--seconds", args.seconds], { stdio: ["ignore", "pipe", "inherit"] });
+  let pending = "";
+  child.stdout.on("data", (chunk) => {
+    pending += chunk;
+    for (let k; (k = pending.indexOf("\n")) >= 0; pending = pending.slice(k + 1)) {
+      const text = pending.slice(0, k).trim();
+      if (!text) continue;
+      const r = JSON.parse(text);
+      print([r.config, `${r.framework}${r.version ? ` ${r.version}` : ""}`, r.error ? `error: ${r.error.slice(0, 100)}` : r.stepsPerSec.toFixed(0)]);
+    }
+  });
+  child.on("error", (e) => {
+    print(["peers", "python3 bench/gpu_train.py", `failed: ${e.message}`]);
+    resolve();
+  });
+  child.on("close", resolve);
+});
