@@ -33,7 +33,9 @@ size_t active_bytes() {
 // is terminated). The executor and the backends are shared, behind their own locks.
 struct EnvState {
   // Every handle this environment owns, with a weak reference to its Array once tracked.
-  std::unordered_map<int32_t, napi_ref> handles;
+  using HandleMap = std::unordered_map<int32_t, napi_ref>;
+  HandleMap handles;
+  NodePool<HandleMap> handle_nodes;  // Free's erased entries, for own's next inserts
   size_t tracked_after_sweep = 0;
   size_t active_after_sweep = 0;
   int64_t reported_bytes = 0;
@@ -46,6 +48,7 @@ struct EnvState {
   };
   std::unordered_map<uint64_t, Decoded> decoded;
   size_t decoded_words = 0;  // the words the cache holds, bounded with its entries
+  const Decoded* last_decoded = nullptr;  // the entry used last, compared before hashing
 };
 
 EnvState& state(napi_env env) { return *Napi::Env(env).GetInstanceData<EnvState>(); }
@@ -57,7 +60,8 @@ void end_env(Napi::Env, EnvState* s) {
 
 int32_t own(napi_env env, ArrayDesc desc) {
   int32_t h = executor().add(std::move(desc));
-  state(env).handles.emplace(h, nullptr);
+  EnvState& st = state(env);
+  st.handle_nodes.insert(st.handles, h, nullptr);
   return h;
 }
 
@@ -111,10 +115,10 @@ struct Elements {
   size_t ElementLength() const { return length; }
   T& operator[](size_t i) const { return data[i]; }
 };
+// (napi_get_typedarray_info fails on anything but a typed array, so no napi_is_typedarray first.)
 template <class T>
 bool elements_of(napi_env env, napi_value v, napi_typedarray_type type, Elements<T>& out) {
-  bool is = false;
-  if (v == nullptr || napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
+  if (v == nullptr) return false;
   napi_typedarray_type t;
   void* data = nullptr;  // already past the view's byte offset
   size_t n = 0;
@@ -255,8 +259,7 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
     EnvState& st = state(info.Env());
     auto it = st.handles.find(h);
     if (it == st.handles.end()) return info.Env().Undefined();  // freed already (dispose, then the collector)
-    if (it->second) napi_delete_reference(info.Env(), it->second);
-    st.handles.erase(it);
+    if (napi_ref ref = st.handle_nodes.erase(st.handles, it)) napi_delete_reference(info.Env(), ref);
     executor().free(h);  // V8 hears of the fall at the next sweep (see report_memory)
     return info.Env().Undefined();
   });
@@ -265,7 +268,9 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
 // The bindings of a run: (inputs: Int32Array of handles, scalars: Float64Array).
 BoundProgram bind_args(const Napi::CallbackInfo& info, std::shared_ptr<const Program> body) {
   Elements<int32_t> inputs = int32_array(info[1], "[run] the input handles");
-  Elements<double> scalars = float64_array(info[2], "[run] the scalars");
+  // undefined for none: reading an empty typed array costs a tiny evaluation more than the check
+  Elements<double> scalars;
+  if (!info[2].IsUndefined()) scalars = float64_array(info[2], "[run] the scalars");
   const EnvState& owner = state(info.Env());
   for (size_t i = 0; i < inputs.ElementLength(); ++i)
     if (!owner.handles.count(inputs[i]))
@@ -283,8 +288,7 @@ BoundProgram bind_args(const Napi::CallbackInfo& info, std::shared_ptr<const Pro
       EnvState& st = state(info.Env());
       auto it = st.handles.find(inputs[i]);
       if (it == st.handles.end()) continue;
-      if (it->second) napi_delete_reference(info.Env(), it->second);
-      st.handles.erase(it);
+      if (napi_ref ref = st.handle_nodes.erase(st.handles, it)) napi_delete_reference(info.Env(), ref);
       executor().free(inputs[i]);
     }
   }
@@ -313,14 +317,20 @@ std::shared_ptr<const Program> decode_cached(napi_env env, const Napi::Value& v)
   const int32_t* w = body.Data();
   const size_t n = body.ElementLength();
   if (n > kMaxWords) return Executor::decode(w, n);
+  EnvState& st = state(env);
+  // A loop evaluating one graph sends the same body each time: a comparison, without the hash.
+  const EnvState::Decoded* last = st.last_decoded;
+  if (last && last->words.size() == n && std::equal(w, w + n, last->words.begin())) return last->program;
   uint64_t h = 1469598103934665603ull;  // FNV-1a over the words
   for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<uint32_t>(w[i])) * 1099511628211ull;
-  auto& cache = state(env).decoded;
+  auto& cache = st.decoded;
   auto it = cache.find(h);
-  if (it != cache.end() && it->second.words.size() == n && std::equal(w, w + n, it->second.words.begin()))
+  if (it != cache.end() && it->second.words.size() == n && std::equal(w, w + n, it->second.words.begin())) {
+    st.last_decoded = &it->second;
     return it->second.program;
+  }
   std::shared_ptr<const Program> p = Executor::decode(w, n);
-  EnvState& st = state(env);
+  st.last_decoded = nullptr;  // (erase and clear below may drop its entry)
   if (it != cache.end()) {  // a different body with the same hash: this one replaces it
     st.decoded_words -= it->second.words.size();
     cache.erase(it);
@@ -329,7 +339,7 @@ std::shared_ptr<const Program> decode_cached(napi_env env, const Napi::Value& v)
     cache.clear();
     st.decoded_words = 0;
   }
-  cache.emplace(h, EnvState::Decoded{std::vector<int32_t>(w, w + n), p});
+  st.last_decoded = &cache.emplace(h, EnvState::Decoded{std::vector<int32_t>(w, w + n), p}).first->second;
   st.decoded_words += n;
   return p;
 }
@@ -357,10 +367,12 @@ Napi::Value run_bound(const Napi::CallbackInfo& info, BoundProgram bound, const 
     report_memory(info.Env());
     throw;
   }
-  return register_outputs(info.Env(), outs, out);
+  Napi::Value handles = register_outputs(info.Env(), outs, out);
+  Executor::recycle(std::move(outs));
+  return handles;
 }
 
-// run(body: Int32Array, inputs: Int32Array, scalars: Float64Array, donated?, out?: Int32Array)
+// run(body: Int32Array, inputs: Int32Array, scalars?: Float64Array, donated?, out?: Int32Array)
 //   -> Int32Array of output handles (`out` itself when its length is the number of outputs)
 Napi::Value Run(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {

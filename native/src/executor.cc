@@ -164,7 +164,7 @@ int32_t Executor::add(ArrayDesc desc) {
     h = next_handle_;
     next_handle_ = next_handle_ == INT32_MAX ? 1 : next_handle_ + 1;
   } while (handles_.count(h));
-  handles_.emplace(h, std::move(desc));
+  handle_nodes_.insert(handles_, h, std::move(desc));
   return h;
 }
 
@@ -173,8 +173,7 @@ void Executor::free(int32_t handle) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = handles_.find(handle);
   if (it == handles_.end()) return;  // double free from a finalizer after dispose(): harmless
-  doomed = std::move(it->second);
-  handles_.erase(it);
+  doomed = handle_nodes_.erase(handles_, it);
 }
 
 ArrayDesc Executor::get(int32_t handle) const {
@@ -261,6 +260,7 @@ BoundProgram Executor::bind(std::shared_ptr<const Program> body, const int32_t* 
                              std::to_string(num_scalars));
   BoundProgram b;
   b.scalars.assign(scalars, scalars + num_scalars);
+  b.inputs = spare_list();
   b.inputs.reserve(num_handles);
   {
     std::lock_guard<std::mutex> lock(mutex_);  // once for all the inputs
@@ -799,13 +799,32 @@ struct Span {
 };
 }  // namespace
 
+namespace {
+// What a thread reuses from run to run, so a small evaluation allocates none of it: descriptor
+// vectors (a run's `slots` keep their length with every descriptor released, since growing a
+// vector value-initializes, that is zeroes, each new descriptor, which showed in the cost of a
+// tiny evaluation; `lists` are empty) and an instruction's operand pointers (which only point
+// into the slots, so keeping them holds nothing alive). One thread_local, looked up once per run:
+// each lookup is a call in a shared library.
+struct ThreadScratch {
+  std::vector<std::vector<ArrayDesc>> slots, lists;
+  Inputs ins;
+  Outputs outp;
+};
+ThreadScratch& thread_scratch() {
+  thread_local ThreadScratch s;
+  return s;
+}
+// Keeps an emptied list for a later spare_list() (a few, of bounded capacity).
+void give_back(ThreadScratch& ts, std::vector<ArrayDesc>&& v) {
+  v.clear();
+  if (ts.lists.size() < 8 && v.capacity() > 0 && v.capacity() <= 4096) ts.lists.push_back(std::move(v));
+}
+}  // namespace
+
 void Executor::run_instr(const Program& p, const Instr& instr, std::vector<ArrayDesc>& slots, const double* scalars,
-                         const std::vector<const Storage*>* pinned) {
+                         const std::vector<const Storage*>* pinned, Inputs& ins, Outputs& outp) {
   Backend& be = backend(instr.device);
-  // The operand pointers, in a vector this thread reuses (no allocation per instruction; it only
-  // points into `slots`, so holding it after the run keeps nothing alive).
-  thread_local Inputs ins_scratch;
-  Inputs& ins = ins_scratch;
   ins.clear();
   for (int32_t s : instr.in) ins.push_back(&slots[s]);
   for (const ArrayDesc* x : ins)
@@ -937,8 +956,6 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
       ArrayDesc single;
       std::vector<ArrayDesc> several(nout > 1 ? nout : 0);
       const Span<ArrayDesc> outs{nout > 1 ? several.data() : &single, nout};
-      thread_local Outputs outp_scratch;  // pointers only, reused like ins_scratch
-      Outputs& outp = outp_scratch;
       outp.clear();
       for (size_t k = 0; k < nout; ++k) {
         outs[k].dtype = instr.outs[k].dtype;
@@ -951,7 +968,7 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
       // A fused chain donates to each of its outputs (it stores a tile only after reading it).
       // A fill reads nothing: it can take only the buffer of the input it replaces.
       if ((is_elementwise(instr.op) && outs.size() == 1) || instr.op == Op::Fused || instr.op == Op::Full) {
-        std::vector<int32_t> taken;
+        SmallVector<int32_t, 8> taken;  // (inline: a vector here allocated for every donation)
         // A storage a recording pins has one more owner than the slot.
         auto unshared = [&](const ArrayDesc& x) -> long {
           return pinned && std::find(pinned->begin(), pinned->end(), x.storage.get()) != pinned->end() ? 2 : 1;
@@ -1006,26 +1023,38 @@ void Executor::run_instr(const Program& p, const Instr& instr, std::vector<Array
   slots[instr.outs[0].slot] = std::move(out);
 }
 
+std::vector<ArrayDesc> Executor::spare_list() {
+  std::vector<std::vector<ArrayDesc>>& lists = thread_scratch().lists;
+  if (lists.empty()) return {};
+  std::vector<ArrayDesc> v = std::move(lists.back());
+  lists.pop_back();
+  return v;
+}
+
+void Executor::recycle(std::vector<ArrayDesc>&& v) { give_back(thread_scratch(), std::move(v)); }
+
 std::vector<ArrayDesc> Executor::run(BoundProgram& bound) {
+  ThreadScratch& ts = thread_scratch();
   std::vector<ArrayDesc> outs;
+  if (!ts.lists.empty()) outs = std::move(ts.lists.back()), ts.lists.pop_back();
   if (bound.replay && !bound.profile && run_replay(*this, bound, outs)) return outs;
   const Program& p = *bound.program;
-  // The slots' vector comes from this thread's spares (a run inside a run takes another), so a
-  // small evaluation allocates none; it goes back emptied, its descriptors released.
-  thread_local std::vector<std::vector<ArrayDesc>> spares;
+  // A run inside a run (replay.cc records one) takes another spare.
+  std::vector<std::vector<ArrayDesc>>& spares = ts.slots;
   std::vector<ArrayDesc> slots;
   if (!spares.empty()) slots = std::move(spares.back()), spares.pop_back();
-  slots.resize(p.num_slots);
+  if (slots.size() < static_cast<size_t>(p.num_slots)) slots.resize(p.num_slots);
   for (int32_t i = 0; i < p.num_inputs; ++i) slots[i] = std::move(bound.inputs[i]);
-  bound.inputs.clear();  // the slots hold the references now, so inputs can die early
+  give_back(ts, std::move(bound.inputs));  // the slots hold the references now, so inputs can die early
   execute(p, slots, bound.scalars.data(), bound.profile.get());
   outs.reserve(p.outputs.size());
   // A single output moves out of its slot; several are copied (a slot may be listed twice).
   if (p.outputs.size() == 1) outs.push_back(std::move(slots[p.outputs[0]]));
   else
     for (int32_t s : p.outputs) outs.push_back(slots[s]);
-  slots.clear();
-  if (spares.size() < 4 && slots.capacity() <= 4096) spares.push_back(std::move(slots));
+  // Back to the spares with nothing held (slots past this program's were released before).
+  for (int32_t s = 0; s < p.num_slots; ++s) slots[s].storage.reset();
+  if (spares.size() < 4 && slots.size() <= 4096) spares.push_back(std::move(slots));
   return outs;
 }
 
@@ -1041,6 +1070,7 @@ void Executor::execute(const Program& p, std::vector<ArrayDesc>& slots, const do
     used_list[num_used++] = b;
   }
   const Span<Backend*> used{used_list.data(), num_used};
+  ThreadScratch& ts = thread_scratch();
   for (Backend* b : used) b->begin_program();
   // Profiling times each instruction to its completion on its device (so it synchronizes).
   std::vector<std::pair<int32_t, int64_t>> timings;
@@ -1048,12 +1078,12 @@ void Executor::execute(const Program& p, std::vector<ArrayDesc>& slots, const do
     try {
       if (profile) {
         const auto t0 = std::chrono::steady_clock::now();
-        run_instr(p, in, slots, scalars, pinned);
+        run_instr(p, in, slots, scalars, pinned, ts.ins, ts.outp);
         backend(in.device).synchronize();
         const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
         timings.emplace_back(static_cast<int32_t>(in.op), static_cast<int64_t>(ns.count()));
       } else {
-        run_instr(p, in, slots, scalars, pinned);
+        run_instr(p, in, slots, scalars, pinned, ts.ins, ts.outp);
       }
     } catch (const std::exception& e) {
       slots.clear();  // drop every intermediate now; inputs stay alive in the handle table
@@ -1061,12 +1091,13 @@ void Executor::execute(const Program& p, std::vector<ArrayDesc>& slots, const do
       throw std::runtime_error("[eval] instruction " + std::to_string(in.index) + " (" +
                                op_name(static_cast<int32_t>(in.op)) + "): " + e.what());
     }
+    // A slot is empty once its storage is released (a fresh ArrayDesc() would zero all of it).
     for (int32_t s : in.in)
-      if (p.last_use[s] == in.index && !p.is_output[s]) slots[s] = ArrayDesc();
+      if (p.last_use[s] == in.index && !p.is_output[s]) slots[s].storage.reset();
     for (const OutSpec& o : in.outs) {
-      if (p.last_use[o.slot] < 0 && !p.is_output[o.slot]) slots[o.slot] = ArrayDesc();  // a sibling nobody wanted
+      if (p.last_use[o.slot] < 0 && !p.is_output[o.slot]) slots[o.slot].storage.reset();  // a sibling nobody wanted
       const int32_t old = p.replaces[o.slot];  // the input this output updates, kept alive until now
-      if (old >= 0 && p.last_use[old] == in.index && !p.is_output[old]) slots[old] = ArrayDesc();
+      if (old >= 0 && p.last_use[old] == in.index && !p.is_output[old]) slots[old].storage.reset();
     }
   }
   for (Backend* b : used) b->end_program();

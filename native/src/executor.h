@@ -21,6 +21,37 @@ struct ProfileLog {
 
 struct Replay;  // replay.h: a kept body's recording for one-launch replays
 
+// Keeps the nodes of a hash map's erased entries for its next inserts: a table whose size holds
+// steady (a loop making and freeing arrays) then allocates nothing per entry.
+template <class Map>
+class NodePool {
+ public:
+  NodePool() { spare_.reserve(kMax); }
+  template <class V>
+  void insert(Map& m, const typename Map::key_type& k, V&& v) {
+    if (spare_.empty()) {
+      m.emplace(k, std::forward<V>(v));
+      return;
+    }
+    typename Map::node_type n = std::move(spare_.back());
+    spare_.pop_back();
+    n.key() = k;
+    n.mapped() = std::forward<V>(v);
+    m.insert(std::move(n));
+  }
+  // Erases the entry at `it`; returns its value.
+  typename Map::mapped_type erase(Map& m, typename Map::iterator it) {
+    typename Map::node_type n = m.extract(it);
+    typename Map::mapped_type v = std::move(n.mapped());
+    if (spare_.size() < kMax) spare_.push_back(std::move(n));
+    return v;
+  }
+
+ private:
+  static constexpr size_t kMax = 256;
+  std::vector<typename Map::node_type> spare_;
+};
+
 // A body with its bindings resolved, ready to run on any thread.
 struct BoundProgram {
   std::shared_ptr<const Program> program;
@@ -51,7 +82,12 @@ class Executor {
   BoundProgram bind(std::shared_ptr<const Program> body, const int32_t* handles, size_t num_handles,
                     const double* scalars, size_t num_scalars) const;
   // Runs a bound program and returns its outputs (safe off the JS thread; touches no handles).
+  // The vector comes from spare_list(): give it back with recycle() once its outputs are taken.
   std::vector<ArrayDesc> run(BoundProgram& bound);
+  // An empty vector of descriptors with the capacity an earlier use of this thread left, and its
+  // return: a binding's inputs and a run's outputs use these, so a small evaluation allocates none.
+  static std::vector<ArrayDesc> spare_list();
+  static void recycle(std::vector<ArrayDesc>&& v);
   // Runs p's instructions over `slots` (inputs bound), freeing each slot after its last read.
   // `pinned` storages are held by a recording (replay.cc) besides the slots: they count as
   // unshared when deciding whether an instruction may write over a dying input.
@@ -59,10 +95,13 @@ class Executor {
                const std::vector<const Storage*>* pinned = nullptr);
 
  private:
+  // `ins` and `outp` are the thread's reused operand vectors (see ThreadScratch).
   void run_instr(const Program& p, const Instr& instr, std::vector<ArrayDesc>& slots, const double* scalars,
-                 const std::vector<const Storage*>* pinned);
+                 const std::vector<const Storage*>* pinned, Inputs& ins, Outputs& outp);
   mutable std::mutex mutex_;
-  std::unordered_map<int32_t, ArrayDesc> handles_;
+  using HandleMap = std::unordered_map<int32_t, ArrayDesc>;
+  HandleMap handles_;
+  NodePool<HandleMap> handle_nodes_;
   int32_t next_handle_ = 1;
   std::unordered_map<int32_t, std::shared_ptr<const Program>> bodies_;
   std::unordered_map<int32_t, std::shared_ptr<Replay>> replays_;

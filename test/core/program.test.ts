@@ -3,7 +3,7 @@
  * nodes, exact 64-bit integer constants, a body replayed with new bindings, the version word,
  * validation of malformed bodies, and the graph printer.
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as mx from "@tessera/core";
 import { grad } from "@tessera/transforms";
 
@@ -103,6 +103,108 @@ describe("a body replayed with new bindings", () => {
     const y = mx.array([1, 2]).add(mx.array([3, 4]));
     const p = buildProgram([y], "test")!;
     expect(() => native.run(p.body, p.inputs.slice(1), p.scalars)).toThrow(/takes 2 inputs; got 1/);
+  });
+});
+
+describe("a one-node program (the tiny evaluation's encoder)", () => {
+  /** native/src/dtype.h's codes. */
+  const DTYPES = ["bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64"];
+  /** The body of a program of `node` alone, written from the format in native/src/program.h. */
+  function referenceBody(node: mx.Node, inputs: mx.Array[], outputs: mx.Array[]): number[] {
+    const enc = node.prim.encode(node.params, node.inputs);
+    const ints = enc.ints ?? [], scalars = enc.scalars ?? [], ys = node.outputs, nIn = inputs.length;
+    const words = [PROGRAM_VERSION, nIn + ys.length, nIn, scalars.length, 1];
+    words.push(node.prim.opcode!, 0, node.inputs.length, ...node.inputs.map((x) => inputs.indexOf(x)), ys.length);
+    ys.forEach((y, k) => words.push(nIn + k, DTYPES.indexOf(y.dtype), y.ndim, ...y.shape));
+    words.push(ints.length, ...ints, scalars.length, 0, outputs.length, ...outputs.map((o) => nIn + ys.indexOf(o)));
+    return words;
+  }
+  // The reference encoder writes device 0: the block runs on the cpu whatever the default device.
+  let before: mx.Device;
+  let x: mx.Array, w: mx.Array, i: mx.Array, j: mx.Array;
+  beforeAll(() => {
+    before = mx.defaultDevice();
+    mx.setDefaultDevice(mx.cpu);
+    x = mx.array([[1, 2, 3], [4, 5, 6]]);
+    w = mx.array([[0.5, -1, 2], [3, 0, -4]]);
+    i = mx.array([7, -7, 9], "int32");
+    j = mx.array([2, 3, -4], "int32");
+    mx.eval(x, w, i, j);
+  });
+  afterAll(() => mx.setDefaultDevice(before));
+  // [what, the pending root, its node's computed inputs (distinct, first use first), the outputs]
+  const cases: [string, () => { root: mx.Array; inputs: mx.Array[]; outputs: (root: mx.Array) => mx.Array[] }][] = [
+    ["two inputs", () => ({ root: mx.add(x, w), inputs: [x, w], outputs: (r) => [r] })],
+    ["one input read twice", () => ({ root: mx.mul(w, w), inputs: [w], outputs: (r) => [r] })],
+    ["integer parameters", () => ({ root: mx.transpose(x), inputs: [x], outputs: (r) => [r] })],
+    ["reduction axes", () => ({ root: mx.sum(x, 1), inputs: [x], outputs: (r) => [r] })],
+    ["no inputs, float scalars", () => ({ root: mx.arange(0, 5, 0.5), inputs: [], outputs: (r) => [r] })],
+    ["no inputs, a 64-bit integer scalar", () => ({ root: mx.full([3], 2n ** 60n + 1n, "int64"), inputs: [], outputs: (r) => [r] })],
+    ["two outputs, one read", () => ({ root: mx.divmod(i, j)[0], inputs: [i, j], outputs: (r) => [r] })],
+    ["two outputs, the other kept for a pending reader", () => {
+      const [q, r] = mx.divmod(j, i);
+      r.add(1); // a recorded reader outside the program keeps r
+      return { root: q, inputs: [j, i], outputs: () => [q, r] };
+    }],
+  ];
+  it.each(cases)("%s: the words of the format, its bindings, and the value", (_what, make) => {
+    const { root, inputs, outputs } = make();
+    const node = root.node!;
+    for (const a of node.inputs) expect(a.handle).not.toBe(0);
+    const p = buildProgram([root], "test", true) as mx.internal.Program;
+    expect([...p.body]).toEqual(referenceBody(node, inputs, outputs(root)));
+    expect([...p.inputs]).toEqual(inputs.map((a) => a.handle));
+    expect(p.inputArrays).toEqual(inputs);
+    expect(p.outputs).toEqual(outputs(root));
+    expect(p.donated.length).toBe(0);
+    const scalars = node.prim.encode(node.params, node.inputs).scalars ?? [];
+    expect(p.scalars.length).toBe(scalars.length);
+    const bits = new BigInt64Array(p.scalars.buffer, p.scalars.byteOffset, p.scalars.length);
+    scalars.forEach((v, k) => (typeof v === "bigint" ? expect(bits[k]).toBe(v) : expect(p.scalars[k]).toBe(v)));
+    // and evaluating it gives what the op means
+    const want = {
+      "two inputs": [[1.5, 1, 5], [7, 5, 2]], "one input read twice": [[0.25, 1, 4], [9, 0, 16]],
+      "integer parameters": [[1, 4], [2, 5], [3, 6]], "reduction axes": [6, 15],
+      "no inputs, float scalars": [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5],
+      "no inputs, a 64-bit integer scalar": [2n ** 60n + 1n, 2n ** 60n + 1n, 2n ** 60n + 1n],
+      "two outputs, one read": [3, -3, -3], "two outputs, the other kept for a pending reader": [0, -1, -1],
+    }[_what];
+    expect(root.tolist()).toEqual(want);
+  });
+
+  it("the addon's cache of decoded bodies tells apart bodies of one length that differ in a word", () => {
+    // add, sub and mul of the same operands: bodies of equal length, differing in the opcode only
+    const ops = [mx.add, mx.sub, mx.mul, mx.add, mx.add, mx.mul, mx.sub];
+    const want = new Map<unknown, number[]>([[mx.add, [9, -4, 5]], [mx.sub, [5, -10, 13]], [mx.mul, [14, -21, -36]]]);
+    for (const op of ops) {
+      const y = op(i, j);
+      expect(y.tolist()).toEqual(want.get(op));
+      y.dispose();
+    }
+  });
+
+  it("a run keeps no buffer once it returns, not even of an input no instruction reads", () => {
+    const n = 1 << 18; // 1 MiB each
+    globalThis.gc!(); // what earlier tests dropped is swept now, not between the two readings
+    const base = native.memoryStats().active;
+    const unread = mx.array(new Float32Array(n).fill(1)), read = mx.array(new Float32Array(n).fill(2));
+    mx.eval(unread, read);
+    const neg = mx.internal.P.neg.def.opcode!;
+    // slot 0: an input nothing reads; slot 1 -> neg -> slot 2, the output
+    const body = Int32Array.from([PROGRAM_VERSION, 3, 2, 0, 1, neg, 0, 1, 1, 1, 2, 11, 1, n, 0, 0, 0, 1, 2]);
+    const out = native.run(body, Int32Array.from([unread.handle, read.handle]), undefined); // undefined: no scalars
+    const got = new Float32Array(n);
+    native.read(out[0], got);
+    expect(got.every((v) => v === -2)).toBe(true);
+    native.free(out[0]);
+    unread.dispose();
+    read.dispose();
+    expect(native.memoryStats().active).toBe(base);
+    // a body that takes scalars needs them
+    const fill = mx.full([2], 3);
+    const p = buildProgram([fill], "test")!;
+    expect(p.scalars.length).toBe(1);
+    expect(() => native.run(p.body, p.inputs, undefined)).toThrow(/takes 1 scalars; got 0/);
   });
 });
 

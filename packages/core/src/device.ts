@@ -37,13 +37,22 @@ export function isAvailable(d: Device): boolean {
   return isDevice(d) && NATIVE_INDEX.has(deviceName(d));
 }
 
+/** nativeDevice's cache: the last frozen device it was asked about, and its index. */
+let lastDevice: Device | null = null;
+let lastIndex = 0;
+
 /** The device's index in the addon's backend registry; throws, naming `op`, if it is not available. */
 export function nativeDevice(d: Device, op: string): number {
+  // The last device asked about, checked once: every evaluation asks, nearly always of one device.
+  if (d === lastDevice) return lastIndex;
   const i = isDevice(d) ? NATIVE_INDEX.get(deviceName(d)) : undefined;
   if (!isDevice(d)) throw new TypeError(`${op}: expected a device (mx.cpu or mx.gpu); got ${typeof d === "object" ? JSON.stringify(d) : String(d)}`);
   if (i === undefined) {
     throw new Error(`${op}: device ${deviceName(d)} is not available (available: ${[...NATIVE_INDEX.keys()].join(", ")})`);
   }
+  // Devices are frozen (mx.cpu, mx.gpu, deviceOf), so an object's index never changes; a plain
+  // object a user passes may be changed later, and is checked again each time.
+  if (Object.isFrozen(d)) (lastDevice = d), (lastIndex = i);
   return i;
 }
 

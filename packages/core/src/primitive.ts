@@ -65,7 +65,9 @@ export const zeroTangent: JvpRule<any> = (_p, _t, _params, outputs) => outputs.m
 export const noInputs: VmapRule<any> = () => {
   throw new Error("a primitive without inputs cannot be batched (this is a bug)");
 };
-export const noParams = (): Encoded => ({});
+/** The encoding of a primitive without parameters: one shared empty object, never written. */
+const NO_ENCODED: Encoded = Object.freeze({});
+export const noParams = (): Encoded => NO_ENCODED;
 
 /** Every primitive, by name, for tests that enumerate them. */
 export const registry = new Map<string, PrimitiveDef<any>>();
@@ -81,17 +83,18 @@ export function defPrimitive<P = {}>(def: PrimitiveDef<P>): PrimitiveDef<P> {
  * returns its outputs (lazy).
  */
 export function bind<P>(def: PrimitiveDef<P>, inputs: Array[], params: P): Array[] {
-  const ins: Aval[] = [];
-  for (const x of inputs) {
+  // Lists sized up front (pushing onto [] allocates room for 17 at the first push).
+  const ins: Aval[] = new globalThis.Array(inputs.length);
+  for (let i = 0; i < inputs.length; i++) {
+    const x = inputs[i];
     x.checkAlive(def.name);
-    ins.push({ shape: x.shape, dtype: x.dtype });
+    ins[i] = { shape: x.shape, dtype: x.dtype };
   }
   const avals = def.abstractEval(ins, params);
   for (const a of avals) checkAval(a, def.name);
-  const node: Node = { prim: def, inputs, params, outputs: [], device: currentDevice() };
-  const outputs: Array[] = [];
-  for (const a of avals) outputs.push(makeArray(a.shape, a.dtype, node));
-  node.outputs = outputs;
+  const outputs: Array[] = new globalThis.Array(avals.length);
+  const node: Node = { prim: def, inputs, params, outputs, device: currentDevice() };
+  for (let i = 0; i < avals.length; i++) outputs[i] = makeArray(avals[i].shape, avals[i].dtype, node);
   countReads(inputs, 1);
   ruleLog?.push(node);
   return outputs;

@@ -55,6 +55,30 @@ interface StepCounts {
 /** The step counts with runs not yet in opCounts (a compiled call adds them when ops is read). */
 const unflushed: StepCounts[] = [];
 
+/**
+ * Executions of one primitive not yet in opCounts: a loop evaluating one op counts by a compare
+ * and an increment, where a map lookup and store per instruction were a sizeable part of a tiny
+ * evaluation. Flushed when another name comes, and when evalStats.ops is read.
+ */
+let pendingName: string | null = null;
+let pendingCount = 0;
+
+function countOp(name: string): void {
+  if (name === pendingName) {
+    pendingCount++;
+    return;
+  }
+  flushPending();
+  pendingName = name;
+  pendingCount = 1;
+}
+
+function flushPending(): void {
+  if (pendingName !== null) opCounts.set(pendingName, (opCounts.get(pendingName) ?? 0) + pendingCount);
+  pendingName = null;
+  pendingCount = 0;
+}
+
 /** What evaluation has done, for tests that check laziness and sharing. */
 export const evalStats = {
   programs: 0,
@@ -64,6 +88,7 @@ export const evalStats = {
   fused: 0,
   /** Executed instructions per primitive name. */
   get ops(): Map<string, number> {
+    flushPending();
     for (const c of unflushed) {
       for (const [name, n] of c.ops) opCounts.set(name, (opCounts.get(name) ?? 0) + n * c.runs);
       c.runs = 0;
@@ -77,6 +102,8 @@ export const evalStats = {
     this.fused = 0;
     for (const c of unflushed) c.runs = 0;
     unflushed.length = 0;
+    pendingName = null;
+    pendingCount = 0;
     opCounts.clear();
   },
 };
@@ -98,17 +125,16 @@ export const profiledPrograms: { steps: Program["steps"][] | null } = { steps: n
 function record(p: { steps: Step[] }): void {
   evalStats.programs++;
   profiledPrograms.steps?.push(p.steps);
-  const ops = opCounts;
   for (const { name, members } of p.steps) {
     // A fused instruction counts as the primitives it computes (fusion changes how, not what).
     if (!members) {
       evalStats.instructions++;
-      ops.set(name, (ops.get(name) ?? 0) + 1);
+      countOp(name);
       continue;
     }
     for (const m of members) {
       evalStats.instructions++;
-      ops.set(m, (ops.get(m) ?? 0) + 1);
+      countOp(m);
     }
     evalStats.fused++;
   }
@@ -206,6 +232,7 @@ export function donate(arrays: Iterable<Array>): void {
  * inputs takes none, and they stay usable).
  */
 function retireDonated(p: { donated: Int32Array; inputArrays: Array[] }, failed = false): void {
+  if (p.donated.length === 0) return;
   for (const i of p.donated) {
     const a = p.inputArrays[i];
     if (a.disposed || !a.handle) continue;
@@ -333,7 +360,10 @@ export function evaluate(arrays: Array[], op = "eval"): void {
   if (!p) return;
   let handles: Int32Array;
   try {
-    handles = native.run(p.body, p.inputs, p.scalars, p.donated, scratchOutputs.view(p.outputs.length) ?? undefined);
+    // No scalars or donated inputs: undefined spares the addon reading an empty typed array.
+    const scalars = p.scalars.length > 0 ? p.scalars : undefined;
+    const donated = p.donated.length > 0 ? p.donated : undefined;
+    handles = native.run(p.body, p.inputs, scalars, donated, scratchOutputs.view(p.outputs.length) ?? undefined);
   } catch (e) {
     retireDonated(p, true);
     throw nativeError(p, op, e);

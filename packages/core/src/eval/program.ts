@@ -12,7 +12,7 @@
  */
 import type { Array, Node } from "../array.js";
 import { dtypeCode, type DType } from "../dtype.js";
-import { DisposedError, InternalError, TransformError, fmtShape } from "../errors.js";
+import { DisposedError, InternalError, TransformError, assert, fmtShape } from "../errors.js";
 import { nativeDevice, type Device } from "../device.js";
 import { opcode } from "../native/ops.js";
 import { planFusion } from "./fuse.js";
@@ -56,7 +56,7 @@ export interface Program {
   /** The nodes of the program, in execution order. */
   nodes: Node[];
   /** The scalar words a compiled call recomputes (see dynamic.ts): where each lands, and from what. */
-  dynamic: DynamicScalar[];
+  dynamic: readonly DynamicScalar[];
 }
 
 /** A dynamic scalar's word in a program's scalars. */
@@ -196,11 +196,15 @@ function singleNode(root: Array, op: string): { node: Node; inputs: Array[]; out
   if (root.handle || root.disposed) return null;
   const node = root.node;
   if (!node || node.prim.opcode === null) return null;
-  const inputs: Array[] = [];
-  for (const x of node.inputs) {
+  const xs = node.inputs;
+  const inputs: Array[] = new globalThis.Array(xs.length); // sized: a push onto [] allocates room for 17
+  let n = 0;
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i];
     if (!x.handle) return null;
-    if (!inputs.includes(x)) inputs.push(x);
+    if (!inputs.includes(x)) inputs[n++] = x;
   }
+  if (n < xs.length) inputs.length = n; // an input read twice is bound once
   const outputs = [root];
   for (const y of node.outputs) if (y !== root && (y.freedOnce || y.consumers > 0) && !y.disposed) outputs.push(y);
   return { node, inputs, outputs };
@@ -241,36 +245,57 @@ function int32s(words: number[], scratch: Scratch<Int32Array> | null): Int32Arra
 
 /**
  * encodeProgram for a program of one node whose inputs are all on its device (the common tiny
- * evaluation): the same words, without the general encoder's maps, closures and fusion plan.
- * Null when a transfer is involved.
+ * evaluation): the same words, written straight into the body's typed array (no word list, maps,
+ * closures or fusion plan). Null when a transfer is involved.
  */
 function encodeOne(order: Node[], inputs: Array[], outputs: Array[], scratch: boolean): Program | null {
   const node = order[0];
   const opc = node.prim.opcode!;
   if (opc === TRANSFER) return null;
-  for (const x of node.inputs) if (x.device !== node.device) return null;
-  const enc = node.prim.encode(node.params, node.inputs);
+  const xs = node.inputs, ys = node.outputs;
+  for (let i = 0; i < xs.length; i++) if (xs[i].device !== node.device) return null;
+  const enc = node.prim.encode(node.params, xs);
   const dev = nativeDevice(node.device, node.prim.name);
+  const ints = enc.ints, nInts = ints ? ints.length : 0;
   const nIn = inputs.length;
-  const code: number[] = [PROGRAM_VERSION, nIn + node.outputs.length, nIn, 0, 1, opc, dev, node.inputs.length];
-  for (const x of node.inputs) code.push(inputs.indexOf(x));
-  code.push(node.outputs.length);
-  node.outputs.forEach((y, k) => {
-    code.push(nIn + k, dtypeCode(y.dtype), y.shape.length);
-    pushAll(code, y.shape);
-  });
-  const ints = enc.ints;
-  code.push(ints ? ints.length : 0);
-  if (ints) pushAll(code, ints);
-  const scalars = enc.scalars ?? [];
-  code.push(scalars.length, 0, outputs.length);
-  for (const a of outputs) code.push(nIn + node.outputs.indexOf(a));
+  // header 5, instruction head 3, inputs, nOut, outputs 3 + ndim each, nInt ints, nScalar index, nOutputs slots
+  let n = 5 + 3 + xs.length + 1 + (1 + nInts) + 2 + (1 + outputs.length);
+  for (let k = 0; k < ys.length; k++) n += 3 + ys[k].shape.length;
+  const code = (scratch && scratchBody.view(n)) || new Int32Array(n);
+  const scalars = enc.scalars ?? NO_SCALARS;
+  code[0] = PROGRAM_VERSION;
+  code[1] = nIn + ys.length;
+  code[2] = nIn;
   code[3] = scalars.length;
+  code[4] = 1;
+  code[5] = opc;
+  code[6] = dev;
+  code[7] = xs.length;
+  let w = 8;
+  for (let i = 0; i < xs.length; i++) code[w++] = inputs.indexOf(xs[i]);
+  code[w++] = ys.length;
+  for (let k = 0; k < ys.length; k++) {
+    const shape = ys[k].shape;
+    code[w++] = nIn + k;
+    code[w++] = dtypeCode(ys[k].dtype);
+    code[w++] = shape.length;
+    for (let d = 0; d < shape.length; d++) code[w++] = shape[d];
+  }
+  code[w++] = nInts;
+  for (let i = 0; i < nInts; i++) code[w++] = ints![i];
+  code[w++] = scalars.length;
+  code[w++] = 0;
+  code[w++] = outputs.length;
+  for (let i = 0; i < outputs.length; i++) code[w++] = nIn + ys.indexOf(outputs[i]);
+  assert(w === n, "encodeOne: body length");
   const ref: DynamicRef | undefined = node.params?.dynamic;
-  const dynamic: DynamicScalar[] = ref ? [{ index: 0, ref, dtype: node.outputs[0].dtype }] : [];
-  const steps: Step[] = [{ name: node.prim.name, inputs: node.inputs }];
+  const dynamic = ref ? [{ index: 0, ref, dtype: ys[0].dtype }] : NO_DYNAMIC;
+  const steps: Step[] = [{ name: node.prim.name, inputs: xs }];
   return assemble(code, scalars, { inputArrays: inputs, outputs, steps, nodes: order, dynamic }, scratch);
 }
+/** Shared empty lists of a program without scalars (never written: a program's lists are read only). */
+const NO_SCALARS: readonly number[] = Object.freeze([]);
+const NO_DYNAMIC: readonly DynamicScalar[] = Object.freeze([]);
 
 /**
  * Encodes `order` (nodes in execution order) reading `inputs` (bound to slots 0..n-1, in order)
@@ -356,11 +381,11 @@ export function encodeProgram(order: Node[], inputs: Array[], outputs: Array[], 
   code[1] = numSlots;
   code[3] = scalars.length;
   code[4] = steps.length;
-  return assemble(code, scalars, { inputArrays: inputs, outputs, steps, nodes: order, dynamic }, scratch);
+  return assemble(int32s(code, scratch ? scratchBody : null), scalars, { inputArrays: inputs, outputs, steps, nodes: order, dynamic }, scratch);
 }
 
-/** The program's typed arrays from its words, scalars and input arrays; the rest is `parts`. */
-function assemble(code: number[], scalars: (number | bigint)[], parts: Omit<Program, "body" | "inputs" | "donated" | "scalars">, scratch: boolean): Program {
+/** The program from its body, scalars and input arrays (their handles and donations); the rest is `parts`. */
+function assemble(body: Int32Array, scalars: readonly (number | bigint)[], parts: Omit<Program, "body" | "inputs" | "donated" | "scalars">, scratch: boolean): Program {
   const inputs = parts.inputArrays;
   const words = (scratch && scratchScalars.view(scalars.length)) || new Float64Array(scalars.length);
   let bits: BigInt64Array | null = null;
@@ -372,17 +397,20 @@ function assemble(code: number[], scalars: (number | bigint)[], parts: Omit<Prog
   // A donated input is taken over by the first program that reads it. Nodes recorded outside
   // this program that read it (often garbage: the collector has not run yet) would find it
   // disposed if ever evaluated, and throw a DisposedError rather than read reused memory.
-  const donated: number[] = [];
-  const handles: number[] = [];
-  for (let i = 0; i < inputs.length; i++) {
-    handles.push(inputs[i].handle);
-    if (inputs[i].donated) donated.push(i);
+  const n = inputs.length;
+  const handles = (scratch && scratchInputs.view(n)) || new Int32Array(n);
+  let numDonated = 0;
+  for (let i = 0; i < n; i++) {
+    handles[i] = inputs[i].handle;
+    if (inputs[i].donated) numDonated++;
   }
+  const donated = (scratch && scratchDonated.view(numDonated)) || new Int32Array(numDonated);
+  if (numDonated > 0) for (let i = 0, k = 0; i < n; i++) if (inputs[i].donated) donated[k++] = i;
   return {
-    body: int32s(code, scratch ? scratchBody : null),
-    inputs: int32s(handles, scratch ? scratchInputs : null),
+    body,
+    inputs: handles,
     inputArrays: inputs,
-    donated: int32s(donated, scratch ? scratchDonated : null),
+    donated,
     scalars: words,
     outputs: parts.outputs,
     steps: parts.steps,

@@ -26,13 +26,13 @@ export interface NativeBinding {
   free(handle: number): void;
   /** Frees `handle` when `owner` is garbage-collected (from inside the collector). */
   track(owner: object, handle: number): void;
-  /** Decodes and runs one program (see eval/program.ts) with its bindings; returns the output handles. */
   /**
-   * Runs a program; `donated` lists input positions whose handles the run takes over (freed at
-   * once). With `out` (as long as the program has outputs) the handles are written there and it
-   * is returned; else a new array.
+   * Decodes and runs one program (see eval/program.ts) with its bindings; returns the output
+   * handles. `scalars` may be undefined for none; `donated` lists input positions whose handles the
+   * run takes over (freed at once). With `out` (as long as the program has outputs) the handles are
+   * written there and it is returned; else a new array.
    */
-  run(body: Int32Array, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array, out?: Int32Array): Int32Array;
+  run(body: Int32Array, inputs: Int32Array, scalars: Float64Array | undefined, donated?: Int32Array, out?: Int32Array): Int32Array;
   runAsync(body: Int32Array, inputs: Int32Array, scalars: Float64Array, donated?: Int32Array): Promise<Int32Array>;
   /**
    * Decodes a body once and keeps it; runBody replays it with new bindings. `replaces` holds pairs

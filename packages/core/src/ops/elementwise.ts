@@ -34,14 +34,16 @@ function sameUnary(name: string, op: P.UnaryOp, allowBool = true): Unary {
  * bool operands a DTypeError at the call (the kernel has no bool version).
  */
 function binary(name: string, op: P.BinaryOp, floating = false, allowBool = true): Binary {
-  return (a, b, options = {}) => withDevice(name, options, () => {
+  // (No default `options = {}`, and one list of the operands: fewer objects per recorded op.)
+  return (a, b, options) => withDevice(name, options, () => {
     checkOperand(name, a, 1);
     checkOperand(name, b, 2);
-    const t = resultType([a, b]);
+    const operands = [a, b];
+    const t = resultType(operands);
     if (!allowBool && t === "bool") {
       throw new DTypeError(`${name}: operands must be numeric (not both bool); got bool (convert with astype first)`);
     }
-    const [x, y] = prepare(name, [a, b], floating ? toFloating(t) : t);
+    const [x, y] = prepare(name, operands, floating ? toFloating(t) : t);
     return op(x, y);
   });
 }

@@ -6,12 +6,15 @@ import * as lax from "../lax.js";
 import { onDevice, opName, type Device, type DeviceOptions } from "../device.js";
 import { weakScalarValue } from "../convert.js";
 
+/** The options of a call that passes none: one shared empty object (callers only read options). */
+const NO_OPTIONS = Object.freeze({});
+
 /**
  * Checks an op's options argument: undefined, null or a plain object whose keys are `device` and
  * the op's own `keys`, with a device (if any) that is a Device. Returns it as an object.
  */
 export function checkOptions<T extends object>(op: string, options: T | null | undefined, keys: readonly string[] = []): Partial<T> {
-  if (options === undefined || options === null) return {};
+  if (options === undefined || options === null) return NO_OPTIONS;
   if (typeof options !== "object" || globalThis.Array.isArray(options) || isArray(options)) {
     throw new TypeError(`${op}: options must be an object${keys.length ? ` ({ ${[...keys, "device"].join(", ")} })` : " ({ device })"}; got ${fmtGot(options)}`);
   }
@@ -188,10 +191,14 @@ export function broadcastShapes(op: string, shapes: number[][]): number[] {
 export function prepare(op: string, xs: ArrayLike[], dtype?: DType): Array[] {
   for (let i = 0; i < xs.length; i++) checkOperand(op, xs[i], i + 1);
   const t = dtype ?? resultType(xs);
-  const arrays: Array[] = [];
-  for (const x of xs) arrays.push(asArray(x, t, op));
+  const arrays: Array[] = new globalThis.Array(xs.length); // sized: a push onto [] allocates room for 17
+  let oneShape = true;
+  for (let i = 0; i < xs.length; i++) {
+    arrays[i] = asArray(xs[i], t, op);
+    if (i > 0 && !sameShape(arrays[i].shape, arrays[0].shape)) oneShape = false;
+  }
   // Operands of one shape (the common case) need no broadcast.
-  if (arrays.length > 0 && arrays.every((a) => sameShape(a.shape, arrays[0].shape))) return arrays;
+  if (arrays.length > 0 && oneShape) return arrays;
   const shape = broadcastShapes(op, arrays.map((a) => a.shape));
   return arrays.map((a) => lax.broadcastTo(a, shape));
 }

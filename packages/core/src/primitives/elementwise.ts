@@ -18,8 +18,10 @@ import { elementwiseVmap } from "./batching.js";
  */
 export type UnaryOp = ((x: Array) => Array) & { readonly def: PrimitiveDef };
 export type BinaryOp = ((a: Array, b: Array) => Array) & { readonly def: PrimitiveDef };
+/** The params of a primitive that has none: one shared empty object (params are never written). */
+const NO_PARAMS = Object.freeze({});
 const callable = <F>(def: PrimitiveDef): F & { readonly def: PrimitiveDef } =>
-  Object.assign((...xs: Array[]) => bind1(def, xs, {}), { def }) as unknown as F & { readonly def: PrimitiveDef };
+  Object.assign((...xs: Array[]) => bind1(def, xs, NO_PARAMS), { def }) as unknown as F & { readonly def: PrimitiveDef };
 
 const same = ([x]: Aval[]): Aval[] => [x];
 const boolOut = ([x]: Aval[]): Aval[] => [{ shape: x.shape, dtype: "bool" }];
