@@ -4,19 +4,23 @@
 import { execFileSync } from "node:child_process";
 
 /**
- * Seconds per call of `fn`: a warm-up call, then calls in repetitions of `inner` calls, `inner`
+ * Seconds per call of `fn`: calls for `warmSeconds` of warm-up, then calls in repetitions of `inner` calls, `inner`
  * doubled from 1 until a repetition lasts `minRepSeconds` (so microsecond ops are not lost in the
  * timer), and the fastest of `reps` such repetitions: on a shared machine the least disturbed one.
  * @example
  * const s = bestSeconds(() => mx.eval(mx.add(a, b)), { reps: 7 });
  */
-export function bestSeconds(fn, { reps = 7, minRepSeconds = 0.02 } = {}) {
+export function bestSeconds(fn, { reps = 7, minRepSeconds = 0.02, warmSeconds = 0.3 } = {}) {
   const rep = (inner) => {
     const t = now();
     for (let i = 0; i < inner; i++) fn();
     return (now() - t) / inner;
   };
-  fn();
+  // Warmed for a time, not a count: on a busy 2-core machine V8 can still be optimizing the hot
+  // functions 150 ms after the first call, and a tiny evaluation runs 4x slower until it has.
+  const warmUntil = now() + warmSeconds;
+  do fn();
+  while (now() < warmUntil);
   let inner = 1;
   while (rep(inner) * inner < minRepSeconds) inner *= 2;
   let best = Infinity;
