@@ -8,8 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as mx from "@tessera/core";
+import { compile } from "@tessera/transforms";
 
-const { evalStats, setFusion } = mx.internal;
+const { evalStats, setFusion, setFusionMinCpu } = mx.internal;
 
 type Op = (xs: mx.Array[], pick: (k: number) => mx.Array) => mx.Array;
 // Each op reads earlier values (pick) and returns a value of the chain's shape and dtype.
@@ -59,13 +60,19 @@ function build(ops: number[], picks: number[][], seed: number, dtype: "float32" 
 
 describe("fused elementwise chains", () => {
   // The pass groups cpu nodes only (docs/cuda.md), so these tests run on the cpu whatever the
-  // default device (TESSERA_DEFAULT_DEVICE=gpu makes it the gpu).
+  // default device (TESSERA_DEFAULT_DEVICE=gpu makes it the gpu). A plain evaluation fuses cpu
+  // chains only from 32,768 elements up (fuse.ts eagerCpuMin): these tests fuse every size.
   let prev: mx.Device;
+  let prevMin: number;
   beforeAll(() => {
     prev = mx.defaultDevice();
     mx.setDefaultDevice(mx.cpu);
+    prevMin = setFusionMinCpu(0);
   });
-  afterAll(() => mx.setDefaultDevice(prev));
+  afterAll(() => {
+    mx.setDefaultDevice(prev);
+    setFusionMinCpu(prevMin);
+  });
   it("give what the separate instructions give, bit for bit (random chains)", () => {
     fc.assert(
       fc.property(
@@ -200,6 +207,32 @@ describe("fused elementwise chains", () => {
     expect(evalStats.fused).toBe(1);
     expect(evalStats.instructions).toBe(7); // mul tanh exp | reduceSum reshape broadcastTo | sub
     expect(fused.toTypedArray()).toEqual(plain.toTypedArray());
+  });
+
+  it("leaves small cpu chains of a plain evaluation unfused, and fuses them when compiled", () => {
+    // The default bound: below it the plan is skipped (it cost more than fusion saved there).
+    const min = setFusionMinCpu(32768);
+    try {
+      const chain = (x: mx.Array) => mx.exp(mx.multiply(mx.add(x, 1), 2));
+      for (const [n, fused] of [[32767, 0], [32768, 1]] as const) {
+        const x = mx.ones([n]);
+        mx.eval(x);
+        evalStats.reset();
+        const y = chain(x);
+        mx.eval(y);
+        expect([n, evalStats.fused]).toEqual([n, fused]);
+        expect(y.index(n - 1).item()).toBeCloseTo(Math.exp(4), 4); // float32: an ulp is 4e-6 there
+      }
+      const small = mx.ones([16]);
+      mx.eval(small);
+      const compiled = compile(chain);
+      mx.eval(compiled(small)); // the trace
+      evalStats.reset();
+      mx.eval(compiled(small));
+      expect(evalStats.fused).toBe(1);
+    } finally {
+      setFusionMinCpu(min);
+    }
   });
 
   it("leaves integer, half-precision and single ops alone", () => {

@@ -5,7 +5,7 @@ export { printGraph } from "./eval/print.js";
 export { compileTracing, recordTrace, dynamicScalars, COMPILE_STATE, type CompileStateAccess, type DynamicSource } from "./eval/tracing.js";
 export { makeTrace, bindCall, type Trace, type Result as TraceResult } from "./eval/compiled.js";
 export { dependentNodes, allNodes } from "./walk.js";
-export { setFusion, fusionEnabled } from "./eval/fuse.js";
+export { setFusion, fusionEnabled, setFusionMinCpu } from "./eval/fuse.js";
 export { onDevice, currentDevice, deviceName, nativeDevice } from "./device.js";
 export { bind, bind1, withRuleLog, registry, noGradient, zeroTangent, noInputs, type PrimitiveDef, type Tangent } from "./primitive.js";
 export * as lax from "./lax.js";

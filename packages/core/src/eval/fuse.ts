@@ -46,6 +46,25 @@ export function fusionEnabled(): boolean {
   return enabled;
 }
 
+/**
+ * Below this many elements a plain evaluation leaves a cpu node unfused. Such data sits in the
+ * core's caches, so fusing saves no memory traffic, and planning the fusion costs the host more
+ * than it saves: on a Xeon (2026-12-02), eager chains of 3 to 20 ops over 2,048-16,384 floats ran
+ * 1.1-1.9x faster unfused, and from 32,768 up fused ran faster (0.75x the time for 20 ops).
+ * Programs kept to run many times (compile's) are planned once and fuse at any size; gpu nodes
+ * always fuse (each kernel launch costs microseconds). TESSERA_FUSION_MIN_CPU sets another
+ * bound (0: fuse every size, as the fusion tests do).
+ */
+let eagerCpuMin = Number(process.env.TESSERA_FUSION_MIN_CPU ?? 32768);
+/** Sets the bound above (a count of elements); returns the previous one. */
+export function setFusionMinCpu(elements: number): number {
+  const prev = eagerCpuMin;
+  eagerCpuMin = elements;
+  return prev;
+}
+/** Whether a plain evaluation may fuse `node` (see eagerCpuMin). */
+const fusesEagerly = (node: Node): boolean => node.device.type !== "cpu" || node.outputs[0].size >= eagerCpuMin;
+
 /** One fused instruction: what it reads, what it writes, and its steps (fused.h's layout). */
 export interface FusedUnit {
   kind: "fused";
@@ -169,9 +188,10 @@ function fusesOn(n: Node): boolean {
  */
 export function planFusion(order: Node[], kept: () => Set<Array>, once = true): Unit[] {
   // One node has nothing to fuse with (the common tiny evaluation: skip the planning).
-  if (!enabled || order.length < 2) return order.map((node) => ({ kind: "node", node }));
+  // Neither does a plain evaluation of small cpu arrays only (see eagerCpuMin).
+  if (!enabled || order.length < 2 || (once && !order.some(fusesEagerly))) return order.map((node) => ({ kind: "node", node }));
   const keep = kept();
-  const units = plan(order, keep, null);
+  const units = plan(order, keep, null, once);
   if (!once) return batchChains(units);
   // A chain whose kernel is generated at run time (the gpu's: NVRTC takes a good fraction of a
   // second per new kernel) runs unfused the first time an evaluation meets it, and fused from the
@@ -188,7 +208,7 @@ export function planFusion(order: Node[], kept: () => Set<Array>, once = true): 
     cold ??= new Set();
     for (const n of u.nodes) cold.add(n);
   }
-  return batchChains(cold ? plan(order, keep, cold) : units);
+  return batchChains(cold ? plan(order, keep, cold, once) : units);
 }
 
 /** fused.h's bound on a batch (a kernel's parameters hold every member's pointers). */
@@ -270,7 +290,7 @@ function joined(batch: FusedUnit[]): FusedUnit {
 const seenChains = new Set<string>();
 const MAX_SEEN = 1 << 14;
 
-function plan(order: Node[], kept: Set<Array>, cold: Set<Node> | null): Unit[] {
+function plan(order: Node[], kept: Set<Array>, cold: Set<Node> | null, once: boolean): Unit[] {
   const readers = new Map<Array, Node[]>();
   for (const node of order)
     for (const x of node.inputs) {
@@ -322,7 +342,7 @@ function plan(order: Node[], kept: Set<Array>, cold: Set<Node> | null): Unit[] {
     }
 
     // Only devices whose backend runs the fused kernel (the gpu's needs NVRTC: docs/cuda.md).
-    const type = fusesOn(node) && !cold?.has(node) ? numberType(node) : undefined;
+    const type = fusesOn(node) && !cold?.has(node) && (!once || fusesEagerly(node)) ? numberType(node) : undefined;
     // The open groups this node can join: it joins all of them (merged into the first), since
     // open groups never read each other's values (reading one from outside closes it).
     let target: Group | undefined;
