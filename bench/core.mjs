@@ -4,9 +4,11 @@
 // python3-torch) at 1 and 2 threads, the faster, for the rest; NumPy and torch run with
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset. The Transformer LM step is in bench/train.mjs.
 // Run: `npx -y pnpm@12.4.2 bench` (or `node bench/core.mjs [--seconds S] [--only ROWS]`, ROWS a
-// comma list of matmul, mlp, attn, sum, chain, softmax, tiny-add: only those rows and their peers).
+// comma list of matmul, mlp, attn, sum, chain, softmax, tiny-add, instr: only those rows and their
+// peers).
 import * as mx from "@tessera/core";
 import * as nn from "@tessera/nn";
+import { compile } from "@tessera/transforms";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,7 +21,7 @@ import { bestSeconds, disposeAll, fastest, peerEnv, printTable, randomArray, run
 const { values: args } = parseArgs({ options: { seconds: { type: "string", default: "2" }, only: { type: "string" } } });
 const seconds = Number(args.seconds); // timed seconds per MLP configuration (bench/train.mjs's --seconds)
 if (!(seconds > 0)) throw new RangeError(`--seconds must be positive; got ${args.seconds}`);
-const ROW_KEYS = ["matmul", "mlp", "attn", "sum", "chain", "softmax", "tiny-add"];
+const ROW_KEYS = ["matmul", "mlp", "attn", "sum", "chain", "softmax", "tiny-add", "instr"];
 const only = new Set(args.only ? args.only.split(",").map((k) => k.trim()) : ROW_KEYS);
 for (const k of only) if (!ROW_KEYS.includes(k)) throw new RangeError(`--only: unknown row ${k}; expected some of ${ROW_KEYS.join(", ")}`);
 const want = (k) => only.has(k);
@@ -45,8 +47,8 @@ let { fma, triad } = limits();
 
 // ---- the peers ----
 const numpy = (what, n) => runJSON(numpyPython, [here("./numpy_peer.py"), what, String(n)], { env: peerEnv() });
-const torchGroups = [["attn", "attn-block"], ["sum", "sum"], ["softmax", "softmax"], ["tiny-add", "tiny-add"]]
-  .filter(([k]) => want(k)).map(([, g]) => g);
+const torchGroups = [["attn", "attn-block"], ["sum", "sum"], ["softmax", "softmax"], ["tiny-add", "tiny-add"], ["instr", "tiny-add"]]
+  .filter(([k]) => want(k)).map(([, g]) => g).filter((g, i, all) => all.indexOf(g) === i);
 const torchRuns = torchGroups.length === 0 ? [{ torch: "(not run)", seconds: {} }] : [1, 2].map((t) =>
   runJSON(torchPython, [here("./torch_ops.py"), "--threads", String(t), "--groups", torchGroups.join(",")], { env: peerEnv(t) }));
 const torch = fastest(torchRuns);
@@ -148,6 +150,26 @@ if (want("tiny-add")) {
   });
   const k = "tiny-add";
   row("add of two 4-element arrays + eval, us", f2(t * 1e6), `${torchAt(k)} ${f2(torch[k].seconds * 1e6)} per op`, torch[k].seconds / t, ">= 0.50 (<= 2x torch's time)", 0.5);
+}
+
+if (want("instr")) {
+  // Issue 10's bound on an instruction inside a program: a compiled function of 200 instructions
+  // that do not fuse (4x4 matmuls and row softmaxes, alternating), replayed; the time per
+  // instruction includes its (tiny) kernel. The peer is torch's time per eager op.
+  const n = 200, w = mx.random.normal([4, 4]), x = mx.random.normal([4, 4]);
+  mx.eval(w, x);
+  const f = compile((x) => {
+    for (let i = 0; i < n; i++) x = i % 2 ? mx.matmul(x, w) : mx.softmax(x, -1);
+    return x;
+  });
+  const t = bestSeconds(() => {
+    const y = f(x);
+    mx.eval(y);
+    y.dispose();
+  }) / n;
+  const k = "tiny-add";
+  // met when t <= 0.3 us: the ratio to torch's per-op time must reach torch's time / 0.3 us
+  row("instruction inside a compiled program, us", f2(t * 1e6), `${torchAt(k)} ${f2(torch[k].seconds * 1e6)} per op`, torch[k].seconds / t, "<= 0.30 us", torch[k].seconds / 0.3e-6);
 }
 
 ({ fma, triad } = limits({ fma, triad }));
