@@ -139,6 +139,27 @@ describe("fused elementwise chains", () => {
     setFusion(true);
   });
 
+  it("stores a large chain's output around the caches with the same bits", () => {
+    // fused.cc streams the stores of a chain's outputs from 32 MiB up (an odd length: a tail too).
+    const n = (32 << 20) / 4 + 13;
+    const x = mx.random.uniform(-3, 3, [n], { key: mx.random.key(5) });
+    mx.eval(x);
+    const chain = () => mx.multiply(mx.tanh(mx.add(mx.multiply(x, 0.5), 0.25)), mx.exp(x));
+    setFusion(false);
+    const plain = chain();
+    mx.eval(plain);
+    setFusion(true);
+    evalStats.reset();
+    const fused = chain();
+    mx.eval(fused);
+    expect(evalStats.fused).toBe(1);
+    const a = new Uint32Array((plain.toTypedArray() as Float32Array).buffer), b = new Uint32Array((fused.toTypedArray() as Float32Array).buffer);
+    let diff = -1;
+    for (let i = 0; i < n && diff < 0; i++) if (a[i] !== b[i]) diff = i;
+    expect(diff).toBe(-1);
+    for (const t of [x, plain, fused]) t.dispose();
+  });
+
   /** Adam's update of one parameter per shape, unfused then fused: one instruction, the same bits. */
   function adamUpdates(shapes: number[][]): void {
     const state = shapes.map((sh, k) => [1, 2, 3].map((s) => seeded(10 * k + s, sh, "float32")).concat(mx.abs(seeded(10 * k + 4, sh, "float32"))));

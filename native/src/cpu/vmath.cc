@@ -141,8 +141,9 @@ TESSERA_V16 __m512 chain16(const VChain& ch, const __m512* c, __m512 v, __m512 o
   return v;
 }
 // As apply16: two vectors at a time, the tail through masked loads and stores. Without an
-// epilogue `other` is x (loaded, unused), so the loop has one shape.
-template <VFn F>
+// epilogue `other` is x (loaded, unused), so the loop has one shape. `Stream` (y 64-byte aligned)
+// stores the full vectors around the caches (vchain_f32; the caller fences).
+template <VFn F, bool Stream>
 __attribute__((target("avx512f,avx512dq,avx2,fma"))) void vchain16(const VChain& ch, const float* x, const float* other, float* y, int64_t n) {
   __m512 c[VChain::kMaxPre];
   for (int j = 0; j < VChain::kMaxPre; ++j) c[j] = _mm512_set1_ps(j < ch.n_pre ? ch.pre[j].c : 0.0f);
@@ -151,8 +152,13 @@ __attribute__((target("avx512f,avx512dq,avx2,fma"))) void vchain16(const VChain&
   for (; i + 32 <= n; i += 32) {
     const __m512 a = chain16<F>(ch, c, _mm512_loadu_ps(x + i), _mm512_loadu_ps(other + i));
     const __m512 b = chain16<F>(ch, c, _mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(other + i + 16));
-    _mm512_storeu_ps(y + i, a);
-    _mm512_storeu_ps(y + i + 16, b);
+    if constexpr (Stream) {
+      _mm512_stream_ps(y + i, a);
+      _mm512_stream_ps(y + i + 16, b);
+    } else {
+      _mm512_storeu_ps(y + i, a);
+      _mm512_storeu_ps(y + i + 16, b);
+    }
   }
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, chain16<F>(ch, c, _mm512_loadu_ps(x + i), _mm512_loadu_ps(other + i)));
   if (i < n) {
@@ -178,14 +184,19 @@ TESSERA_V8 __m256 chain8(const VChain& ch, const __m256* c, __m256 v, __m256 o) 
   if (ch.post) v = ch.other_first ? binop8(ch.post_op, o, v) : binop8(ch.post_op, v, o);
   return v;
 }
-// As apply: full vectors, then the tail through padded vectors.
-template <VFn F>
+// As apply: full vectors, then the tail through padded vectors (`stream`: as vchain16, y 32-byte
+// aligned).
+template <VFn F, bool Stream>
 __attribute__((target("avx2,fma"))) void vchain8(const VChain& ch, const float* x, const float* other, float* y, int64_t n) {
   __m256 c[VChain::kMaxPre];
   for (int j = 0; j < VChain::kMaxPre; ++j) c[j] = _mm256_set1_ps(j < ch.n_pre ? ch.pre[j].c : 0.0f);
   if (!ch.post) other = x;
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, chain8<F>(ch, c, _mm256_loadu_ps(x + i), _mm256_loadu_ps(other + i)));
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = chain8<F>(ch, c, _mm256_loadu_ps(x + i), _mm256_loadu_ps(other + i));
+    if constexpr (Stream) _mm256_stream_ps(y + i, v);
+    else _mm256_storeu_ps(y + i, v);
+  }
   if (i < n) {
     alignas(32) float bx[8] = {0, 0, 0, 0, 0, 0, 0, 0}, bo[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int64_t k = i; k < n; ++k) bx[k - i] = x[k], bo[k - i] = other[k];
@@ -228,20 +239,30 @@ bool vsigmoid_f32(const float* x, float* y, int64_t n) {
 }
 
 bool vchain_available() { return wide() || has_avx2(); }
-bool vchain_f32(const VChain& ch, const float* x, const float* other, float* y, int64_t n) {
+void store_fence() { _mm_sfence(); }
+namespace {
+template <bool Stream>
+bool vchain_as(const VChain& ch, const float* x, const float* other, float* y, int64_t n) {
   if (wide()) {
     switch (ch.fn) {
-      case VFn::Exp: vchain16<VFn::Exp>(ch, x, other, y, n); return true;
-      case VFn::Tanh: vchain16<VFn::Tanh>(ch, x, other, y, n); return true;
-      default: vchain16<VFn::Sigmoid>(ch, x, other, y, n); return true;
+      case VFn::Exp: vchain16<VFn::Exp, Stream>(ch, x, other, y, n); return true;
+      case VFn::Tanh: vchain16<VFn::Tanh, Stream>(ch, x, other, y, n); return true;
+      default: vchain16<VFn::Sigmoid, Stream>(ch, x, other, y, n); return true;
     }
   }
   if (!has_avx2()) return false;
   switch (ch.fn) {
-    case VFn::Exp: vchain8<VFn::Exp>(ch, x, other, y, n); return true;
-    case VFn::Tanh: vchain8<VFn::Tanh>(ch, x, other, y, n); return true;
-    default: vchain8<VFn::Sigmoid>(ch, x, other, y, n); return true;
+    case VFn::Exp: vchain8<VFn::Exp, Stream>(ch, x, other, y, n); return true;
+    case VFn::Tanh: vchain8<VFn::Tanh, Stream>(ch, x, other, y, n); return true;
+    default: vchain8<VFn::Sigmoid, Stream>(ch, x, other, y, n); return true;
   }
+}
+}  // namespace
+
+bool vchain_f32(const VChain& ch, const float* x, const float* other, float* y, int64_t n, bool stream) {
+  // Streaming stores need y aligned to the vector: 64 bytes serves both widths.
+  if (stream && (reinterpret_cast<uintptr_t>(y) & 63) == 0) return vchain_as<true>(ch, x, other, y, n);
+  return vchain_as<false>(ch, x, other, y, n);
 }
 
 #else
@@ -249,7 +270,8 @@ bool vexp_f32(const float*, float*, int64_t) { return false; }
 bool vtanh_f32(const float*, float*, int64_t) { return false; }
 bool vsigmoid_f32(const float*, float*, int64_t) { return false; }
 bool vchain_available() { return false; }
-bool vchain_f32(const VChain&, const float*, const float*, float*, int64_t) { return false; }
+bool vchain_f32(const VChain&, const float*, const float*, float*, int64_t, bool) { return false; }
+void store_fence() {}
 #endif
 
 }  // namespace tessera::cpu

@@ -34,6 +34,12 @@ struct VChain {
 // Whether vchain_f32 runs on this machine (the vectorized functions do).
 bool vchain_available();
 // Applies `ch` over n elements (`other` read only when ch.post); false when !vchain_available().
-bool vchain_f32(const VChain& ch, const float* x, const float* other, float* y, int64_t n);
+// `stream`: y is memory that is not read again soon (a large output), so full vectors are stored
+// around the caches (non-temporal stores: no read of y's lines before they are written). The
+// values are the same either way; the caller runs store_fence() before another thread may read y
+// (a fence per call would wait for every store to drain, tile after tile).
+bool vchain_f32(const VChain& ch, const float* x, const float* other, float* y, int64_t n, bool stream = false);
+// Orders this thread's streaming stores before its later stores (an sfence on x86).
+void store_fence();
 
 }  // namespace tessera::cpu
