@@ -29,12 +29,16 @@ const matrix = (r: number, c: number, scale = 1, seed = 1) => mx.reshape(mx.arra
  * bare gc() sometimes still counts the last step's garbage.
  */
 async function settle(): Promise<number> {
-  let last = -1;
-  for (let i = 0; i < 20; i++) {
+  // The collector's frees arrive through FinalizationRegistry callbacks, which V8 runs as tasks of
+  // their own after a collection: on a busy machine two readings a tick apart can agree before
+  // they have run. So the same reading three times, a few milliseconds apart, each after a gc().
+  let last = -1, same = 0;
+  for (let i = 0; i < 50; i++) {
     globalThis.gc!();
-    await new Promise((r) => setTimeout(r, 0));
+    await new Promise((r) => setTimeout(r, 2));
     const now = mx.getActiveMemory();
-    if (now === last) return now;
+    same = now === last ? same + 1 : 0;
+    if (same === 2) return now;
     last = now;
   }
   return last;
