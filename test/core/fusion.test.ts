@@ -61,7 +61,7 @@ function build(ops: number[], picks: number[][], seed: number, dtype: "float32" 
 describe("fused elementwise chains", () => {
   // The pass groups cpu nodes only (docs/cuda.md), so these tests run on the cpu whatever the
   // default device (TESSERA_DEFAULT_DEVICE=gpu makes it the gpu). A plain evaluation fuses cpu
-  // chains only from 32,768 elements up (fuse.ts eagerCpuMin): these tests fuse every size.
+  // chains only from 8,192 elements up (fuse.ts eagerCpuMin): these tests fuse every size.
   let prev: mx.Device;
   let prevMin: number;
   beforeAll(() => {
@@ -232,10 +232,10 @@ describe("fused elementwise chains", () => {
 
   it("leaves small cpu chains of a plain evaluation unfused, and fuses them when compiled", () => {
     // The default bound: below it the plan is skipped (it cost more than fusion saved there).
-    const min = setFusionMinCpu(32768);
+    const min = setFusionMinCpu(8192);
     try {
       const chain = (x: mx.Array) => mx.exp(mx.multiply(mx.add(x, 1), 2));
-      for (const [n, fused] of [[32767, 0], [32768, 1]] as const) {
+      for (const [n, fused] of [[8191, 0], [8192, 1]] as const) {
         const x = mx.ones([n]);
         mx.eval(x);
         evalStats.reset();

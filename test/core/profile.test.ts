@@ -46,7 +46,7 @@ describe("mx.profile", () => {
     const prev = mx.defaultDevice();
     mx.setDefaultDevice(mx.cpu);
     try {
-      const a = mx.random.normal([40000]); // a plain evaluation fuses cpu chains from 32,768 elements
+      const a = mx.random.normal([40000]); // a plain evaluation fuses cpu chains from 8,192 elements
       mx.eval(a);
       const p = mx.profile(() => mx.exp(mx.multiply(a, 2)));
       expect(p.rows.map((r) => r.primitive)).toEqual(["fused(mul, exp)"]);

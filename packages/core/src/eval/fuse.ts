@@ -48,14 +48,14 @@ export function fusionEnabled(): boolean {
 
 /**
  * Below this many elements a plain evaluation leaves a cpu node unfused. Such data sits in the
- * core's caches, so fusing saves no memory traffic, and planning the fusion costs the host more
- * than it saves: on a Xeon (2026-12-02), eager chains of 3 to 20 ops over 2,048-16,384 floats ran
- * 1.1-1.9x faster unfused, and from 32,768 up fused ran faster (0.75x the time for 20 ops).
- * Programs kept to run many times (compile's) are planned once and fuse at any size; gpu nodes
- * always fuse (each kernel launch costs microseconds). TESSERA_FUSION_MIN_CPU sets another
- * bound (0: fuse every size, as the fusion tests do).
+ * core's caches, so fusing saves little memory traffic, and planning the fusion costs the host
+ * about what it saves: on a Xeon (2026-12-02), eager chains of 3 to 20 ops over 2,048-4,096
+ * floats ran up to 1.2x faster unfused, about even at 8,192, and from 16,384 up fused ran faster
+ * (1.4x for 20 ops). Programs kept to run many times (compile's) are planned once and fuse at any
+ * size; gpu nodes always fuse (each kernel launch costs microseconds). TESSERA_FUSION_MIN_CPU sets
+ * another bound (0: fuse every size, as the fusion tests do).
  */
-let eagerCpuMin = Number(process.env.TESSERA_FUSION_MIN_CPU ?? 32768);
+let eagerCpuMin = Number(process.env.TESSERA_FUSION_MIN_CPU ?? 8192);
 /** Sets the bound above (a count of elements); returns the previous one. */
 export function setFusionMinCpu(elements: number): number {
   const prev = eagerCpuMin;
@@ -85,7 +85,8 @@ export interface FusedUnit {
 }
 export type Unit = { kind: "node"; node: Node } | FusedUnit;
 
-const isFloat = (t: DType) => t === "float32" || t === "float64";
+const isFloat = (t: DType | undefined) => t === "float32" || t === "float64";
+/** Element-wise equality of two shapes (or of two units' ints). */
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
@@ -102,55 +103,66 @@ function numberType(node: Node): DType | null | undefined {
   const op = node.prim.opcode;
   if (op === null) return undefined;
   const kind = KINDS[op];
+  const elementwise = kind === "unary" || kind === "binary";
+  const test = kind === "predicate" || kind === "compare";
+  // Most nodes of a program are not elementwise: turned away before their inputs are looked at.
+  if (op !== CAST && op !== WHERE && !elementwise && !test) return undefined;
   const out = node.outputs[0].dtype;
-  const ins = node.inputs.map((x) => x.dtype);
+  const ins = node.inputs;
   const shape = node.outputs[0].shape;
-  if (!node.inputs.every((x) => sameShape(x.shape, shape))) return undefined;
+  for (const x of ins) if (!sameShape(x.shape, shape)) return undefined;
+  const in0 = ins.length > 0 ? ins[0].dtype : undefined;
   if (op === CAST) {
-    if (ins[0] === "bool" && isFloat(out)) return out;
-    if (isFloat(ins[0]) && out === "bool") return ins[0];
+    if (in0 === "bool" && isFloat(out)) return out;
+    if (isFloat(in0) && out === "bool") return in0!;
     return undefined;
   }
   if (op === WHERE) {
-    if (ins[0] !== "bool") return undefined;
+    if (in0 !== "bool") return undefined;
     return isFloat(out) ? out : out === "bool" ? null : undefined;
   }
-  if (kind === "unary" || kind === "binary") {
-    if (!ins.every((t) => t === out)) return undefined;
+  if (elementwise) {
+    if (!allOf(ins, out)) return undefined;
     return isFloat(out) ? out : out === "bool" ? null : undefined;
   }
-  if (kind === "predicate" || kind === "compare") {
-    if (out !== "bool" || !ins.every((t) => t === ins[0])) return undefined;
-    return isFloat(ins[0]) ? ins[0] : ins[0] === "bool" ? null : undefined;
-  }
-  return undefined;
+  if (out !== "bool" || !allOf(ins, in0)) return undefined;
+  return isFloat(in0) ? in0! : in0 === "bool" ? null : undefined;
+}
+/** Whether every array of `xs` has dtype `t`. */
+function allOf(xs: readonly Array[], t: DType | undefined): boolean {
+  for (const x of xs) if (x.dtype !== t) return false;
+  return true;
 }
 
-/** A scalar constant the plan may fold: a `full`, or a broadcast of one. */
-function constantOf(node: Node): { value: number; dtype: DType; ref: DynamicRef | undefined } | null {
+/** A scalar constant the plan may fold: a `full` (a broadcast of one is deferred by plan). */
+function constantOf(node: Node): Deferred | null {
   const op = node.prim.opcode;
   if (op === FULL) {
     const v = node.params.value;
     if (typeof v !== "number" && typeof v !== "boolean") return null;
-    return { value: Number(v), dtype: node.outputs[0].dtype, ref: node.params.dynamic };
+    return { value: Number(v), dtype: node.outputs[0].dtype, ref: node.params.dynamic, node, from: null };
   }
   return null;
 }
 
 interface Group {
   nodes: Node[];
-  members: Set<Node>;
   shape: number[];
   device: string;
   type: DType;
-  /** The register of each value the group computes, reads or folds in (see REG_*). */
+  /** The register of each value the group computes, reads or folds in (see INPUT_REG, STEP_REG). */
   reg: Map<Array, number>;
   inputs: Array[];
-  /** [op, type, a, b, c] per step, registers in the plan's numbering. */
-  steps: number[][];
+  /** STEP_INTS numbers per step: op, type, a, b, c, registers in the plan's numbering. One flat
+   * array rather than an array per step: a training step plans hundreds of steps per evaluation. */
+  steps: number[];
   scalars: number[];
   scalarRefs: (DynamicRef | undefined)[];
+  /** False once closed, or merged into another group. */
+  open: boolean;
 }
+const STEP_INTS = 5;
+const stepCount = (g: Group): number => g.steps.length / STEP_INTS;
 
 /** Registers while planning: inputs and steps are numbered apart until the input count is known. */
 const INPUT_REG = 0x100000;
@@ -160,8 +172,10 @@ interface Deferred {
   value: number;
   dtype: DType;
   ref: DynamicRef | undefined;
-  /** The nodes computing it: a full, then a broadcast of it. */
-  chain: Node[];
+  /** The node computing it: a full, or a broadcast of `from` (linked rather than copied into a
+   * list per broadcast: most deferred constants are folded and never walked). */
+  node: Node;
+  from: Deferred | null;
 }
 
 /** A node's device as a key; the last one is remembered (a program's nodes nearly always share one). */
@@ -200,11 +214,7 @@ export function planFusion(order: Node[], kept: () => Set<Array>, once = true): 
   // bits are the same (the fused kernels apply the unfused kernels' own expressions).
   let cold: Set<Node> | null = null;
   for (const u of units) {
-    if (u.kind !== "fused" || u.nodes[0].device.type !== "gpu") continue;
-    const key = `${deviceKey(u.nodes[0])}|${u.type}|${u.inputs.map((x) => x.dtype).join()}|${u.ints.join()}`;
-    if (seenChains.has(key)) continue;
-    if (seenChains.size >= MAX_SEEN) seenChains.clear();
-    seenChains.add(key);
+    if (u.kind !== "fused" || u.nodes[0].device.type !== "gpu" || seenBefore(u)) continue;
     cold ??= new Set();
     for (const n of u.nodes) cold.add(n);
   }
@@ -226,35 +236,47 @@ function batchChains(units: Unit[]): Unit[] {
   for (const u of units) if (u.kind === "fused" && batchable(u)) candidates++;
   if (candidates < 2) return units;
   const out: Unit[] = [];
-  const open = new Map<string, FusedUnit[]>();
-  const batchOf = new Map<Array, string>(); // each value a member of an open batch writes
-  const close = (key: string) => {
-    const batch = open.get(key)!;
-    open.delete(key);
+  // At most one batch is open per chain and constants (sameChain, sameScalars). Batches are found
+  // by a hash of their ints and compared in full rather than by a key string: such a key spells
+  // out every step, and writing a long chain's ints as text costs more than comparing them.
+  const open = new Set<FusedUnit[]>(); // in the order they opened, the order the end closes them
+  const byHash = new Map<number, FusedUnit[][]>();
+  const batchOf = new Map<Array, FusedUnit[]>(); // each value a member of an open batch writes
+  const close = (batch: FusedUnit[]) => {
+    open.delete(batch);
+    const bucket = byHash.get(intsHash(batch[0].ints))!;
+    bucket.splice(bucket.indexOf(batch), 1);
     for (const m of batch) for (const y of m.outputs) batchOf.delete(y);
     out.push(batch.length === 1 ? batch[0] : joined(batch));
   };
   for (const u of units) {
-    for (const x of u.kind === "fused" ? u.inputs : u.node.inputs) {
-      const key = batchOf.get(x);
-      if (key !== undefined) close(key);
+    if (batchOf.size > 0) { // (nothing to close while no batch is open)
+      for (const x of u.kind === "fused" ? u.inputs : u.node.inputs) {
+        const batch = batchOf.get(x);
+        if (batch !== undefined) close(batch);
+      }
     }
     if (u.kind !== "fused" || !batchable(u)) {
       out.push(u);
       continue;
     }
-    const key = `${deviceKey(u.nodes[0])}|${u.inputs.map((x) => x.dtype).join()}|${u.ints.join()}|${u.scalars.map(exact).join()}`;
-    let batch = open.get(key);
+    const hash = intsHash(u.ints);
+    let bucket = byHash.get(hash);
+    if (!bucket) byHash.set(hash, (bucket = []));
+    let batch = bucket.find((b) => sameChain(b[0], u) && sameScalars(b[0], u));
     if (batch && !sameRefs(batch[0], u)) {
-      close(key);
+      close(batch);
       batch = undefined;
     }
-    if (!batch) open.set(key, (batch = []));
+    if (!batch) {
+      open.add((batch = []));
+      bucket.push(batch);
+    }
     batch.push(u);
-    for (const y of u.outputs) batchOf.set(y, key);
-    if (batch.length === MAX_MEMBERS) close(key);
+    for (const y of u.outputs) batchOf.set(y, batch);
+    if (batch.length === MAX_MEMBERS) close(batch);
   }
-  for (const key of [...open.keys()]) close(key);
+  for (const batch of [...open]) close(batch);
   return out;
 }
 
@@ -264,8 +286,26 @@ function batchable(u: FusedUnit): boolean {
   return u.members === 1 && u.inputs.every((x) => sameShape(x.shape, shape));
 }
 
-/** A constant as text that tells -0 from 0. */
-const exact = (v: number): string => (Object.is(v, -0) ? "-0" : String(v));
+/** A hash of a unit's ints: units with the same steps have the same one. */
+function intsHash(ints: readonly number[]): number {
+  let h = ints.length;
+  for (const v of ints) h = (Math.imul(h, 31) + v) | 0;
+  return h;
+}
+
+/** Whether two units run the same kernel: same device, steps and input dtypes. */
+function sameChain(a: FusedUnit, b: FusedUnit): boolean {
+  if (a.inputs.length !== b.inputs.length || deviceKey(a.nodes[0]) !== deviceKey(b.nodes[0]) || !sameShape(a.ints, b.ints)) return false;
+  for (let i = 0; i < a.inputs.length; i++) if (a.inputs[i].dtype !== b.inputs[i].dtype) return false;
+  return true;
+}
+
+/** The same constants, -0 told from 0 (and any NaN equal to any other). */
+function sameScalars(a: FusedUnit, b: FusedUnit): boolean {
+  if (a.scalars.length !== b.scalars.length) return false;
+  for (let i = 0; i < a.scalars.length; i++) if (!Object.is(a.scalars[i], b.scalars[i])) return false;
+  return true;
+}
 
 function sameRefs(a: FusedUnit, b: FusedUnit): boolean {
   return a.scalarRefs.every((r, i) => r === b.scalarRefs[i]);
@@ -273,12 +313,20 @@ function sameRefs(a: FusedUnit, b: FusedUnit): boolean {
 
 function joined(batch: FusedUnit[]): FusedUnit {
   const first = batch[0];
+  const nodes: Node[] = [], inputs: Array[] = [], outputs: Array[] = [];
+  for (const m of batch) {
+    for (const n of m.nodes) nodes.push(n);
+    for (const x of m.inputs) inputs.push(x);
+    for (const y of m.outputs) outputs.push(y);
+  }
+  const ints = first.ints.slice();
+  ints.push(batch.length);
   return {
     kind: "fused",
-    nodes: batch.flatMap((m) => m.nodes),
-    inputs: batch.flatMap((m) => m.inputs),
-    outputs: batch.flatMap((m) => m.outputs),
-    ints: [...first.ints, batch.length],
+    nodes,
+    inputs,
+    outputs,
+    ints,
     scalars: first.scalars,
     scalarRefs: first.scalarRefs,
     type: first.type,
@@ -286,45 +334,69 @@ function joined(batch: FusedUnit[]): FusedUnit {
   };
 }
 
-/** The gpu chains evaluations have met (see planFusion), forgotten when there are too many. */
-const seenChains = new Set<string>();
+/**
+ * The gpu chains evaluations have met (see planFusion), forgotten when there are too many: per
+ * hash of their ints, what tells one kernel from another (device, number type, input dtypes,
+ * ints). Copies, not the units: a unit would keep its arrays (and their device memory) alive.
+ */
+interface SeenChain {
+  device: string;
+  type: DType;
+  dtypes: DType[];
+  ints: number[];
+}
+const seenChains = new Map<number, SeenChain[]>();
+let seenCount = 0;
 const MAX_SEEN = 1 << 14;
 
+/** Whether an evaluation met `u`'s kernel before; remembers it if not. */
+function seenBefore(u: FusedUnit): boolean {
+  const hash = intsHash(u.ints), device = deviceKey(u.nodes[0]);
+  const found = seenChains.get(hash)?.some((s) =>
+    s.device === device && s.type === u.type && sameShape(s.ints, u.ints) &&
+    s.dtypes.length === u.inputs.length && s.dtypes.every((t, i) => t === u.inputs[i].dtype));
+  if (found) return true;
+  if (seenCount >= MAX_SEEN) seenChains.clear(), (seenCount = 0);
+  let bucket = seenChains.get(hash);
+  if (!bucket) seenChains.set(hash, (bucket = []));
+  bucket.push({ device, type: u.type, dtypes: u.inputs.map((x) => x.dtype), ints: u.ints });
+  seenCount++;
+  return false;
+}
+
 function plan(order: Node[], kept: Set<Array>, cold: Set<Node> | null, once: boolean): Unit[] {
-  const readers = new Map<Array, Node[]>();
-  for (const node of order)
-    for (const x of node.inputs) {
-      let r = readers.get(x);
-      if (!r) readers.set(x, (r = []));
-      r.push(node);
-    }
-
   const units: Unit[] = [];
-  const emitted = new Set<Node>();
-  const emit = (node: Node) => {
-    if (emitted.has(node)) return;
-    emitted.add(node);
-    units.push({ kind: "node", node });
-  };
-  const groupOf = new Map<Array, Group>(); // values computed by a group still open
-  const open = new Set<Group>();
+  const emit = (node: Node) => units.push({ kind: "node", node });
+  const groupOf = new Map<Array, Group>(); // values computed by a group, open or closed
+  const groups: Group[] = []; // in the order they opened, which the end closes the open ones in
   const deferred = new Map<Array, Deferred>();
+  // Group values read by a node outside their group. Such a read closes the group if still open
+  // (so no group value is read from outside before its group closes), or comes later: a group's
+  // outputs are known only at the end, when finish fills in the places its closing kept.
+  const readOutside = new Set<Array>();
+  const closed: Group[] = []; // fused groups closed, and the place in `units` each will take
+  const places: number[] = [];
 
-  // A deferred constant read by something that is not a group: computed after all, once.
+  // A deferred constant read by something that is not a group: computed after all, once. Its
+  // nodes leave `deferred` as they are emitted, so a full that two broadcasts read is emitted once.
+  const materializeChain = (d: Deferred) => {
+    if (d.from) materializeChain(d.from);
+    if (deferred.delete(d.node.outputs[0])) emit(d.node);
+  };
   const materialize = (x: Array) => {
     const d = deferred.get(x);
-    if (!d) return;
-    for (const n of d.chain) {
-      deferred.delete(n.outputs[0]);
-      emit(n);
-    }
+    if (d) materializeChain(d);
   };
   const close = (g: Group) => {
-    open.delete(g);
-    for (const n of g.nodes) groupOf.delete(n.outputs[0]);
-    const unit = finish(g, kept, readers);
-    if (unit.kind === "node") emit(unit.node);
-    else units.push(unit);
+    g.open = false;
+    // A single node has nothing to fuse with: it runs as itself.
+    if (g.nodes.length === 1 && stepCount(g) === 1) {
+      emit(g.nodes[0]);
+      return;
+    }
+    closed.push(g);
+    places.push(units.length);
+    units.push(null!);
   };
 
   for (const node of order) {
@@ -332,32 +404,34 @@ function plan(order: Node[], kept: Set<Array>, cold: Set<Node> | null, once: boo
     // Constants wait until a reader decides whether to fold them in or compute them.
     const c = constantOf(node);
     if (c && !kept.has(y)) {
-      deferred.set(y, { ...c, chain: [node] });
+      deferred.set(y, c);
       continue;
     }
     const src = node.prim.opcode === BROADCAST ? deferred.get(node.inputs[0]) : undefined;
     if (src && !kept.has(y)) {
-      deferred.set(y, { ...src, chain: [...src.chain, node] });
+      deferred.set(y, { value: src.value, dtype: src.dtype, ref: src.ref, node, from: src });
       continue;
     }
 
     // Only devices whose backend runs the fused kernel (the gpu's needs NVRTC: docs/cuda.md).
-    const type = fusesOn(node) && !cold?.has(node) && (!once || fusesEagerly(node)) ? numberType(node) : undefined;
+    let type = fusesOn(node) && !cold?.has(node) ? numberType(node) : undefined;
+    // Asked of fusable nodes only: a cpu array's size is a product over its shape.
+    if (type !== undefined && once && !fusesEagerly(node)) type = undefined;
     // The open groups this node can join: it joins all of them (merged into the first), since
     // open groups never read each other's values (reading one from outside closes it).
     let target: Group | undefined;
     if (type !== undefined) {
       for (const x of node.inputs) {
         const g = groupOf.get(x);
-        if (!g || g === target || !sameShape(g.shape, y.shape) || g.device !== deviceKey(node)) continue;
+        if (!g || !g.open || g === target || !sameShape(g.shape, y.shape) || g.device !== deviceKey(node)) continue;
         if (type !== null && g.type !== type) continue;
         if (!target) {
-          if (g.steps.length + node.inputs.length >= MAX_STEPS || g.inputs.length + node.inputs.length > MAX_INPUTS) continue;
+          if (stepCount(g) + node.inputs.length >= MAX_STEPS || g.inputs.length + node.inputs.length > MAX_INPUTS) continue;
           target = g;
-        } else if (target.type === g.type && target.steps.length + g.steps.length + node.inputs.length < MAX_STEPS &&
+        } else if (target.type === g.type && stepCount(target) + stepCount(g) + node.inputs.length < MAX_STEPS &&
                    target.inputs.length + g.inputs.length + node.inputs.length <= MAX_INPUTS) {
           merge(target, g);
-          open.delete(g);
+          g.open = false;
           for (const n of g.nodes) groupOf.set(n.outputs[0], target);
         }
       }
@@ -365,7 +439,9 @@ function plan(order: Node[], kept: Set<Array>, cold: Set<Node> | null, once: boo
     // Every open group this node reads from and does not join runs before it.
     for (const x of node.inputs) {
       const g = groupOf.get(x);
-      if (g && g !== target && open.has(g)) close(g);
+      if (!g || g === target) continue;
+      readOutside.add(x);
+      if (g.open) close(g);
     }
     if (type === undefined || (type === null && !target)) {
       for (const x of node.inputs) materialize(x);
@@ -374,21 +450,22 @@ function plan(order: Node[], kept: Set<Array>, cold: Set<Node> | null, once: boo
     }
     if (!target) {
       target = {
-        nodes: [], members: new Set(), shape: y.shape, device: deviceKey(node), type: type!,
-        reg: new Map(), inputs: [], steps: [], scalars: [], scalarRefs: [],
+        nodes: [], shape: y.shape, device: deviceKey(node), type: type!,
+        reg: new Map(), inputs: [], steps: [], scalars: [], scalarRefs: [], open: true,
       };
-      open.add(target);
+      groups.push(target);
     }
     addStep(target, node, deferred);
     groupOf.set(y, target);
   }
-  for (const g of [...open]) close(g);
+  for (const g of groups) if (g.open) close(g);
+  for (let i = 0; i < closed.length; i++) units[places[i]] = finish(closed[i], kept, readOutside);
   return units;
 }
 
 /** Moves every step of open group `b` into `a` (b's registers renumbered; shared inputs shared). */
 function merge(a: Group, b: Group): void {
-  const shift = a.steps.length, scalarShift = a.scalars.length;
+  const shift = stepCount(a), scalarShift = a.scalars.length;
   const map = (r: number): number => {
     if (r === -1) return -1;
     if (r >= STEP_REG) return r + shift;
@@ -401,54 +478,68 @@ function merge(a: Group, b: Group): void {
     }
     return ra;
   };
-  const moved = b.steps.map(([op, type, x, y, z]) =>
-    op === CONST_STEP ? [op, type, x + scalarShift, -1, -1] : [op, type, map(x), map(y), map(z)]);
-  for (const [v, r] of b.reg) if (r >= STEP_REG) a.reg.set(v, r + shift);
-  for (const st of moved) a.steps.push(st);
+  const s = b.steps;
+  for (let i = 0; i < s.length; i += STEP_INTS) {
+    if (s[i] === CONST_STEP) a.steps.push(CONST_STEP, s[i + 1], s[i + 2] + scalarShift, -1, -1);
+    else a.steps.push(s[i], s[i + 1], map(s[i + 2]), map(s[i + 3]), map(s[i + 4]));
+  }
+  b.reg.forEach((r, v) => {
+    if (r >= STEP_REG) a.reg.set(v, r + shift);
+  });
   for (const v of b.scalars) a.scalars.push(v);
   for (const r of b.scalarRefs) a.scalarRefs.push(r);
-  for (const n of b.nodes) a.nodes.push(n), a.members.add(n);
+  for (const n of b.nodes) a.nodes.push(n);
 }
 
 /** Adds `node` to `g`: registers for its new inputs (constants folded in as steps), then its step. */
 function addStep(g: Group, node: Node, deferred: Map<Array, Deferred>): void {
-  const regs = node.inputs.map((x) => {
-    let r = g.reg.get(x);
-    if (r !== undefined) return r;
-    const d = deferred.get(x);
-    if (d) {
-      r = STEP_REG + g.steps.length;
-      g.steps.push([CONST_STEP, d.dtype === "bool" ? REG_BOOL : REG_NUMBER, g.scalars.length, -1, -1]);
-      g.scalars.push(d.value);
-      g.scalarRefs.push(d.ref);
-    } else {
-      r = INPUT_REG + g.inputs.length;
-      g.inputs.push(x);
-    }
-    g.reg.set(x, r);
-    return r;
-  });
+  // A step has three operands (fused.h's layout); no fusable node reads more.
+  let a = -1, b = -1, c = -1;
+  const ins = node.inputs;
+  for (let i = 0; i < ins.length; i++) {
+    const r = register(g, ins[i], deferred);
+    if (i === 0) a = r;
+    else if (i === 1) b = r;
+    else if (i === 2) c = r;
+  }
   const y = node.outputs[0];
-  g.reg.set(y, STEP_REG + g.steps.length);
-  g.steps.push([node.prim.opcode!, y.dtype === "bool" ? REG_BOOL : REG_NUMBER, regs[0] ?? -1, regs[1] ?? -1, regs[2] ?? -1]);
+  g.reg.set(y, STEP_REG + stepCount(g));
+  g.steps.push(node.prim.opcode!, y.dtype === "bool" ? REG_BOOL : REG_NUMBER, a, b, c);
   g.nodes.push(node);
-  g.members.add(node);
 }
 
-/** The unit of a closed group: a plain node when there is nothing to fuse, else the fused layout. */
-function finish(g: Group, kept: Set<Array>, readers: Map<Array, Node[]>): Unit {
-  if (g.nodes.length === 1 && g.steps.length === 1) return { kind: "node", node: g.nodes[0] };
+/** The register of `x` in `g`, given one (an input, or a deferred constant folded in as a step) if new. */
+function register(g: Group, x: Array, deferred: Map<Array, Deferred>): number {
+  let r = g.reg.get(x);
+  if (r !== undefined) return r;
+  const d = deferred.get(x);
+  if (d) {
+    r = STEP_REG + stepCount(g);
+    g.steps.push(CONST_STEP, d.dtype === "bool" ? REG_BOOL : REG_NUMBER, g.scalars.length, -1, -1);
+    g.scalars.push(d.value);
+    g.scalarRefs.push(d.ref);
+  } else {
+    r = INPUT_REG + g.inputs.length;
+    g.inputs.push(x);
+  }
+  g.reg.set(x, r);
+  return r;
+}
+
+/** The fused layout of a closed group of more than one step (see plan for `readOutside`). */
+function finish(g: Group, kept: Set<Array>, readOutside: Set<Array>): FusedUnit {
+  const steps = g.steps, count = stepCount(g);
   const nIn = g.inputs.length;
   const resolve = (r: number) => (r === -1 ? -1 : r >= STEP_REG ? nIn + (r - STEP_REG) : r - INPUT_REG);
-  const ints: number[] = [dtypeCode(g.type), g.steps.length];
-  for (const [op, type, a, b, c] of g.steps) {
-    if (op === CONST_STEP) ints.push(op, type, a, -1, -1);
-    else ints.push(op, type, resolve(a), resolve(b), resolve(c));
+  const ints: number[] = [dtypeCode(g.type), count];
+  for (let i = 0; i < steps.length; i += STEP_INTS) {
+    if (steps[i] === CONST_STEP) ints.push(CONST_STEP, steps[i + 1], steps[i + 2], -1, -1);
+    else ints.push(steps[i], steps[i + 1], resolve(steps[i + 2]), resolve(steps[i + 3]), resolve(steps[i + 4]));
   }
   const outputs: Array[] = [];
   for (const n of g.nodes) {
     const y = n.outputs[0];
-    if (kept.has(y) || (readers.get(y) ?? []).some((r) => !g.members.has(r))) outputs.push(y);
+    if (kept.has(y) || readOutside.has(y)) outputs.push(y);
   }
   ints.push(outputs.length);
   for (const y of outputs) ints.push(resolve(g.reg.get(y)!));
