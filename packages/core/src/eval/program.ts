@@ -100,7 +100,10 @@ export function pendingNodes(
   const calls: Node[] = [];
   const seenInput = new Set<Array>();
   const seen = new Set<Node>();
-  const stack: [Node, number][] = [];
+  // The walk's stack as two parallel lists (a node, the next of its inputs to visit) and a depth,
+  // rather than a [node, index] pair allocated per node.
+  const stackNodes: Node[] = [];
+  const stackNext: number[] = [];
   for (const r of roots) {
     if (r.handle || isInput?.(r)) continue;
     if (r.node?.prim === callPrim) {
@@ -110,12 +113,15 @@ export function pendingNodes(
     const rootNode = checkPending(r, op);
     if (seen.has(rootNode)) continue;
     seen.add(rootNode);
-    stack.push([rootNode, 0]);
-    while (stack.length) {
-      const top = stack[stack.length - 1];
-      const node = top[0];
-      if (top[1] < node.inputs.length) {
-        const x = node.inputs[top[1]++];
+    stackNodes[0] = rootNode;
+    stackNext[0] = 0;
+    let depth = 1;
+    while (depth > 0) {
+      const node = stackNodes[depth - 1];
+      const next = stackNext[depth - 1];
+      if (next < node.inputs.length) {
+        const x = node.inputs[next];
+        stackNext[depth - 1] = next + 1;
         if (x.handle || isInput?.(x)) {
           if (!seenInput.has(x)) seenInput.add(x), inputs.push(x);
           continue;
@@ -125,9 +131,14 @@ export function pendingNodes(
           continue;
         }
         const n = checkPending(x, op);
-        if (!seen.has(n)) seen.add(n), stack.push([n, 0]);
+        if (!seen.has(n)) {
+          seen.add(n);
+          stackNodes[depth] = n;
+          stackNext[depth] = 0;
+          depth++;
+        }
       } else {
-        stack.pop();
+        depth--;
         order.push(node);
       }
     }
@@ -136,36 +147,76 @@ export function pendingNodes(
 }
 
 /**
- * Which computed arrays of `order` keep their buffers after the run, besides the roots: those
- * read by a recorded node outside the program (a pending consumer that a later eval will run),
- * and those an earlier evaluation already computed and freed (a value needed a second time is
- * kept the second time, so it is never computed a third).
+ * Appends to `outputs` the computed arrays of `order` that keep their buffers after the run,
+ * besides the roots (its first `numRoots` entries; `rootSet` holds them when there are many) and
+ * disposed arrays: those read by a recorded node outside the program (a pending consumer that a
+ * later eval will run), and those an earlier evaluation already computed and freed (a value needed
+ * a second time is kept the second time, so it is never computed a third). They are appended in
+ * the order of `order`, without an intermediate set or list (this runs on every evaluation).
  */
-function keptValues(order: Node[]): Set<Array> {
+function appendKept(order: Node[], outputs: Array[], numRoots: number, rootSet: Set<Array> | null): void {
+  const readsInside = smallGraph(order) ? null : countReads(order);
+  for (let k = 0; k < order.length; k++) {
+    const ys = order[k].outputs;
+    for (let i = 0; i < ys.length; i++) {
+      const y = ys[i];
+      // Without a consumer outside (consumers counts those inside too) only an earlier free keeps y;
+      // the reads inside are counted only when it can matter.
+      if (!y.freedOnce) {
+        if (y.consumers === 0) continue;
+        if (y.consumers <= (readsInside ? (readsInside.get(y) ?? 0) : readsOf(order, y))) continue;
+      }
+      if (y.disposed || isRoot(y, outputs, numRoots, rootSet)) continue;
+      outputs.push(y);
+    }
+  }
+}
+
+/** Whether `order` reads so few arrays that a scan per value is cheaper than a map of counts. */
+function smallGraph(order: Node[]): boolean {
+  if (order.length > 16) return false;
+  let edges = 0;
+  for (let k = 0; k < order.length; k++) edges += order[k].inputs.length;
+  return edges <= 64;
+}
+
+/** How many nodes of `order` read each computed array (a node reading one twice counts once). */
+function countReads(order: Node[]): Map<Array, number> {
   const readsInside = new Map<Array, number>();
-  for (const node of order) {
+  for (let k = 0; k < order.length; k++) {
+    const ins = order[k].inputs;
     // A node reads each array once: many inputs are deduplicated by a set, a few by a scan.
-    const many = node.inputs.length > 8;
-    const ins = many ? [...new Set(node.inputs)] : node.inputs;
-    outer: for (let i = 0; i < ins.length; i++) {
+    const distinct = ins.length > 8 ? new Set<Array>() : null;
+    for (let i = 0; i < ins.length; i++) {
       const x = ins[i];
       if (x.handle) continue;
-      if (!many) for (let j = 0; j < i; j++) if (ins[j] === x) continue outer;
+      if (distinct) {
+        if (distinct.has(x)) continue;
+        distinct.add(x);
+      } else {
+        let j = 0;
+        while (j < i && ins[j] !== x) j++;
+        if (j < i) continue;
+      }
       readsInside.set(x, (readsInside.get(x) ?? 0) + 1);
     }
   }
-  const kept = new Set<Array>();
-  for (const node of order) {
-    for (const y of node.outputs) {
-      if (y.freedOnce || y.consumers > (readsInside.get(y) ?? 0)) kept.add(y);
-    }
-  }
-  return kept;
+  return readsInside;
 }
 
-/** Appends without spreading (a spread of 100,000 values overflows the call stack). */
-function pushAll<T>(to: T[], from: readonly T[]): void {
-  for (const v of from) to.push(v);
+/** countReads(order).get(y) ?? 0 by a scan, for a small graph. */
+function readsOf(order: Node[], y: Array): number {
+  if (y.handle) return 0;
+  let n = 0;
+  for (let k = 0; k < order.length; k++) if (order[k].inputs.includes(y)) n++;
+  return n;
+}
+
+/** Whether `y` is one of the roots, the first `numRoots` of `outputs` (or in `rootSet`, when given). */
+function isRoot(y: Array, outputs: Array[], numRoots: number, rootSet: Set<Array> | null): boolean {
+  if (rootSet) return rootSet.has(y);
+  for (let i = 0; i < numRoots; i++) if (outputs[i] === y) return true;
+  return false;
 }
 
 /**
@@ -180,16 +231,27 @@ export function buildProgram(roots: Array[], op: string, scratch = false): Progr
   const { order, inputs, calls } = pendingNodes(roots, op);
   if (calls.length) return { calls };
   if (order.length === 0) return null;
-  const pending = [...new Set(roots.filter((r) => !r.handle))];
-  const isRoot = new Set(pending);
-  const kept = [...keptValues(order)].filter((a) => !isRoot.has(a) && !a.disposed);
-  return encodeProgram(order, inputs, [...pending, ...kept], op, scratch);
+  // The outputs: the lazy roots, each once, then the kept values. A scan finds a repeated root
+  // among a few; a set among many (an eval of a model's parameters).
+  const outputs: Array[] = [];
+  const rootSet = roots.length > 16 ? new Set<Array>() : null;
+  for (let i = 0; i < roots.length; i++) {
+    const r = roots[i];
+    if (r.handle) continue;
+    if (rootSet) {
+      if (rootSet.has(r)) continue;
+      rootSet.add(r);
+    } else if (outputs.includes(r)) continue;
+    outputs.push(r);
+  }
+  appendKept(order, outputs, outputs.length, rootSet);
+  return encodeProgram(order, inputs, outputs, op, scratch);
 }
 
 /**
  * The common tiny evaluation, without the general walk's maps and sets: one lazy root whose node
  * reads only computed arrays. Its program is that node; it returns the root, then the node's other
- * outputs that keepValues would keep (no node of the program reads them, so a pending consumer or
+ * outputs that appendKept would keep (no node of the program reads them, so a pending consumer or
  * an earlier free is what keeps one). Null when the graph is anything else.
  */
 function singleNode(root: Array, op: string): { node: Node; inputs: Array[]; outputs: Array[] } | null {
@@ -235,13 +297,6 @@ const scratchDonated = new Scratch(new Int32Array(1024));
 const scratchScalars = new Scratch(new Float64Array(512));
 /** The buffer the addon writes an evaluation's output handles into (see eval.ts). */
 export const scratchOutputs = new Scratch(new Int32Array(1024));
-
-function int32s(words: number[], scratch: Scratch<Int32Array> | null): Int32Array {
-  const v = scratch?.view(words.length);
-  if (!v) return new Int32Array(words);
-  for (let i = 0; i < words.length; i++) v[i] = words[i];
-  return v;
-}
 
 /**
  * encodeProgram for a program of one node whose inputs are all on its device (the common tiny
@@ -310,7 +365,13 @@ export function encodeProgram(order: Node[], inputs: Array[], outputs: Array[], 
   const slotOf = new Map<Array, number>();
   for (let i = 0; i < inputs.length; i++) slotOf.set(inputs[i], i);
   let numSlots = inputs.length;
-  const code: number[] = [PROGRAM_VERSION, 0, inputs.length, 0, 0];
+  // The body is written into the shared word buffer (see bodyWords), w words so far; the header's
+  // counts are filled in at the end. Every write is preceded by room() for its words.
+  let code = bodyWords;
+  let w = 5;
+  const room = (k: number) => {
+    if (w + k > code.length) code = growBodyWords(w + k, w);
+  };
   const scalars: (number | bigint)[] = [];
   const dynamic: DynamicScalar[] = [];
   const steps: Step[] = [];
@@ -321,9 +382,13 @@ export function encodeProgram(order: Node[], inputs: Array[], outputs: Array[], 
   const deviceIndex = (d: Device, name: string) => (d === lastDevice ? lastIndex : ((lastIndex = nativeDevice(d, name)), (lastDevice = d), lastIndex));
 
   const outSpec = (a: Array) => {
+    const shape = a.shape;
+    room(3 + shape.length);
     slotOf.set(a, numSlots);
-    code.push(numSlots++, dtypeCode(a.dtype), a.shape.length);
-    pushAll(code, a.shape);
+    code[w++] = numSlots++;
+    code[w++] = dtypeCode(a.dtype);
+    code[w++] = shape.length;
+    for (let d = 0; d < shape.length; d++) code[w++] = shape[d];
   };
   // The slot of x as seen on device `dev`: inputs on another device go through a transfer.
   const slotOn = (x: Array, dev: number): number => {
@@ -332,56 +397,118 @@ export function encodeProgram(order: Node[], inputs: Array[], outputs: Array[], 
     const key = `${s}@${dev}`;
     let t = (transferred ??= new Map()).get(key);
     if (t === undefined) {
-      code.push(TRANSFER, dev, 1, s, 1, numSlots, dtypeCode(x.dtype), x.shape.length);
-      pushAll(code, x.shape);
-      code.push(0, 0, 0);
+      const shape = x.shape;
+      room(11 + shape.length);
+      code[w++] = TRANSFER;
+      code[w++] = dev;
+      code[w++] = 1;
+      code[w++] = s;
+      code[w++] = 1;
+      code[w++] = numSlots;
+      code[w++] = dtypeCode(x.dtype);
+      code[w++] = shape.length;
+      for (let d = 0; d < shape.length; d++) code[w++] = shape[d];
+      code[w++] = 0;
+      code[w++] = 0;
+      code[w++] = 0;
       transferred.set(key, (t = numSlots++));
       steps.push({ name: "transfer", inputs: [{ shape: x.shape, dtype: x.dtype }] });
     }
     return t;
   };
+  // An instruction's input slots are found first, into `ins` (shared, see inputSlots), since slotOn
+  // may write a transfer ahead of the instruction; then the instruction's head and inputs go in.
+  const ins = inputSlots;
+  const head = (opc: number, dev: number, nIn: number) => {
+    room(3 + nIn + 1);
+    code[w++] = opc;
+    code[w++] = dev;
+    code[w++] = nIn;
+    for (let i = 0; i < nIn; i++) code[w++] = ins[i];
+  };
+  // The tail of an instruction: its ints, then its scalars' count and first index.
+  const tail = (ints: ArrayLike<number> | undefined, numScalars: number) => {
+    const nInts = ints ? ints.length : 0;
+    room(1 + nInts + 2);
+    code[w++] = nInts;
+    for (let i = 0; i < nInts; i++) code[w++] = ints![i];
+    code[w++] = numScalars;
+    code[w++] = scalars.length;
+  };
 
   for (const unit of planFusion(order, () => new Set(outputs), !kept)) {
     if (unit.kind === "fused") {
       const dev = deviceIndex(unit.nodes[0].device, "fused");
-      const ins = unit.inputs.map((x) => slotOn(x, dev));
-      code.push(FUSED, dev, ins.length);
-      pushAll(code, ins);
-      code.push(unit.outputs.length);
-      for (const y of unit.outputs) outSpec(y);
-      code.push(unit.ints.length);
-      pushAll(code, unit.ints);
-      code.push(unit.scalars.length, scalars.length);
-      unit.scalarRefs.forEach((ref, i) => ref && dynamic.push({ index: scalars.length + i, ref, dtype: unit.type }));
-      pushAll(scalars, unit.scalars);
+      const xs = unit.inputs;
+      for (let i = 0; i < xs.length; i++) ins[i] = slotOn(xs[i], dev);
+      head(FUSED, dev, xs.length);
+      const ys = unit.outputs;
+      code[w++] = ys.length; // head made room for this word
+      for (let i = 0; i < ys.length; i++) outSpec(ys[i]);
+      tail(unit.ints, unit.scalars.length);
+      const refs = unit.scalarRefs;
+      for (let i = 0; i < refs.length; i++) {
+        const ref = refs[i];
+        if (ref) dynamic.push({ index: scalars.length + i, ref, dtype: unit.type });
+      }
+      for (let i = 0; i < unit.scalars.length; i++) scalars.push(unit.scalars[i]);
       steps.push({ name: "fused", inputs: unit.inputs, members: unit.nodes.map((n) => n.prim.name), batch: unit.members });
       continue;
     }
     const node = unit.node;
     const enc = node.prim.encode(node.params, node.inputs);
     const dev = deviceIndex(node.device, node.prim.name);
-    // The input slots first: slotOn may write a transfer ahead of this instruction.
-    const ins = node.prim.opcode === TRANSFER ? node.inputs.map((x) => slotOf.get(x)!) : node.inputs.map((x) => slotOn(x, dev));
-    code.push(node.prim.opcode!, dev, ins.length);
-    pushAll(code, ins);
-    code.push(node.outputs.length);
-    for (const y of node.outputs) outSpec(y);
-    const ints = enc.ints;
-    code.push(ints ? ints.length : 0);
-    if (ints) pushAll(code, ints);
+    const xs = node.inputs;
+    if (node.prim.opcode === TRANSFER) for (let i = 0; i < xs.length; i++) ins[i] = slotOf.get(xs[i])!;
+    else for (let i = 0; i < xs.length; i++) ins[i] = slotOn(xs[i], dev);
+    head(node.prim.opcode!, dev, xs.length);
+    const ys = node.outputs;
+    code[w++] = ys.length; // head made room for this word
+    for (let i = 0; i < ys.length; i++) outSpec(ys[i]);
     const sc = enc.scalars;
-    code.push(sc ? sc.length : 0, scalars.length);
+    tail(enc.ints, sc ? sc.length : 0);
     const ref: DynamicRef | undefined = node.params?.dynamic;
-    if (ref) dynamic.push({ index: scalars.length, ref, dtype: node.outputs[0].dtype });
-    if (sc) pushAll(scalars, sc);
+    if (ref) dynamic.push({ index: scalars.length, ref, dtype: ys[0].dtype });
+    if (sc) for (let i = 0; i < sc.length; i++) scalars.push(sc[i]);
     steps.push({ name: node.prim.name, inputs: node.inputs });
   }
-  code.push(outputs.length);
-  for (const a of outputs) code.push(slotOf.get(a)!);
+  room(1 + outputs.length);
+  code[w++] = outputs.length;
+  for (let i = 0; i < outputs.length; i++) code[w++] = slotOf.get(outputs[i])!;
+  code[0] = PROGRAM_VERSION;
   code[1] = numSlots;
+  code[2] = inputs.length;
   code[3] = scalars.length;
   code[4] = steps.length;
-  return assemble(int32s(code, scratch ? scratchBody : null), scalars, { inputArrays: inputs, outputs, steps, nodes: order, dynamic }, scratch);
+  // The body is a copy of the words, since the buffer is the next evaluation's; except with
+  // `scratch`, whose body may be overwritten by the next evaluation anyway: there a body too long
+  // for scratchBody is a view of the buffer itself, sparing a large typed array per evaluation.
+  let body: Int32Array | null = scratch ? scratchBody.view(w) : null;
+  if (body) body.set(code.subarray(0, w));
+  else body = scratch ? code.subarray(0, w) : code.slice(0, w);
+  // A huge program (a concatenation of 100,000 arrays) does not keep its buffers' size for good.
+  if (bodyWords.length > MAX_KEPT_WORDS) bodyWords = new Int32Array(1 << 14);
+  if (inputSlots.length > MAX_KEPT_WORDS) inputSlots.length = 0;
+  return assemble(body, scalars, { inputArrays: inputs, outputs, steps, nodes: order, dynamic }, scratch);
+}
+
+/**
+ * The words encodeProgram writes a body into, shared by every evaluation and grown by doubling:
+ * a body written into a list grown by push left the list's outgrown backing stores and the list
+ * itself as garbage, then was copied into the Int32Array anyway. The same goes for inputSlots, an
+ * instruction's input slots. Neither is live between calls (encoding never reenters itself).
+ */
+let bodyWords: Int32Array = new Int32Array(1 << 14);
+const inputSlots: number[] = [];
+const MAX_KEPT_WORDS = 1 << 20;
+
+/** Grows bodyWords to at least `need` words, keeping its first `used`; returns the new buffer. */
+function growBodyWords(need: number, used: number): Int32Array {
+  let n = bodyWords.length * 2;
+  while (n < need) n *= 2;
+  const grown = new Int32Array(n);
+  grown.set(bodyWords.subarray(0, used));
+  return (bodyWords = grown);
 }
 
 /** The program from its body, scalars and input arrays (their handles and donations); the rest is `parts`. */
