@@ -72,14 +72,21 @@ let numpyVersion;
 
 for (const n of want("matmul") ? [512, 1024, 2048] : []) {
   const a = randomArray(mx, [n, n]), b = randomArray(mx, [n, n]);
-  const t = bestSeconds(() => {
-    const c = mx.matmul(a, b);
-    mx.eval(c);
-    c.dispose();
-  }, { reps: n >= 2048 ? 3 : 7 });
-  const np = numpy("matmul", n);
-  numpyVersion = np.numpy;
-  const ours = 2 * n ** 3 / t / 1e9, theirs = 2 * n ** 3 / np.seconds / 1e9;
+  // Two rounds, tessera then NumPy each time, the best of each side kept: on a shared machine a
+  // few seconds of another tenant's load would otherwise decide the ratio (one run measured 0.90
+  // at 2048 where the two sides, timed a minute later back to back, were within 5% of each other).
+  let t = Infinity, npSeconds = Infinity;
+  for (let round = 0; round < 2; round++) {
+    t = Math.min(t, bestSeconds(() => {
+      const c = mx.matmul(a, b);
+      mx.eval(c);
+      c.dispose();
+    }, { reps: n >= 2048 ? 3 : 7 }));
+    const np = numpy("matmul", n);
+    numpyVersion = np.numpy;
+    npSeconds = Math.min(npSeconds, np.seconds);
+  }
+  const ours = 2 * n ** 3 / t / 1e9, theirs = 2 * n ** 3 / npSeconds / 1e9;
   row(`matmul f32 ${n}, GFLOP/s`, f1(ours), `NumPy ${f1(theirs)}`, ours / theirs, ">= 1.0", 1.0);
   disposeAll([a, b]);
 }
