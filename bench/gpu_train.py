@@ -8,7 +8,6 @@ Run on a machine with a CUDA GPU and PyTorch and/or JAX installed:
 A framework that is not installed, or fails, prints a JSON line with an "error" instead.
 """
 import argparse
-import contextlib
 import functools
 import json
 import math
@@ -141,22 +140,25 @@ def jax_step(config, precision):
     m = jax.tree_util.tree_map(jnp.zeros_like, params)
     v = jax.tree_util.tree_map(jnp.zeros_like, params)
 
-    @functools.partial(jax.jit, donate_argnums=(0, 1, 2))  # parameters and moments updated in place
+    # The step count lives on the device with the moments (as optax keeps it): a host scalar passed
+    # each call would cost jax a transfer per step that tessera's bound scalars do not.
+    @functools.partial(jax.jit, donate_argnums=(0, 1, 2, 3))  # parameters, moments and count in place
     def update(p, m, v, t, x, y):
+        t = t + 1
         loss, g = jax.value_and_grad(loss_fn)(p, x, y)
         b1, b2, eps = 0.9, 0.999, 1e-8
         m = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, m, g)
         v = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, v, g)
         c1, c2 = 1 - b1 ** t, 1 - b2 ** t
         p = jax.tree_util.tree_map(lambda p, m, v: p * (1 - lr * wd) - lr / c1 * m / (jnp.sqrt(v / c2) + eps), p, m, v)
-        return p, m, v, loss
+        return p, m, v, t, loss
 
-    state = {"p": params, "m": m, "v": v, "t": 0}
+    state = {"p": params, "m": m, "v": v, "t": jnp.zeros((), jnp.float32)}
+    # The precision applies to what is traced from here on (set once, not entered each step).
+    jax.config.update("jax_default_matmul_precision", precision)
 
     def step():
-        state["t"] += 1
-        with jax.default_matmul_precision(precision) if precision else contextlib.nullcontext():
-            state["p"], state["m"], state["v"], loss = update(state["p"], state["m"], state["v"], jnp.float32(state["t"]), x, y)
+        state["p"], state["m"], state["v"], state["t"], loss = update(state["p"], state["m"], state["v"], state["t"], x, y)
         return loss
     return step, f"{jax.__version__} ({jax.devices()[0].device_kind}, matmul precision {precision or 'default'})"
 
