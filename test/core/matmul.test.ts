@@ -106,6 +106,20 @@ describe("matmul", () => {
     }
   });
 
+  it("a narrow product with a transposed left operand (a weight gradient of few outputs) is exact to the bound", () => {
+    // cpu/gemm.cc runs N < (tile width) / 2 with a k-major A as its transpose, writing C through
+    // a column stride: 10 and 7 columns (float32's and float64's AVX-512 tiles are 32 and 16
+    // wide), rows not a multiple of any tile, and a strided B.
+    const next = rng(91);
+    for (const [d, n] of [["float32", 10], ["float64", 7], ["float32", 3]] as [mx.DType, number][]) {
+      const a = randomOperand([45, 70], d, next), b = randomOperand([45, 2 * n], d, next);
+      const at = hostFrom([70, 45], (i) => a.data[(i % 45) * 70 + Math.floor(i / 45)]);
+      const bs = hostFrom([45, n], (i) => b.data[Math.floor(i / n) * 2 * n + 2 * (i % n)]);
+      const y = mx.matmul(buildArray(a, d).T, buildArray(b, d).index(mx.slice(), mx.slice(0, null, 2)));
+      expectProduct(y, matmulRef(at, bs), d, `${d} a.T @ b[:, ::2], ${n} columns`);
+    }
+  });
+
   it("promotes mixed dtypes and has a method form", () => {
     const next = rng(78);
     const a = randomOperand([3, 4], "int32", next), b = randomOperand([4, 2], "float32", next);
