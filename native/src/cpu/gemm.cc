@@ -279,8 +279,8 @@ bool trivial_cases(const Args<T>& g) {
 
 void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA,
               const float* B, int64_t rsB, int64_t csB, float* C, int64_t ldc) {
-  const Args<float> given{M, N, K, A, rsA, csA, B, rsB, csB, C, ldc};
-  if (trivial_cases(given)) return;
+  const Args<float> g{M, N, K, A, rsA, csA, B, rsB, csB, C, ldc};
+  if (trivial_cases(g)) return;
 #if defined(__x86_64__)
   if (cpu_isa() == Isa::Avx512) {
     // Zen 5 (1 MB L2): deep KC, few rows per claim. C is read and written once per KC step (at
@@ -291,37 +291,37 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int6
     static const Blocked<float, 12, 32> zen{kernel_f32_12x32_avx512, pack_a_f32_12_avx512, 48, 1024, 4096};
     static const Blocked<float, 12, 32> xeon{kernel_f32_12x32_avx512, pack_a_f32_12_avx512, 120, 512, 4096};
     static const bool intel = __builtin_cpu_is("intel");
-    (intel ? xeon : zen).run(given);
+    (intel ? xeon : zen).run(g);
     return;
   }
   if (cpu_isa() == Isa::Avx2) {
     static const Blocked<float, 6, 16> avx2{kernel_f32_6x16_avx2, pack_a_f32_6_avx2, 144, 256, 4080};
-    avx2.run(given);
+    avx2.run(g);
     return;
   }
 #endif
   static const Blocked<float, 4, 8> generic{kernel_generic<float, 4, 8>, pack_a<float, 4>, 128, 256, 2048};
-  generic.run(given);
+  generic.run(g);
 }
 
 void gemm_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsA, int64_t csA,
               const double* B, int64_t rsB, int64_t csB, double* C, int64_t ldc) {
-  const Args<double> given{M, N, K, A, rsA, csA, B, rsB, csB, C, ldc};
-  if (trivial_cases(given)) return;
+  const Args<double> g{M, N, K, A, rsA, csA, B, rsB, csB, C, ldc};
+  if (trivial_cases(g)) return;
 #if defined(__x86_64__)
   if (cpu_isa() == Isa::Avx512) {
     static const Blocked<double, 12, 16> avx512{kernel_f64_12x16_avx512, pack_a_f64_12_avx512, 72, 256, 4096};
-    avx512.run(given);
+    avx512.run(g);
     return;
   }
   if (cpu_isa() == Isa::Avx2) {
     static const Blocked<double, 6, 8> avx2{kernel_f64_6x8_avx2, pack_a_f64_6_avx2, 72, 256, 4080};
-    avx2.run(given);
+    avx2.run(g);
     return;
   }
 #endif
   static const Blocked<double, 4, 4> generic{kernel_generic<double, 4, 4>, pack_a<double, 4>, 128, 256, 2048};
-  generic.run(given);
+  generic.run(g);
 }
 
 }  // namespace tessera::cpu
