@@ -187,14 +187,32 @@ export function broadcastShapes(op: string, shapes: number[][]): number[] {
   return out;
 }
 
+/**
+ * Results up to this many elements get their JS-scalar operands as fills of the result's shape:
+ * one node instead of a 0-d fill and its broadcast (an eager `x + 1.5` over a few floats ran
+ * 0.45 us faster so). Larger ones keep the broadcast 0-d fill, which an op that is not fused reads
+ * in place instead of from a materialized constant as large as its result.
+ */
+const SMALL_FILL = 8192;
+
 /** Operands promoted to one dtype and broadcast to one shape: what primitives require. */
 export function prepare(op: string, xs: ArrayLike[], dtype?: DType): Array[] {
   for (let i = 0; i < xs.length; i++) checkOperand(op, xs[i], i + 1);
   const t = dtype ?? resultType(xs);
+  // The Arrays' shape when they all have one, small enough for scalars to fill it.
+  let first: Array | null = null, shared = true;
+  for (let i = 0; i < xs.length && shared; i++) {
+    const x = xs[i];
+    if (!isArray(x)) continue;
+    if (first === null) first = x;
+    else shared = sameShape(x.shape, first.shape);
+  }
+  const fillShape = first !== null && shared && first.ndim > 0 && first.size <= SMALL_FILL ? first.shape : null;
   const arrays: Array[] = new globalThis.Array(xs.length); // sized: a push onto [] allocates room for 17
   let oneShape = true;
   for (let i = 0; i < xs.length; i++) {
-    arrays[i] = asArray(xs[i], t, op);
+    const x = xs[i];
+    arrays[i] = fillShape !== null && !isArray(x) ? lax.full(fillShape, weakScalarValue(opName(op), x, t), t) : asArray(x, t, op);
     if (i > 0 && !sameShape(arrays[i].shape, arrays[0].shape)) oneShape = false;
   }
   // Operands of one shape (the common case) need no broadcast.
