@@ -199,8 +199,11 @@ const SMALL_FILL = 8192;
 export function prepare(op: string, xs: ArrayLike[], dtype?: DType): Array[] {
   for (let i = 0; i < xs.length; i++) checkOperand(op, xs[i], i + 1);
   const t = dtype ?? resultType(xs);
-  // The Arrays' shape when they all have one, small enough for scalars to fill it.
-  let first: Array | null = null, shared = true;
+  // With a JS scalar among the operands: the Arrays' shape when they all have one, small enough
+  // for scalars to fill it (Arrays alone, the common case, skip the shape comparisons).
+  let scalar = false;
+  for (let i = 0; i < xs.length && !scalar; i++) scalar = !isArray(xs[i]);
+  let first: Array | null = null, shared = scalar;
   for (let i = 0; i < xs.length && shared; i++) {
     const x = xs[i];
     if (!isArray(x)) continue;
