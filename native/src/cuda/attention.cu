@@ -162,7 +162,12 @@ void attention_typed(const Context& c, const Instr& instr, const Inputs& in, con
   }
   if (G == 0 || Lq == 0 || H == 0) return;
   const int64_t rep = H / Hkv, R = rep * Lq;
-  const ArrayDesc q = contiguous(c, q0), k = contiguous(c, k0), v = contiguous(c, v0);
+  // The heads' layout ([B, L, H, D] viewed as [B, H, L, D]) made contiguous in one launch; the
+  // backward's other operands join that launch.
+  const int b = has_mask ? 4 : 3;
+  const std::vector<ArrayDesc> ops = fwd ? contiguous_all(c, {&q0, &k0, &v0})
+                                   : contiguous_all(c, {&q0, &k0, &v0, in[b], in[b + 1], in[b + 2]});
+  const ArrayDesc &q = ops[0], &k = ops[1], &v = ops[2];
   RowsG a;
   a.R = R, a.Lq = Lq, a.Lk = Lk, a.rep = rep, a.causal = instr.ints[0] == 2;
   if (has_mask) {
@@ -194,8 +199,7 @@ void attention_typed(const Context& c, const Instr& instr, const Inputs& in, con
     }
     return;
   }
-  const int b = has_mask ? 4 : 3;
-  const ArrayDesc o = contiguous(c, *in[b]), lse = contiguous(c, *in[b + 1]), g = contiguous(c, *in[b + 2]);
+  const ArrayDesc &o = ops[3], &lse = ops[4], &g = ops[5];
   T *dq = outs[0]->data<T>(), *dk = outs[1]->data<T>(), *dv = outs[2]->data<T>();
   const ArrayDesc dp = temp(c, dt, chunk * R * Lk);
   for (int64_t g0 = 0; g0 < G; g0 += chunk) {

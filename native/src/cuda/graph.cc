@@ -43,15 +43,15 @@ struct Recording {
   Patches patches;
   ~Recording() {
     if (patches.device) cudaFree(patches.device);
+    if (patches.check_device) cudaFree(patches.check_device);
     if (patches.check_host) cudaFreeHost(patches.check_host);
   }
 };
 
-void Patches::defer_check(const unsigned long long* device_record, int64_t n, const char* op, cudaStream_t stream) {
+int Patches::new_check() {
   if (checks.size() == kMaxChecks) throw std::runtime_error("recording a graph: more than 256 index checks");
-  unsigned long long* host = check_host + 2 * checks.size();
-  check(cudaMemcpyAsync(host, device_record, 16, cudaMemcpyDeviceToHost, stream), "index check");
-  checks.push_back({host, n, op});
+  checks.emplace_back();
+  return static_cast<int>(checks.size() - 1);
 }
 
 const void* Patches::add(const double* word, Kind kind, DType dtype) {
@@ -85,7 +85,7 @@ void Patches::fill(const double* words, uint8_t* host) const {
 namespace {
 
 class Graph;
-// Replays launched with index checks not yet read (settle_replays reads them).
+// Graphs launched since their index records were last read (settle_replays reads them).
 std::mutex pending_mutex;
 std::set<Graph*> pending;
 
@@ -105,14 +105,12 @@ class Graph : public Capture {
         check(cudaEventCreateWithFlags(&uploaded_[k], cudaEventDisableTiming), "recording a graph");
       }
     }
-    if (exec_ && !p.checks.empty()) check(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "recording a graph");
   }
   ~Graph() override {
     {
       std::lock_guard<std::mutex> lock(pending_mutex);
       pending.erase(this);
     }
-    if (done_) cudaEventDestroy(done_);
     if (exec_) {
       std::lock_guard<std::recursive_mutex> lock(mutex_);  // not while another thread records
       cudaStreamSynchronize(stream_);  // a replay in flight still uses the recording's memory
@@ -128,22 +126,32 @@ class Graph : public Capture {
   bool patched(int32_t word) const override {
     return word >= 0 && static_cast<size_t>(word) < patched_.size() && patched_[word];
   }
-  // Waits for the last launch if its index checks are unread, and throws the first bad index.
+  // Waits for the launches so far and throws the first bad index their records hold (resetting
+  // them, so later calls start clean). Several calls may have run since the last read: the error
+  // cannot tell which one went wrong, so it says all of their results are invalid.
   void settle() {
     {
       std::lock_guard<std::mutex> lock(pending_mutex);
       if (!pending.erase(this)) return;
     }
-    check(cudaEventSynchronize(done_), "replay");
-    for (const Patches::Check& c : r_->patches.checks)
-      if (c.host[0] != 0)
-        throw std::runtime_error(std::string(c.op) + " in a replayed compiled call: " + bad_index_message(c.host, c.n) +
-                                 " (that call's results are invalid)");
+    const Patches& p = r_->patches;
+    const size_t bytes = 16 * p.checks.size();
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
+    check(cudaMemcpyAsync(p.check_host, p.check_device, bytes, cudaMemcpyDeviceToHost, stream_), "replay");
+    check(cudaStreamSynchronize(stream_), "replay");
+    for (size_t i = 0; i < p.checks.size(); ++i) {
+      const unsigned long long* rec = p.check_host + 2 * i;
+      if (rec[0] == 0) continue;
+      const std::string message = std::string(p.checks[i].op) + " in a replayed compiled call: " + bad_index_message(rec, p.checks[i].n) +
+                                  " (the results of the calls replayed since the last read of gpu data are invalid)";
+      check(cudaMemsetAsync(p.check_device, 0, bytes, stream_), "replay");
+      std::memset(p.check_host, 0, bytes);
+      throw std::runtime_error(message);
+    }
   }
 
   void launch(const double* scalars) override {
     std::lock_guard<std::recursive_mutex> lock(mutex_);
-    settle();
     const Patches& p = r_->patches;
     if (p.used) {
       const size_t k = next_++ % kRing;
@@ -153,8 +161,7 @@ class Graph : public Capture {
       check(cudaEventRecord(uploaded_[k], stream_), "replay");
     }
     check(cudaGraphLaunch(exec_, stream_), "replay");
-    if (done_) {
-      check(cudaEventRecord(done_, stream_), "replay");
+    if (!p.checks.empty()) {
       std::lock_guard<std::mutex> lock(pending_mutex);
       pending.insert(this);
     }
@@ -171,7 +178,6 @@ class Graph : public Capture {
   std::array<void*, kRing> staging_{};
   std::array<cudaEvent_t, kRing> uploaded_{};
   size_t next_ = 0;
-  cudaEvent_t done_ = nullptr;  // recorded after a launch whose index checks are unread
 };
 
 }  // namespace
@@ -194,6 +200,11 @@ std::shared_ptr<Recording> start_recording(Context& c, const double* scalars) {
   void* host = nullptr;
   check(cudaMallocHost(&host, Patches::kMaxChecks * 16), "recording a graph");
   r->patches.check_host = static_cast<unsigned long long*>(host);
+  void* records = nullptr;
+  check(cudaMalloc(&records, Patches::kMaxChecks * 16), "recording a graph");
+  r->patches.check_device = static_cast<unsigned long long*>(records);
+  // Zeroed once, before the capture: replays leave a set record set until settle reads it.
+  check(cudaMemsetAsync(records, 0, Patches::kMaxChecks * 16, c.stream), "recording a graph");
   check(cudaStreamBeginCapture(c.stream, cudaStreamCaptureModeRelaxed), "recording a graph");
   c.allocator = &r->memory;
   c.patches = &r->patches;

@@ -174,15 +174,26 @@ __global__ void __launch_bounds__(kThreads) scatter_sorted_kernel(const uint32_t
 }
 
 // A zeroed bad-index record on the device; check_bad() waits for the stream and throws if set.
+// While recording a graph the record is one of the recording's (see Patches) and is read later.
 struct BadRecord {
   std::shared_ptr<Storage> storage;
   BadIndex bad;
-  explicit BadRecord(const Context& c) : storage(c.allocator->allocate(16)) {
+  int slot = -1;
+  explicit BadRecord(const Context& c) {
+    if (c.patches) {
+      slot = c.patches->new_check();
+      bad.word = c.patches->record(slot);
+      return;
+    }
+    storage = c.allocator->allocate(16);
     bad.word = static_cast<unsigned long long*>(storage->data);
     check(cudaMemsetAsync(bad.word, 0, 16, c.stream), "index check");
   }
   void check_bad(const Context& c, int64_t n, const char* op) {
-    if (c.patches) return c.patches->defer_check(bad.word, n, op, c.stream);  // recording a graph
+    if (slot >= 0) {
+      c.patches->checks[slot] = {n, op};
+      return;
+    }
     unsigned long long host[2];
     check(cudaMemcpyAsync(host, bad.word, 16, cudaMemcpyDeviceToHost, c.stream), "index check");
     check(cudaStreamSynchronize(c.stream), "index check");

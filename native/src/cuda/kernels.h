@@ -4,6 +4,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -36,20 +37,23 @@ struct Patches {
   // The bytes of every entry for a run's scalar words.
   void fill(const double* words, uint8_t* host) const;
 
-  // Index checks (gather, scatter) cannot wait for the device inside a recording: each copies its
-  // 16-byte bad-index record into pinned memory as part of the graph, and the replay reports a
-  // bad index at the backend's next synchronization (every read of data waits for one) or
-  // before its next launch, whichever comes first.
+  // Index checks (gather, scatter) cannot wait for the device inside a recording. Each gets a
+  // record of its own in `check_device`, zeroed once when recording starts and never inside the
+  // graph: a bad index sets it and it stays set over later replays, so the host need not read it
+  // after every launch (which would wait for each step to finish before queueing the next). The
+  // backend's next synchronization (every read of data waits for one) copies the records back and
+  // reports the first set one.
   struct Check {
-    const unsigned long long* host;  // the record's copy in pinned memory (2 words)
-    int64_t n;                       // the axis size, for the message
-    const char* op;
+    int64_t n = 0;             // the axis size, for the message
+    const char* op = nullptr;
   };
   std::vector<Check> checks;
-  unsigned long long* check_host = nullptr;  // kMaxChecks records of pinned memory
+  unsigned long long* check_device = nullptr;  // kMaxChecks records of 2 words
+  unsigned long long* check_host = nullptr;    // their copy in pinned memory
   static constexpr size_t kMaxChecks = 256;
-  // Enqueues the copy of a device record (on c's stream) and remembers it.
-  void defer_check(const unsigned long long* device_record, int64_t n, const char* op, cudaStream_t stream);
+  // A new record's slot (its words are zero); check(slot, ...) names its op once known.
+  int new_check();
+  unsigned long long* record(int slot) const { return check_device + 2 * slot; }
 };
 // The message of a set bad-index record (what the plain check throws).
 std::string bad_index_message(const unsigned long long* record, int64_t n);
@@ -64,6 +68,10 @@ struct Context {
   Allocator* allocator = nullptr;
   bool allow_tf32 = false;  // TESSERA_ALLOW_TF32=1: float32 matmul may use TF32 tensor cores
   Patches* patches = nullptr;  // set while recording a graph
+  // Zeroed counters that a column reduction's blocks count their arrivals in (reduce.cu); each
+  // launch leaves them zero again, so one set serves every launch on the stream and every replay.
+  static constexpr int64_t kArrivals = 1024;
+  unsigned* arrivals = nullptr;
 };
 
 inline void check(cudaError_t e, const char* what) {
@@ -113,6 +121,8 @@ void gemm(const Context& c, DType t, bool ta, bool tb, int64_t M, int64_t N, int
 // copy.cu: a itself when row-contiguous, else a contiguous copy (its storage is released in
 // stream order when the returned descriptor dies, so kernels queued before that may read it).
 ArrayDesc contiguous(const Context& c, const ArrayDesc& a);
+// contiguous() of each array (at most 6), with the copies that are needed made in one launch.
+std::vector<ArrayDesc> contiguous_all(const Context& c, std::initializer_list<const ArrayDesc*> in);
 // random.cu: randomBits(key [K..., 2] uint32) -> [K..., S...] uint32, the cpu's Threefry words.
 void random_bits(const Context& c, const ArrayDesc& key, ArrayDesc& out);
 // indexing.cu: gather(x, idx) along ints[0] and scatter(base, idx, updates) along ints[0] with
