@@ -150,15 +150,18 @@ __device__ A warp_combine(int64_t segments, int lane, Load load) {
 // Reductions that keep the input's fastest axis (a bias's gradient: 128 columns summed over 2,048
 // rows): a block takes 32 neighbouring outputs and one segment of their reduced elements, its
 // kColRows rows of threads stride through the segment (a warp reads 32 neighbours at a time), and
-// the rows' partials combine in a fixed order. With several segments, the last block of a column
-// group to finish (counted in `arrivals`, which it sets back to zero for the next launch) combines
-// the group's partials by finish_kernel's tree: one launch instead of two, the same sums.
+// the rows' partials combine in a fixed order. With several segments (up to kColLastSegments, and
+// `arrivals` given), the last block of a column group to finish (counted in `arrivals`, which it
+// sets back to zero for the next launch) combines the group's partials by finish_kernel's tree:
+// one launch instead of two, the same sums.
 constexpr int kColRows = 8;
+constexpr int64_t kColLastSegments = 32;  // more, and a second kernel (finish) combines them
 template <class T, class R>
 __global__ void __launch_bounds__(32 * kColRows) reduce_columns_kernel(const T* x, T* out, typename R::template Acc<T>* partial,
                                                                       Axes ax, int64_t segments, unsigned* arrivals) {
   using A = typename R::template Acc<T>;
   __shared__ A part[kColRows][33];
+  __shared__ A stage[32 * kColLastSegments];
   __shared__ bool last;
   const int64_t o = blockIdx.x * int64_t(32) + threadIdx.x, seg = blockIdx.y;
   const int64_t per = (ax.n_red + segments - 1) / segments, end = min(ax.n_red, (seg + 1) * per);
@@ -183,7 +186,7 @@ __global__ void __launch_bounds__(32 * kColRows) reduce_columns_kernel(const T* 
     if (segments == 1) out[o] = convert<T>(t);
     else partial[o * segments + seg] = t;
   }
-  if (segments == 1) return;
+  if (segments == 1 || !arrivals) return;
   __threadfence();  // this block's partials are visible before its arrival is counted
   __syncthreads();
   if (threadIdx.x == 0 && threadIdx.y == 0) {
@@ -193,14 +196,15 @@ __global__ void __launch_bounds__(32 * kColRows) reduce_columns_kernel(const T* 
   __syncthreads();
   if (!last) return;
   __threadfence();
-  // Warp y combines outputs y, y + 8, ... of the group (the other blocks' partials read past L1).
-  const int lane = threadIdx.x;
-  for (int j = threadIdx.y; j < 32; j += kColRows) {
-    const int64_t oj = blockIdx.x * int64_t(32) + j;
-    if (oj >= ax.n_out) break;
-    const volatile A* p = partial + oj * segments;
-    const A total = warp_combine<R, A>(segments, lane, [&](int64_t i) { return A(p[i]); });
-    if (lane == 0) out[oj] = convert<T>(total);
+  // The group's partials (read past L1: other blocks wrote them) are staged in shared memory by
+  // all threads at once, then warp y combines outputs y, y + 8, ... of the group from there.
+  const int64_t o0 = blockIdx.x * int64_t(32), here = min(int64_t(32), ax.n_out - o0);
+  const volatile A* group = partial + o0 * segments;
+  for (int t = threadIdx.y * 32 + threadIdx.x; t < here * segments; t += 32 * kColRows) stage[t] = group[t];
+  __syncthreads();
+  for (int j = threadIdx.y; j < here; j += kColRows) {
+    const A total = warp_combine<R, A>(segments, threadIdx.x, [&](int64_t i) { return stage[j * segments + i]; });
+    if (threadIdx.x == 0) out[o0 + j] = convert<T>(total);
   }
 }
 
@@ -335,9 +339,13 @@ void launch(const Context& c, const ArrayDesc& x, ArrayDesc& out, const std::vec
     if (segments > 1) partial = c.allocator->allocate(sizeof(A) * ax.n_out * segments);
     A* pp = segments > 1 ? static_cast<A*>(partial->data) : nullptr;
     if (col_blocks > INT32_MAX) throw std::runtime_error(std::string(name) + ": too many outputs for one launch");
-    if (segments > 1 && col_blocks > Context::kArrivals) throw std::runtime_error(std::string(name) + ": too many column groups (this is a bug)");
+    const bool in_one = segments <= kColLastSegments && col_blocks <= Context::kArrivals;
     const dim3 grid(static_cast<unsigned>(col_blocks), static_cast<unsigned>(segments)), block(32, kColRows);
-    reduce_columns_kernel<T, R><<<grid, block, 0, c.stream>>>(x.data<T>(), out.data<T>(), pp, ax, segments, c.arrivals);
+    reduce_columns_kernel<T, R><<<grid, block, 0, c.stream>>>(x.data<T>(), out.data<T>(), pp, ax, segments, in_one ? c.arrivals : nullptr);
+    if (segments > 1 && !in_one) {
+      check_launch(name);
+      finish<T, R>(c, pp, out.data<T>(), ax.n_out, segments);
+    }
   } else {
     // Few outputs over many elements: split each output's elements over enough blocks to fill
     // the chip (about 4 per multiprocessor), each taking at least 4K elements: a thread then adds
