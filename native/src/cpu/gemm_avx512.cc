@@ -1,6 +1,9 @@
 // @file AVX-512 GEMM micro-kernels (12x32 float32, 12x16 float64) and their A packers. A tile is
 // 24 zmm accumulators: per k, two loads of B and twelve broadcasts of A (folded into the FMAs as
-// embedded broadcasts) feed 24 independent FMAs, enough to hide the FMA latency on two ports.
+// embedded broadcasts) feed 24 independent FMAs, enough to hide the FMA latency on two ports. Each
+// k also prefetches B and A 16 steps ahead into L1: a B sliver (KC x 32 floats, 64 KiB at KC 512)
+// outgrows L1, and on a 2-core Xeon with both cores busy the hardware prefetchers alone left the
+// products 4-6% slower at 1024-2048 (317 / 305 against 335 / 325 GFLOP/s, four runs each).
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -22,6 +25,9 @@ namespace tessera::cpu::gemm_detail {
   V c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;      \
   V c80 = c00, c81 = c00, c90 = c00, c91 = c00, cA0 = c00, cA1 = c00, cB0 = c00, cB1 = c00;      \
   _Pragma("GCC unroll 2") for (int64_t k = 0; k < kc; ++k) {                                     \
+    _mm_prefetch(reinterpret_cast<const char*>(b + 16 * 2 * L), _MM_HINT_T0);                   \
+    _mm_prefetch(reinterpret_cast<const char*>(b + 16 * 2 * L + L), _MM_HINT_T0);               \
+    _mm_prefetch(reinterpret_cast<const char*>(a + 16 * 12), _MM_HINT_T0);                      \
     const V b0 = LOAD(b), b1 = LOAD(b + L);                                                     \
     V ai;                                                                                       \
     TG_STEP(0, c00, c01) TG_STEP(1, c10, c11) TG_STEP(2, c20, c21) TG_STEP(3, c30, c31)          \

@@ -125,8 +125,6 @@ class CudaBackend : public Backend {
     const char* tf32 = std::getenv("TESSERA_ALLOW_TF32");
     ctx_.allow_tf32 = tf32 && std::string(tf32) == "1";
     for (int k = 0; k < 2; ++k) check(cudaEventCreateWithFlags(&staged_[k], cudaEventDisableTiming), "cudaEventCreate");
-    check(cudaMalloc(reinterpret_cast<void**>(&ctx_.arrivals), Context::kArrivals * sizeof(unsigned)), "cudaMalloc");
-    check(cudaMemsetAsync(ctx_.arrivals, 0, Context::kArrivals * sizeof(unsigned), stream_), "cudaMemset");
   }
 
   const char* name() const override { return "gpu"; }

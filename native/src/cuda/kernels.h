@@ -68,10 +68,6 @@ struct Context {
   Allocator* allocator = nullptr;
   bool allow_tf32 = false;  // TESSERA_ALLOW_TF32=1: float32 matmul may use TF32 tensor cores
   Patches* patches = nullptr;  // set while recording a graph
-  // Zeroed counters that a column reduction's blocks count their arrivals in (reduce.cu); each
-  // launch leaves them zero again, so one set serves every launch on the stream and every replay.
-  static constexpr int64_t kArrivals = 1024;
-  unsigned* arrivals = nullptr;
 };
 
 inline void check(cudaError_t e, const char* what) {

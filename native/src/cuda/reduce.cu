@@ -99,6 +99,56 @@ __global__ void __launch_bounds__(kThreads) reduce_block_kernel(const T* x, T* o
   }
 }
 
+// Reductions that keep the input's fastest axis (a bias's gradient: 128 columns summed over 2,048
+// rows): a block takes 32 neighbouring outputs and one segment of their reduced elements, its
+// kColRows rows of threads stride through the segment (a warp reads 32 neighbours at a time), and
+// the rows' partials combine in a fixed order. With several segments, finish() combines them.
+constexpr int kColRows = 8;
+template <class T, class R>
+__global__ void __launch_bounds__(32 * kColRows) reduce_columns_kernel(const T* x, T* out, typename R::template Acc<T>* partial,
+                                                                      Axes ax, int64_t segments) {
+  using A = typename R::template Acc<T>;
+  __shared__ A part[kColRows][33];
+  const int64_t o = blockIdx.x * int64_t(32) + threadIdx.x, seg = blockIdx.y;
+  const int64_t per = (ax.n_red + segments - 1) / segments, end = min(ax.n_red, (seg + 1) * per);
+  A acc = R::template init<A>();
+  if (o < ax.n_out) {
+    int64_t base[2];
+    locate<2>(ax.kept, o, ax.n_out < (int64_t(1) << 32), base);
+    const bool small = ax.n_red < (int64_t(1) << 32);
+#pragma unroll 4
+    for (int64_t r = seg * per + threadIdx.y; r < end; r += kColRows) {
+      int64_t off[2];
+      if (ax.red.nd == 1) off[1] = r * ax.red.st[1][0];
+      else locate<2>(ax.red, r, small, off);
+      acc = R::step(acc, A(compute_t<T>(x[base[1] + off[1]])));
+    }
+  }
+  part[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && o < ax.n_out) {
+    A t = part[0][threadIdx.x];
+    for (int k = 1; k < kColRows; ++k) t = R::step(t, part[k][threadIdx.x]);
+    if (segments == 1) out[o] = convert<T>(t);
+    else partial[o * segments + seg] = t;
+  }
+}
+
+// Combines each output's partials pairwise, so a rounding error passes through log2(segments)
+// additions rather than segments of them: in step h (1, 2, 4, ...) partial s, for s a multiple of
+// 2h, takes in partial s + h. A thread per output (few partials each).
+template <class T, class R>
+__global__ void __launch_bounds__(kThreads) finish_kernel(typename R::template Acc<T>* partial, T* out, int64_t n_out,
+                                                          int64_t segments) {
+  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, step = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t o = tid; o < n_out; o += step) {
+    auto* p = partial + o * segments;
+    for (int64_t h = 1; h < segments; h *= 2)
+      for (int64_t s = 0; s + h < segments; s += 2 * h) p[s] = R::step(p[s], p[s + h]);
+    out[o] = convert<T>(p[0]);
+  }
+}
+
 // Any accumulator of at most 8 bytes (double, int64, a bool or half's compute type) shuffled as
 // bits: down by h lanes, or from lane `src`.
 template <class A>
@@ -130,99 +180,6 @@ __device__ A warp_tree(A v, int lane, int n) {
   return v;
 }
 
-// finish_kernel's tree over one output's `segments` partials (at most 1,024), by one warp: partials
-// s of each run of 32 are lanes s % 32 (steps h < 32 stay within a run), and the runs' results are
-// then combined by the same tree (steps h >= 32). Lane 0 ends with the total. `load` reads
-// partial i.
-template <class R, class A, class Load>
-__device__ A warp_combine(int64_t segments, int lane, Load load) {
-  const int runs = static_cast<int>((segments + 31) / 32);
-  A mine = A();  // lane r: run r's result
-  for (int r = 0; r < runs; ++r) {
-    const int64_t left = segments - int64_t(r) * 32;
-    const int n = left < 32 ? static_cast<int>(left) : 32;
-    const A run = shuffle_from(warp_tree<R>(lane < n ? load(int64_t(r) * 32 + lane) : A(), lane, n), 0);
-    if (lane == r) mine = run;
-  }
-  return warp_tree<R>(mine, lane, runs);
-}
-
-// Reductions that keep the input's fastest axis (a bias's gradient: 128 columns summed over 2,048
-// rows): a block takes 32 neighbouring outputs and one segment of their reduced elements, its
-// kColRows rows of threads stride through the segment (a warp reads 32 neighbours at a time), and
-// the rows' partials combine in a fixed order. With several segments (up to kColLastSegments, and
-// `arrivals` given), the last block of a column group to finish (counted in `arrivals`, which it
-// sets back to zero for the next launch) combines the group's partials by finish_kernel's tree:
-// one launch instead of two, the same sums.
-constexpr int kColRows = 8;
-constexpr int64_t kColLastSegments = 32;  // more, and a second kernel (finish) combines them
-template <class T, class R>
-__global__ void __launch_bounds__(32 * kColRows) reduce_columns_kernel(const T* x, T* out, typename R::template Acc<T>* partial,
-                                                                      Axes ax, int64_t segments, unsigned* arrivals) {
-  using A = typename R::template Acc<T>;
-  __shared__ A part[kColRows][33];
-  __shared__ A stage[32 * kColLastSegments];
-  __shared__ bool last;
-  const int64_t o = blockIdx.x * int64_t(32) + threadIdx.x, seg = blockIdx.y;
-  const int64_t per = (ax.n_red + segments - 1) / segments, end = min(ax.n_red, (seg + 1) * per);
-  A acc = R::template init<A>();
-  if (o < ax.n_out) {
-    int64_t base[2];
-    locate<2>(ax.kept, o, ax.n_out < (int64_t(1) << 32), base);
-    const bool small = ax.n_red < (int64_t(1) << 32);
-#pragma unroll 4
-    for (int64_t r = seg * per + threadIdx.y; r < end; r += kColRows) {
-      int64_t off[2];
-      if (ax.red.nd == 1) off[1] = r * ax.red.st[1][0];
-      else locate<2>(ax.red, r, small, off);
-      acc = R::step(acc, A(compute_t<T>(x[base[1] + off[1]])));
-    }
-  }
-  part[threadIdx.y][threadIdx.x] = acc;
-  __syncthreads();
-  if (threadIdx.y == 0 && o < ax.n_out) {
-    A t = part[0][threadIdx.x];
-    for (int k = 1; k < kColRows; ++k) t = R::step(t, part[k][threadIdx.x]);
-    if (segments == 1) out[o] = convert<T>(t);
-    else partial[o * segments + seg] = t;
-  }
-  if (segments == 1 || !arrivals) return;
-  __threadfence();  // this block's partials are visible before its arrival is counted
-  __syncthreads();
-  if (threadIdx.x == 0 && threadIdx.y == 0) {
-    last = atomicAdd(&arrivals[blockIdx.x], 1u) == segments - 1;
-    if (last) arrivals[blockIdx.x] = 0;
-  }
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  // The group's partials (read past L1: other blocks wrote them) are staged in shared memory by
-  // all threads at once, then warp y combines outputs y, y + 8, ... of the group from there.
-  const int64_t o0 = blockIdx.x * int64_t(32), here = min(int64_t(32), ax.n_out - o0);
-  const volatile A* group = partial + o0 * segments;
-  for (int t = threadIdx.y * 32 + threadIdx.x; t < here * segments; t += 32 * kColRows) stage[t] = group[t];
-  __syncthreads();
-  for (int j = threadIdx.y; j < here; j += kColRows) {
-    const A total = warp_combine<R, A>(segments, threadIdx.x, [&](int64_t i) { return stage[j * segments + i]; });
-    if (threadIdx.x == 0) out[o0 + j] = convert<T>(total);
-  }
-}
-
-// Combines each output's partials pairwise, so a rounding error passes through log2(segments)
-// additions rather than segments of them: in step h (1, 2, 4, ...) partial s, for s a multiple of
-// 2h, takes in partial s + h. A thread per output (few partials each).
-template <class T, class R>
-__global__ void __launch_bounds__(kThreads) finish_kernel(typename R::template Acc<T>* partial, T* out, int64_t n_out,
-                                                          int64_t segments) {
-  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, step = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t o = tid; o < n_out; o += step) {
-    auto* p = partial + o * segments;
-    for (int64_t h = 1; h < segments; h *= 2)
-      for (int64_t s = 0; s + h < segments; s += 2 * h) p[s] = R::step(p[s], p[s + h]);
-    out[o] = convert<T>(p[0]);
-  }
-}
-
 // finish_kernel's tree with a warp per output, for 8 to 1,024 partials: partials s of each run of
 // 32 are lanes s % 32 (steps h < 32 stay within a run), and the runs' results are then combined
 // by the same tree (steps h >= 32). The same additions in the same order, with the partials in
@@ -234,9 +191,17 @@ __global__ void __launch_bounds__(kThreads) finish_warps_kernel(const typename R
   using A = typename R::template Acc<T>;
   const int lane = threadIdx.x & 31;
   const int64_t first = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) >> 5, warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
+  const int runs = static_cast<int>((segments + 31) / 32);
   for (int64_t o = first; o < n_out; o += warps) {  // the same o for the whole warp
     const A* p = partial + o * segments;
-    const A total = warp_combine<R, A>(segments, lane, [&](int64_t i) { return p[i]; });
+    A mine = A();  // lane r: run r's result
+    for (int r = 0; r < runs; ++r) {
+      const int64_t left = segments - int64_t(r) * 32;
+      const int n = left < 32 ? static_cast<int>(left) : 32;
+      const A run = shuffle_from(warp_tree<R>(lane < n ? p[int64_t(r) * 32 + lane] : A(), lane, n), 0);
+      if (lane == r) mine = run;
+    }
+    const A total = warp_tree<R>(mine, lane, runs);
     if (lane == 0) out[o] = convert<T>(total);
   }
 }
@@ -339,10 +304,9 @@ void launch(const Context& c, const ArrayDesc& x, ArrayDesc& out, const std::vec
     if (segments > 1) partial = c.allocator->allocate(sizeof(A) * ax.n_out * segments);
     A* pp = segments > 1 ? static_cast<A*>(partial->data) : nullptr;
     if (col_blocks > INT32_MAX) throw std::runtime_error(std::string(name) + ": too many outputs for one launch");
-    const bool in_one = segments <= kColLastSegments && col_blocks <= Context::kArrivals;
     const dim3 grid(static_cast<unsigned>(col_blocks), static_cast<unsigned>(segments)), block(32, kColRows);
-    reduce_columns_kernel<T, R><<<grid, block, 0, c.stream>>>(x.data<T>(), out.data<T>(), pp, ax, segments, in_one ? c.arrivals : nullptr);
-    if (segments > 1 && !in_one) {
+    reduce_columns_kernel<T, R><<<grid, block, 0, c.stream>>>(x.data<T>(), out.data<T>(), pp, ax, segments);
+    if (segments > 1) {
       check_launch(name);
       finish<T, R>(c, pp, out.data<T>(), ax.n_out, segments);
     }
