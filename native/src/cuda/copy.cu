@@ -190,7 +190,8 @@ std::vector<ArrayDesc> contiguous_all(const Context& c, std::initializer_list<co
   }
   int64_t most = 0;
   for (size_t j = 0; j < todo.size(); ++j) {
-    widen(b.g[j], b.n[j], b.src[j], b.dst[j], itemsize(out[todo[j]].dtype), word);
+    if (!widen(b.g[j], b.n[j], b.src[j], b.dst[j], itemsize(out[todo[j]].dtype), word))
+      throw std::runtime_error("contiguous_all: a copy narrower than its batch's word (this is a bug)");
     most = std::max(most, b.n[j]);
   }
   for (size_t j = todo.size(); j < static_cast<size_t>(kMaxBatch); ++j) b.n[j] = 0;

@@ -51,7 +51,7 @@ struct Patches {
   unsigned long long* check_device = nullptr;  // kMaxChecks records of 2 words
   unsigned long long* check_host = nullptr;    // their copy in pinned memory
   static constexpr size_t kMaxChecks = 256;
-  // A new record's slot (its words are zero); check(slot, ...) names its op once known.
+  // A new record's slot (its words are zero); checks[slot] gets its op and axis size once known.
   int new_check();
   unsigned long long* record(int slot) const { return check_device + 2 * slot; }
 };
