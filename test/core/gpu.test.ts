@@ -158,8 +158,9 @@ describe.skipIf(!HAS_GPU)("gpu: reductions against float64 loops", () => {
   const CASES: [number[], number[]][] = [
     [[64, 300], [0]], [[64, 300], [1]], [[64, 300], [0, 1]], [[4, 5, 6], [1]], [[4, 5, 6], [0, 2]], [[7], [0]],
     [[5000, 3], [0]], [[3, 5000], [1]],
-    // a bias's gradient: few columns over many rows, split into segments
-    [[2048, 128], [0]], [[16, 64, 96], [0, 1]],
+    // a bias's gradient: columns over up to 512 rows in one pass ([500, 70]: two rounds of loads,
+    // the last partial; three column blocks, the last partial), over more rows split into segments
+    [[500, 70], [0]], [[2048, 128], [0]], [[16, 64, 96], [0, 1]],
     // few outputs over many elements: each output's elements split over several blocks
     [[1 << 18], [0]], [[3, 100000], [1]], [[(1 << 18) + 5 * 4096], [0]],
   ];
@@ -197,9 +198,9 @@ describe.skipIf(!HAS_GPU)("gpu: reductions against float64 loops", () => {
       expectMatches(mx.sum(x, axes, g), mapHost(BigInt, reduceRef(h, axes, 0, (a, v) => a + v)), "int32", {}, `int32 sum over ${axes}`);
       expectMatches(mx.max(x, axes, g), mapHost(BigInt, reduceRef(h, axes, -Infinity, Math.max)), "int32", {}, `int32 max over ${axes}`);
     }
-    // Long integer sums split into 24, 32, 64 and 69 segments: exact, so a partial lost or
-    // added twice shows.
-    for (const [shape, axes] of [[[3, 100000], [1]], [[2048, 128], [0]], [[1 << 18], [0]], [[(1 << 18) + 5 * 4096], [0]]] as [number[], number[]][]) {
+    // Long integer sums, in one pass ([500, 70]) or split into 24, 32, 64 and 69 segments:
+    // exact, so a partial lost or added twice shows.
+    for (const [shape, axes] of [[[3, 100000], [1]], [[500, 70], [0]], [[2048, 128], [0]], [[1 << 18], [0]], [[(1 << 18) + 5 * 4096], [0]]] as [number[], number[]][]) {
       const long = hostFrom(shape, () => Math.floor(next() * 201) - 100);
       const y = mx.copy(buildArray({ shape, data: long.data.map(BigInt) }, "int32"), g);
       expectMatches(mx.sum(y, axes, g), mapHost(BigInt, reduceRef(long, axes, 0, (a, v) => a + v)), "int32", {}, `int32 sum of [${shape}] over ${axes}`);
