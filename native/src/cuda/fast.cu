@@ -54,11 +54,22 @@ __global__ void __launch_bounds__(kThreads) norm_fwd_kernel(const T* x, const T*
   }
 }
 
-// dx per row, and the row's (mean, 1/std) into stats for the parameter gradients.
+// dx per row, and the row's (mean, 1/std) into stats for the parameter gradients. With `pw` given
+// (one group of parameters), the block also sums its rows' parameter-gradient terms (g xhat, or
+// g x / rms; and g) per column into pw[blockIdx.x * n + j] and pb, which sum_segments then
+// combines across blocks: each group of G threads (a row slot) adds its rows into a slice of
+// dynamic shared memory of its own, and the slices are added in slot order at the end.
 template <class T, int G, bool kLayer>
 __global__ void __launch_bounds__(kThreads) norm_bwd_kernel(const T* x, const T* w, const T* g, T* dx, T* stats, int64_t rows,
-                                                            int64_t n, int64_t per_group, T eps) {
+                                                            int64_t n, int64_t per_group, T eps, double* pw, double* pb) {
   __shared__ T sm[kThreads / 32];
+  extern __shared__ double slices[];  // [slots][n] of dw terms, then (layer) [slots][n] of db terms
+  constexpr int kSlots = kThreads / G;
+  const int slot = threadIdx.x / G;
+  if (pw) {
+    for (int64_t i = threadIdx.x; i < kSlots * n * (kLayer ? 2 : 1); i += kThreads) slices[i] = 0;
+    __syncthreads();
+  }
   FOR_ROWS(G, rows) {
     const T *xr = x + r * n, *gr = g + r * n;
     const T* wr = w ? w + (r / per_group) * n : nullptr;
@@ -75,6 +86,12 @@ __global__ void __launch_bounds__(kThreads) norm_bwd_kernel(const T* x, const T*
     }
     const T rs = T(1) / sqrt(group_reduce<G>(s2, Add{}, sm) / static_cast<T>(n) + eps);
     if (lane == 0) stats[2 * r] = mean, stats[2 * r + 1] = rs;
+    if (pw)
+      for (int64_t j = lane; j < n; j += G) {
+        const double gv = gr[j];
+        slices[slot * n + j] += gv * (double(xr[j]) - double(mean)) * double(rs);
+        if constexpr (kLayer) slices[(kSlots + slot) * n + j] += gv;
+      }
     T a1 = 0, a2 = 0;
     for (int64_t j = lane; j < n; j += G) {
       const T gh = wr ? gr[j] * wr[j] : gr[j];
@@ -92,6 +109,17 @@ __global__ void __launch_bounds__(kThreads) norm_bwd_kernel(const T* x, const T*
       const T c = rs * rs * rs * group_reduce<G>(a2, Add{}, sm) / static_cast<T>(n);
       for (int64_t j = lane; j < n; j += G) dr[j] = rs * (wr ? gr[j] * wr[j] : gr[j]) - xr[j] * c;
     }
+  }
+  if (!pw) return;
+  __syncthreads();
+  for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+    double aw = 0, ab = 0;
+    for (int q = 0; q < kSlots; ++q) {
+      aw += slices[q * n + j];
+      if constexpr (kLayer) ab += slices[(kSlots + q) * n + j];
+    }
+    pw[blockIdx.x * n + j] = aw;
+    if constexpr (kLayer) pb[blockIdx.x * n + j] = ab;
   }
 }
 
@@ -119,6 +147,8 @@ __global__ void __launch_bounds__(kThreads) norm_param_kernel(const T* x, const 
 // threads read neighbouring columns), and a column's 8 partials are added in a fixed order. One
 // thread per column walking all segments took 20-30 us for 128 columns of 256 segments.
 constexpr int kSegRows = 8;
+// The most shared memory norm_bwd_kernel's parameter-gradient slices take (a launch's default cap).
+constexpr int64_t kFoldBytes = 48 << 10;
 template <class T>
 __global__ void __launch_bounds__(32 * kSegRows) sum_segments_kernel(const double* p, T* out0, T* out1, int64_t psize, int64_t segs) {
   __shared__ double part[kSegRows][33];
@@ -252,12 +282,33 @@ void norm_bwd(const Context& c, bool layer, const Instr& instr, const Inputs& in
   const int64_t n = x.shape.back(), rows = x.size() / n, groups = psize / n, per_group = rows / groups;
   auto stats = c.allocator->allocate(rows * 2 * sizeof(T));
   T* st = static_cast<T*>(stats->data);
+  // One group of parameters whose per-slot column sums fit the shared memory: the backward kernel
+  // sums the parameter gradients' terms too, and sum_segments combines its blocks' partials.
+  const int64_t planes = layer ? 2 : 1, slots = n <= 1024 ? kThreads / 32 : 1;
+  if (groups == 1 && slots * n * planes * int64_t(sizeof(double)) <= kFoldBytes) {
+    by_row_length(c, rows, n, [&](auto gsz, int blocks) {
+      constexpr int G = decltype(gsz)::value;
+      auto partial = c.allocator->allocate(blocks * psize * sizeof(double) * planes);
+      double* pw = static_cast<double*>(partial->data);
+      double* pb = layer ? pw + blocks * psize : nullptr;
+      const size_t smem = static_cast<size_t>((kThreads / G) * n * planes) * sizeof(double);
+      if (layer) norm_bwd_kernel<T, G, true><<<blocks, kThreads, smem, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), dx.data<T>(),
+                                                                                  st, rows, n, per_group, eps, pw, pb);
+      else norm_bwd_kernel<T, G, false><<<blocks, kThreads, smem, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), dx.data<T>(),
+                                                                             st, rows, n, per_group, eps, pw, pb);
+      check_launch(name);
+      const dim3 grid(static_cast<unsigned>((psize + 31) / 32), layer ? 2 : 1), block(32, kSegRows);
+      sum_segments_kernel<T><<<grid, block, 0, c.stream>>>(pw, dw.data<T>(), layer ? db->data<T>() : nullptr, psize, blocks);
+    });
+    check_launch(name);
+    return;
+  }
   by_row_length(c, rows, n, [&](auto gsz, int blocks) {
     constexpr int G = decltype(gsz)::value;
     if (layer) norm_bwd_kernel<T, G, true><<<blocks, kThreads, 0, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), dx.data<T>(),
-                                                                             st, rows, n, per_group, eps);
+                                                                             st, rows, n, per_group, eps, nullptr, nullptr);
     else norm_bwd_kernel<T, G, false><<<blocks, kThreads, 0, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), dx.data<T>(),
-                                                                        st, rows, n, per_group, eps);
+                                                                        st, rows, n, per_group, eps, nullptr, nullptr);
   });
   check_launch(name);
   // Enough (segment, column) work items to fill the gpu, each segment a run of one group's rows.
