@@ -1,6 +1,7 @@
-// @file Data movement on the gpu: strided copies (by item size, so 4 kernels serve every dtype;
-// the engine behind copy, non-view reshapes, reads of strided arrays and operand preparation for
-// cuBLAS), fills (full) and casts between any two dtypes.
+// @file Data movement on the gpu: strided copies (by word: the item's size, or 8 or 16 bytes when
+// rows allow, so 5 kernels serve every dtype; the engine behind copy, non-view reshapes, reads of
+// strided arrays and operand preparation for cuBLAS, several at once for attention), fills (full)
+// and casts between any two dtypes.
 #include <algorithm>
 #include <string>
 #include <vector>
