@@ -52,6 +52,9 @@ void kernel_f32_12x32_avx512(int64_t kc, const float* a, const float* b, float* 
 void kernel_f64_12x16_avx512(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, bool accumulate);
 void pack_a_f32_12_avx512(int64_t mc, int64_t kc, const float* A, int64_t rs, int64_t cs, float* dst);
 void pack_a_f64_12_avx512(int64_t mc, int64_t kc, const double* A, int64_t rs, int64_t cs, double* dst);
+// Rows [r0, r1) of a narrow product (N < 16) with A's rows and B's columns contiguous in k.
+void dot_narrow_f32_avx512(int64_t r0, int64_t r1, int64_t N, int64_t K, const float* A, int64_t rsA, const float* B,
+                           int64_t csB, float* C, int64_t ldc);
 #endif
 
 }  // namespace tessera::cpu::gemm_detail
