@@ -20,8 +20,9 @@ const CASES: Case[] = [
   { m: 13, n: 37, k: 29, dtype: "float64", transA: false, transB: false },
   { m: 200, n: 90, k: 530, dtype: "float64", transA: true, transB: false },
   { m: 77, n: 300, k: 260, dtype: "float64", transA: false, transB: true },
-  // narrow products of a transposed B (x @ W^T with few outputs: AVX-512 takes them as dot
-  // products): 8 columns and a remainder, a remainder alone, an odd row count, k not a multiple of 16
+  // narrow products of a transposed B (x @ W^T with few outputs: AVX-512 and AVX2 take them as
+  // dot products): full column groups and a remainder, a remainder alone, an odd row count, k not
+  // a multiple of the vector width
   { m: 257, n: 10, k: 515, dtype: "float32", transA: false, transB: true },
   { m: 31, n: 3, k: 16, dtype: "float32", transA: false, transB: true },
   { m: 5, n: 15, k: 100, dtype: "float32", transA: false, transB: true },

@@ -282,13 +282,16 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int6
   const Args<float> g{M, N, K, A, rsA, csA, B, rsB, csB, C, ldc};
   if (trivial_cases(g)) return;
 #if defined(__x86_64__)
+  // Fewer than 16 columns against a transposed B (x @ W^T, a classifier head): dot products, no
+  // packing (gemm_avx512.cc, gemm_avx2.cc). Threads take runs of rows, at least kMinWorkPerThread
+  // multiply-adds each.
+  if (N < 16 && csA == 1 && rsB == 1 && K >= 16 && (cpu_isa() == Isa::Avx512 || cpu_isa() == Isa::Avx2)) {
+    const auto dot = cpu_isa() == Isa::Avx512 ? dot_narrow_f32_avx512 : dot_narrow_f32_avx2;
+    const int64_t grain = std::max<int64_t>(2, kMinWorkPerThread / std::max<int64_t>(1, N * K) / 2 * 2);
+    parallel_for(M, grain, [&](int64_t r0, int64_t r1) { dot(r0, r1, N, K, A, rsA, B, csB, C, ldc); });
+    return;
+  }
   if (cpu_isa() == Isa::Avx512) {
-    if (N < 16 && csA == 1 && rsB == 1 && K >= 16) {
-      // Threads take runs of rows, at least kMinWorkPerThread multiply-adds each.
-      const int64_t grain = std::max<int64_t>(2, kMinWorkPerThread / std::max<int64_t>(1, N * K) / 2 * 2);
-      parallel_for(M, grain, [&](int64_t r0, int64_t r1) { dot_narrow_f32_avx512(r0, r1, N, K, A, rsA, B, csB, C, ldc); });
-      return;
-    }
     // Zen 5 (1 MB L2): deep KC, few rows per claim. C is read and written once per KC step (at
     // KC 256 those updates were the bottleneck from 1024 up), and a 48 x 1024 block of A plus a
     // 1024 x 32 sliver of B still fit L2. Intel Xeons (2 MB L2) ran 3-5% faster at 1024-2048 with

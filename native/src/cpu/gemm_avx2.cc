@@ -1,4 +1,5 @@
-// @file AVX2+FMA GEMM micro-kernels (6x16 float32, 6x8 float64) and their A packers.
+// @file AVX2+FMA GEMM micro-kernels (6x16 float32, 6x8 float64), their A packers, and narrow
+// products against a transposed B as dot products.
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -164,6 +165,62 @@ __attribute__((target("avx2,fma"))) void pack_a_f64_6_avx2(int64_t mc, int64_t k
     }
   }
   if (full < mc) pack_a<double, 6>(mc - full, kc, A + full * rs, rs, cs, dst);
+}
+
+// A narrow product against a transposed B as dot products (dot_narrow_f32_avx512's scheme at 8
+// lanes): two rows of A against up to 6 columns per tile, 12 accumulators of the 16 registers.
+template <int R, int NC>
+__attribute__((target("avx2,fma"))) static void dot_tile_f32_avx2(int64_t K, const float* a, int64_t rsA, const float* b,
+                                                                   int64_t csB, float* c, int64_t ldc) {
+  __m256 acc[R][NC];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < NC; ++j) acc[i][j] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    __m256 av[R];
+    for (int i = 0; i < R; ++i) av[i] = _mm256_loadu_ps(a + i * rsA + k);
+    for (int j = 0; j < NC; ++j) {
+      const __m256 bv = _mm256_loadu_ps(b + j * csB + k);
+      for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);
+    }
+  }
+  if (k < K) {
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(K - k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 av[R];
+    for (int i = 0; i < R; ++i) av[i] = _mm256_maskload_ps(a + i * rsA + k, m);
+    for (int j = 0; j < NC; ++j) {
+      const __m256 bv = _mm256_maskload_ps(b + j * csB + k, m);
+      for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < NC; ++j) {
+      const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[i][j]), _mm256_extractf128_ps(acc[i][j], 1));
+      const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+      c[i * ldc + j] = _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+    }
+}
+
+template <int R>
+__attribute__((target("avx2,fma"))) static void dot_rows_f32_avx2(int64_t N, int64_t K, const float* a, int64_t rsA, const float* b,
+                                                                   int64_t csB, float* c, int64_t ldc) {
+  int64_t j = 0;
+  for (; j + 6 <= N; j += 6) dot_tile_f32_avx2<R, 6>(K, a, rsA, b + j * csB, csB, c + j, ldc);
+  switch (N - j) {
+    case 1: return dot_tile_f32_avx2<R, 1>(K, a, rsA, b + j * csB, csB, c + j, ldc);
+    case 2: return dot_tile_f32_avx2<R, 2>(K, a, rsA, b + j * csB, csB, c + j, ldc);
+    case 3: return dot_tile_f32_avx2<R, 3>(K, a, rsA, b + j * csB, csB, c + j, ldc);
+    case 4: return dot_tile_f32_avx2<R, 4>(K, a, rsA, b + j * csB, csB, c + j, ldc);
+    case 5: return dot_tile_f32_avx2<R, 5>(K, a, rsA, b + j * csB, csB, c + j, ldc);
+    default: return;
+  }
+}
+
+__attribute__((target("avx2,fma"))) void dot_narrow_f32_avx2(int64_t r0, int64_t r1, int64_t N, int64_t K, const float* A, int64_t rsA,
+                                                             const float* B, int64_t csB, float* C, int64_t ldc) {
+  int64_t r = r0;
+  for (; r + 2 <= r1; r += 2) dot_rows_f32_avx2<2>(N, K, A + r * rsA, rsA, B, csB, C + r * ldc, ldc);
+  if (r < r1) dot_rows_f32_avx2<1>(N, K, A + r * rsA, rsA, B, csB, C + r * ldc, ldc);
 }
 
 }  // namespace tessera::cpu::gemm_detail

@@ -47,6 +47,8 @@ void kernel_f32_6x16_avx2(int64_t kc, const float* a, const float* b, float* c, 
 void kernel_f64_6x8_avx2(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, bool accumulate);
 void pack_a_f32_6_avx2(int64_t mc, int64_t kc, const float* A, int64_t rs, int64_t cs, float* dst);
 void pack_a_f64_6_avx2(int64_t mc, int64_t kc, const double* A, int64_t rs, int64_t cs, double* dst);
+void dot_narrow_f32_avx2(int64_t r0, int64_t r1, int64_t N, int64_t K, const float* A, int64_t rsA, const float* B, int64_t csB,
+                         float* C, int64_t ldc);
 // AVX-512: 12-row tiles, 32 (float32) or 16 (float64) columns.
 void kernel_f32_12x32_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
 void kernel_f64_12x16_avx512(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, bool accumulate);
