@@ -33,6 +33,8 @@ class Allocator {
  protected:
   virtual void* raw_alloc(size_t nbytes) = 0;  // nullptr when out of memory
   virtual void raw_free(void* p) = 0;
+  // Told of every block allocate() hands out, new or reused (a recording orders work by it).
+  virtual void handed_out(const void* /*block*/) {}
 
  private:
   static size_t bucket(size_t nbytes);

@@ -121,6 +121,7 @@ std::shared_ptr<Storage> Allocator::allocate(size_t nbytes) {
   while (now > prev && !peak_.compare_exchange_weak(prev, now)) {
   }
   ++live_;
+  handed_out(p);
   auto s = std::allocate_shared<Storage>(BlockAllocator<Storage>());
   s->data = p;
   s->nbytes = nbytes;

@@ -5,7 +5,9 @@
  * training step with dropout and a learning-rate schedule (the random key, step count and rate
  * change every call: they are patched into the recording), results kept across calls (copied out
  * of the recording, never overwritten), inputs that change buffers or views, and calls the
- * recording cannot serve (they run plainly).
+ * recording cannot serve (they run plainly). A recording spreads independent instructions over
+ * parallel branches (native/src/cuda/lanes.h): wide bodies whose temporaries reuse each other's
+ * memory and whose in-place updates overwrite what other branches read still give those results.
  */
 import { describe, expect, it } from "vitest";
 import * as mx from "@tessera/core";
@@ -154,6 +156,48 @@ describe.skipIf(!HAS_GPU)("gpu: compiled calls replayed as CUDA graphs", () => {
       expect(stats().replays - before.replays, "served by the recording").toBe(1);
       expect(() => y.toTypedArray()).toThrow(/gather in a replayed compiled call: index 9 is out of bounds for an axis of size 5/);
       expect(Array.from(f(x, good()).toTypedArray() as Float32Array)).toEqual([28, 20, 24]);
+    });
+  });
+
+  it("independent branches run side by side: reused memory and in-place updates keep the plain results", () => {
+    on(mx.gpu, () => {
+      mx.random.seed(9);
+      const ws = Array.from({ length: 6 }, () => mx.random.normal([96, 96], { scale: 0.1 }));
+      const x0 = mx.random.normal([128, 96]);
+      mx.eval(...ws, x0);
+      // Six branches read the state; each makes and drops temporaries (products, a softmax, sums)
+      // whose blocks the next ones reuse; then the state is overwritten in place (donated), after
+      // every branch has read it.
+      const body = (s: { x: A; acc: A }) => {
+        const parts = ws.map((w, i) => {
+          const h = mx.tanh(mx.matmul(s.x, w));
+          const p = mx.softmax(mx.matmul(h, mx.transpose(w)), -1);
+          return mx.mul(mx.sum(mx.mul(p, s.x), 0), i + 1);
+        });
+        const total = parts.reduce((a, b) => mx.add(a, b));
+        s.acc = mx.add(mx.mul(s.acc, 0.5), total);
+        s.x = mx.subtract(s.x, mx.mul(mx.tanh(s.x), 0.01));
+        return mx.sum(s.acc);
+      };
+      const run = (compiled: boolean) => {
+        const s = { x: mx.add(x0, 0), acc: mx.zeros([96]) };
+        mx.eval(s.x, s.acc);
+        const f = compiled ? compile(() => body(s), { inputs: [s], outputs: [s] }) : () => body(s);
+        const out: number[][] = [];
+        for (let i = 0; i < 24; i++) {
+          const l = f();
+          mx.eval(l, s.x, s.acc);
+          out.push([...bits(l), ...bits(s.acc)]);
+        }
+        return { out, x: bits(s.x) };
+      };
+      const before = stats();
+      const compiled = run(true);
+      const after = stats();
+      expect(after.replays - before.replays, `replayed calls (last miss: ${after.lastMiss}; failure: ${after.lastFailure})`).toBeGreaterThanOrEqual(20);
+      const plain = run(false);
+      expect(compiled.out).toEqual(plain.out);
+      expect(compiled.x).toEqual(plain.x);
     });
   });
 });

@@ -1,7 +1,8 @@
 // @file The CUDA backend: registered as "gpu" when the addon finds a CUDA device. One stream per
-// device runs everything in order; memory comes from cudaMallocAsync's stream-ordered pool behind
-// the shared caching Allocator (a block freed while queued kernels still read it is reused only
-// by work queued after them, so releasing early is safe); transfers stage through pinned buffers.
+// device runs everything in order (a recording spreads its instructions over lanes: lanes.h);
+// memory comes from cudaMallocAsync's stream-ordered pool behind the shared caching Allocator (a
+// block freed while queued kernels still read it is reused only by work queued after them, so
+// releasing early is safe); transfers stage through pinned buffers.
 // Ops not ported yet are refused by supports(), so a program asking the gpu for one fails before
 // it runs, naming the op and the device (docs/cuda.md lists what is ported).
 #include <cuda_runtime_api.h>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "lanes.h"
 
 namespace tessera {
 namespace cuda {
@@ -122,6 +124,7 @@ class CudaBackend : public Backend {
     ctx_.stream = stream_;
     ctx_.num_sms = prop.multiProcessorCount;
     ctx_.allocator = &allocator_;
+    ctx_.lanes = &lanes_;
     const char* tf32 = std::getenv("TESSERA_ALLOW_TF32");
     ctx_.allow_tf32 = tf32 && std::string(tf32) == "1";
     for (int k = 0; k < 2; ++k) check(cudaEventCreateWithFlags(&staged_[k], cudaEventDisableTiming), "cudaEventCreate");
@@ -141,7 +144,8 @@ class CudaBackend : public Backend {
     std::lock_guard<std::recursive_mutex> lock(mutex_);
     ctx_.allocator = &allocator_;
     ctx_.patches = nullptr;
-    std::unique_ptr<Capture> graph = finish_recording(std::move(recording_), stream_, mutex_, keep);
+    ctx_.stream = stream_;
+    std::unique_ptr<Capture> graph = finish_recording(std::move(recording_), lanes_, stream_, mutex_, keep);
     if (capturing_) {
       capturing_ = false;
       mutex_.unlock();  // begin_capture's
@@ -201,6 +205,23 @@ class CudaBackend : public Backend {
 
   void run(const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc) override {
     std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (!recording_) return run_here(instr, in, outs, sc);
+    // Recording: on the lane lanes_ picks for it (after what it depends on), then back.
+    struct Back {
+      Context& c;
+      cudaStream_t s;
+      ~Back() { c.stream = s; }
+    } back{ctx_, stream_};
+    ctx_.stream = lanes_.enter(in, outs);
+    run_here(instr, in, outs, sc);
+    lanes_.leave(in, outs);
+  }
+
+ private:
+  static constexpr size_t kChunk = size_t(4) << 20;
+
+  // Queues one instruction on ctx_.stream.
+  void run_here(const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc) {
     for (ArrayDesc* o : outs) {
       if (o->storage) continue;  // donated
       o->storage = ctx_.allocator->allocate(o->nbytes());  // the recording's memory while recording
@@ -244,9 +265,6 @@ class CudaBackend : public Backend {
         throw std::runtime_error(std::string(op_name(static_cast<int32_t>(instr.op))) + " is not supported on device gpu");
     }
   }
-
- private:
-  static constexpr size_t kChunk = size_t(4) << 20;
 
   // Host to device through two pinned buffers: the memcpy into one overlaps the upload of the
   // other. The caller holds mutex_.
@@ -342,6 +360,7 @@ class CudaBackend : public Backend {
   void* pinned_[2] = {nullptr, nullptr};
   cudaEvent_t staged_[2] = {nullptr, nullptr};
   std::shared_ptr<Recording> recording_;
+  Lanes lanes_;  // the streams a recording spreads over (lanes.h)
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 // @file Recording a kept body as a CUDA graph (replay.cc decides when; backend.cc's
-// begin_capture/end_capture call this). While recording, the stream is captured in relaxed mode;
+// begin_capture/end_capture call this). While recording, the stream is captured in relaxed mode
+// (with the lanes that spread independent instructions over parallel branches: lanes.h);
 // allocations come from the recording's own memory (a caching allocator over cudaMalloc whose
 // blocks stay the recording's for as long as its graph can replay: a replay writes the same
 // addresses every time); fill values and fused chains' constants come from patches, 8-byte slots
@@ -13,6 +14,7 @@
 #include <set>
 
 #include "kernels.h"
+#include "lanes.h"
 
 namespace tessera::cuda {
 
@@ -23,6 +25,7 @@ namespace {
 class RecordingAllocator : public Allocator {
  public:
   ~RecordingAllocator() override { clear_cache(); }
+  Lanes* lanes = nullptr;  // while recording: told of each block handed out (lanes.h)
 
  protected:
   void* raw_alloc(size_t nbytes) override {
@@ -34,6 +37,9 @@ class RecordingAllocator : public Allocator {
     return p;
   }
   void raw_free(void* p) override { cudaFree(p); }
+  void handed_out(const void* block) override {
+    if (lanes) lanes->handed_out(block);
+  }
 };
 
 }  // namespace
@@ -206,12 +212,17 @@ std::shared_ptr<Recording> start_recording(Context& c, const double* scalars) {
   // Zeroed once, before the capture: replays leave a set record set until settle reads it.
   check(cudaMemsetAsync(records, 0, Patches::kMaxChecks * 16, c.stream), "recording a graph");
   check(cudaStreamBeginCapture(c.stream, cudaStreamCaptureModeRelaxed), "recording a graph");
+  r->memory.lanes = c.lanes;
+  c.lanes->begin(c.stream);
   c.allocator = &r->memory;
   c.patches = &r->patches;
   return r;
 }
 
-std::unique_ptr<Capture> finish_recording(std::shared_ptr<Recording> r, cudaStream_t stream, std::recursive_mutex& mutex, bool keep) {
+std::unique_ptr<Capture> finish_recording(std::shared_ptr<Recording> r, Lanes& lanes, cudaStream_t stream, std::recursive_mutex& mutex,
+                                          bool keep) {
+  lanes.end();
+  if (r) r->memory.lanes = nullptr;
   cudaGraph_t graph = nullptr;
   cudaError_t e = cudaStreamEndCapture(stream, &graph);
   keep &= r != nullptr;  // null when beginning the capture failed

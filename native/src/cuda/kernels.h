@@ -60,14 +60,17 @@ std::string bad_index_message(const unsigned long long* record, int64_t n);
 // graph.cc: reports bad indices of replays launched since the last call (throws the first).
 void settle_replays();
 
-// What every launch needs: the backend's one stream, its allocator (for temporaries, which are
-// released in stream order) and the switches read when the backend starts.
+class Lanes;
+// What every launch needs: the stream to queue on (the backend's one stream, or while recording
+// the lane the instruction was given), its allocator (for temporaries, which are released in
+// stream order) and the switches read when the backend starts.
 struct Context {
   cudaStream_t stream = nullptr;
   int num_sms = 1;
   Allocator* allocator = nullptr;
   bool allow_tf32 = false;  // TESSERA_ALLOW_TF32=1: float32 matmul may use TF32 tensor cores
   Patches* patches = nullptr;  // set while recording a graph
+  Lanes* lanes = nullptr;      // the backend's (lanes.h): spreads a recording over streams
 };
 
 inline void check(cudaError_t e, const char* what) {
@@ -148,12 +151,13 @@ void linalg(const Context& c, const Instr& instr, const Inputs& in, const Output
 bool fused_available();
 void fused(const Context& c, const Instr& instr, const Inputs& in, const Outputs& outs, Scalars sc);
 // graph.cc: recording a body as a CUDA graph (CudaBackend::begin_capture / end_capture). start
-// points c's allocator and patches at the recording's and begins capturing c.stream; finish ends
-// the capture and returns the replayable graph (not ready() when `keep` is false or capture
+// points c's allocator and patches at the recording's and begins capturing c.stream, which
+// c.lanes's other streams join; finish joins them again, ends the capture and returns the replayable graph (not ready() when `keep` is false or capture
 // failed), which launches under `mutex` (the backend's).
 struct Recording;
 std::shared_ptr<Recording> start_recording(Context& c, const double* scalars);
-std::unique_ptr<Capture> finish_recording(std::shared_ptr<Recording> r, cudaStream_t stream, std::recursive_mutex& mutex, bool keep);
+std::unique_ptr<Capture> finish_recording(std::shared_ptr<Recording> r, Lanes& lanes, cudaStream_t stream, std::recursive_mutex& mutex,
+                                          bool keep);
 // The error for a dtype a ported op does not handle on the gpu yet.
 [[noreturn]] void not_ported(const char* op, DType t);
 

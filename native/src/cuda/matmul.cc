@@ -8,6 +8,8 @@
 
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernels.h"
 
@@ -32,6 +34,10 @@ struct Cublas {
                          int, int, long long, const void*, void*, int, int, long long, int, int, int) = nullptr;
   cublasHandle_t handle = nullptr;
   std::string error;  // why cuBLAS is unusable, if it is
+  // The stream calls are queued on now, and a workspace per stream: a recording's lanes
+  // (lanes.h) may run products side by side, and two products must not share scratch space.
+  cudaStream_t current = nullptr;
+  std::vector<std::pair<cudaStream_t, void*>> workspaces;
 };
 
 Cublas& cublas(cudaStream_t stream) {
@@ -55,18 +61,25 @@ Cublas& cublas(cudaStream_t stream) {
       return;
     }
     if (int s = lib.create(&lib.handle)) lib.error = "cublasCreate failed with status " + std::to_string(s);
-    else if (int s2 = lib.set_stream(lib.handle, stream)) lib.error = "cublasSetStream failed with status " + std::to_string(s2);
     // float16/bfloat16 products: split-K partial sums are added in float32, never in the half
     // type (CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION), so the result is rounded once.
     constexpr int kDisallowReducedPrecisionReduction = 16;
     if (lib.error.empty() && lib.set_math_mode) lib.set_math_mode(lib.handle, kDisallowReducedPrecisionReduction);
-    // A workspace of our own, allocated once: without one, algorithms that want scratch space
-    // (split-K, TF32 on Hopper) are passed over or pay for an allocation per call.
-    void* ws = nullptr;
-    if (lib.error.empty() && lib.set_workspace && cudaMalloc(&ws, kWorkspace) == cudaSuccess) lib.set_workspace(lib.handle, ws, kWorkspace);
-    else cudaGetLastError();
   });
   if (!lib.error.empty()) throw std::runtime_error("matmul on device gpu: " + lib.error);
+  if (lib.current != stream) {
+    if (int s = lib.set_stream(lib.handle, stream)) throw std::runtime_error("matmul on device gpu: cublasSetStream failed with status " + std::to_string(s));
+    lib.current = stream;
+    // A workspace of our own per stream, allocated once (setting the stream drops the handle's):
+    // without one, algorithms that want scratch space (split-K, TF32 on Hopper) are passed over
+    // or pay for an allocation per call.
+    void* ws = nullptr;
+    for (auto& [st, p] : lib.workspaces)
+      if (st == stream) ws = p;
+    if (!ws && cudaMalloc(&ws, kWorkspace) == cudaSuccess) lib.workspaces.emplace_back(stream, ws);
+    else if (!ws) cudaGetLastError();
+    if (ws && lib.set_workspace) lib.set_workspace(lib.handle, ws, kWorkspace);
+  }
   return lib;
 }
 
