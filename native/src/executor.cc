@@ -657,15 +657,33 @@ static void check_operands(const Instr& instr, const Inputs& ins) {
       return;
     }
     case Op::Matmul: {
-      expect_counts(2, 1);
+      const int64_t epilogue = matmul_epilogue(instr);
+      if (instr.ints.size() > 1 || epilogue < 0 || epilogue > (kMatmulAddend | kMatmulBias)) throw bad("matmul epilogue");
+      expect_counts(2 + (epilogue & kMatmulAddend ? 1 : 0) + (epilogue & kMatmulBias ? 1 : 0), 1);
+      if (const ArrayDesc* c = matmul_addend(instr, ins)) same_shape_as_out(*c), dtype_is(*c, instr.dtype);
+      if (const ArrayDesc* bias = matmul_bias(instr, ins)) {
+        if (bias->ndim() != 1 || instr.shape.empty() || bias->shape[0] != instr.shape.back()) throw bad("matmul bias must have the output's last axis");
+        dtype_is(*bias, instr.dtype);
+      }
       const ArrayDesc &a = *ins[0], &b = *ins[1];
       int n = a.ndim();
-      if (n < 2 || b.ndim() != n || out_ndim != n) throw bad("matmul operands must have equal ranks of at least 2");
+      if (n < 2 || b.ndim() != n) throw bad("matmul operands must have equal ranks of at least 2");
       for (int d = 0; d < n - 2; ++d)
-        if (a.shape[d] != b.shape[d] || instr.shape[d] != a.shape[d]) throw bad("matmul batch shapes differ");
-      if (a.shape[n - 1] != b.shape[n - 2] || instr.shape[n - 2] != a.shape[n - 2] || instr.shape[n - 1] != b.shape[n - 1])
-        throw bad("matmul shapes do not match");
+        if (a.shape[d] != b.shape[d]) throw bad("matmul batch shapes differ");
+      if (a.shape[n - 1] != b.shape[n - 2]) throw bad("matmul shapes do not match");
       dtype_is(a, instr.dtype), dtype_is(b, instr.dtype);
+      Shape product;
+      for (int d = 0; d < n - 1; ++d) product.push_back(a.shape[d]);
+      product.push_back(b.shape[n - 1]);
+      if (instr.shape == product) return;
+      // With an epilogue the result may be the product's rows reshaped (their length kept).
+      auto count = [](const Shape& s) {
+        int64_t k = 1;
+        for (int64_t d : s) k *= d;
+        return k;
+      };
+      if (!epilogue || out_ndim < 1 || instr.shape.back() != product.back() || count(instr.shape) != count(product))
+        throw bad("matmul output shape does not match its operands");
       return;
     }
     case Op::Concatenate: {

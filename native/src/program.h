@@ -69,6 +69,19 @@ struct Scalars {
 using Inputs = std::vector<const ArrayDesc*>;
 using Outputs = std::vector<ArrayDesc*>;
 
+// Matmul's optional epilogue, ints [flags], which the fusion pass sets on the gpu
+// (packages/core/src/eval/epilogue.ts): out = a @ b (+ addend, out's shape) (+ bias [N] over the
+// rows), the addend and then the bias following a and b among the inputs.
+constexpr int64_t kMatmulAddend = 1, kMatmulBias = 2;
+inline int64_t matmul_epilogue(const Instr& i) { return i.ints.empty() ? 0 : i.ints[0]; }
+inline const ArrayDesc* matmul_addend(const Instr& i, const Inputs& in) {
+  return matmul_epilogue(i) & kMatmulAddend ? in.at(2) : nullptr;
+}
+inline const ArrayDesc* matmul_bias(const Instr& i, const Inputs& in) {
+  const int64_t e = matmul_epilogue(i);
+  return e & kMatmulBias ? in.at(e & kMatmulAddend ? 3 : 2) : nullptr;
+}
+
 // A decoded, validated body. Immutable once built, so runs on several threads may share it.
 struct Program {
   int32_t num_slots = 0;

@@ -105,6 +105,8 @@ void matmul_half(const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, const B
 }  // namespace
 
 void matmul(const Instr& instr, const Inputs& in, ArrayDesc& out) {
+  // The fusion pass folds adds into products on the gpu only (epilogue.ts).
+  if (matmul_epilogue(instr)) throw std::runtime_error("matmul epilogues run on the gpu only (this is a bug)");
   const ArrayDesc &a = *in[0], &b = *in[1];
   int nd = a.ndim();
   if (nd < 2 || b.ndim() != nd || out.ndim() != nd) throw std::runtime_error("operands must have equal rank >= 2 (this is a bug)");

@@ -243,7 +243,8 @@ class CudaBackend : public Backend {
       case Op::Argmax: case Op::Argmin: return reduce(ctx_, instr, *in.at(0), out);
       case Op::Concatenate: return concatenate(instr, in, out);
       case Op::SliceUpdate: return slice_update(instr, in, out);
-      case Op::Matmul: return matmul(ctx_, *in.at(0), *in.at(1), out);
+      case Op::Matmul:  // ints [epilogue]: 1 an addend follows the operands, 2 a bias (epilogue.ts)
+        return matmul(ctx_, *in.at(0), *in.at(1), out, matmul_addend(instr, in), matmul_bias(instr, in));
       case Op::RandomBits: return random_bits(ctx_, *in.at(0), out);
       case Op::Gather: return gather(ctx_, instr, *in.at(0), *in.at(1), out);
       case Op::Scatter: return scatter(ctx_, instr, in, out);

@@ -110,13 +110,34 @@ void cast(const Context& c, const ArrayDesc& x, ArrayDesc& out);
 void reduce(const Context& c, const Instr& instr, const ArrayDesc& x, ArrayDesc& out);
 // matmul.cc: float32/float64 through cuBLAS (opened at run time); every other dtype through
 // matmul_generic.cu (the cpu's plain loop: integers wrap, half types accumulate in double).
-void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out);
+// With `addend` (out's shape) and/or `bias` ([N]): out = a @ b + addend + bias, in the product's
+// epilogue (cuBLASLt), else by adds after it.
+void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, const ArrayDesc* addend = nullptr,
+            const ArrayDesc* bias = nullptr);
 void matmul_generic(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out);
 // matmul.cc: row-major batched C = op(A) @ op(B) ([M, K] @ [K, N]) on float32/float64 through
 // cuBLAS; op transposes when ta / tb (A then stored [K, M], B [N, K]); ld* are row strides, s* batch
 // strides (elements); accumulate adds to C instead of overwriting it.
 void gemm(const Context& c, DType t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, int64_t sa,
           const void* B, int64_t ldb, int64_t sb, void* C, int64_t ldc, int64_t sc, int64_t batch, bool accumulate);
+// matmul.cc: the cuBLAS workspace of `stream` (one per stream: lanes may run products side by side).
+void* workspace_for(cudaStream_t stream, size_t& bytes);
+// matmul_lt.cc: a product as cuBLAS sees it (column-major, see matmul.cc; ops and leading
+// dimensions of our A and B), with an optional addend (D's layout) and bias over N. False when
+// cuBLASLt is missing or offers no algorithm for it (nothing was queued then).
+struct LtProduct {
+  DType dtype;
+  int op_a, op_b;
+  int64_t m, n, k, batch;
+  const void* a;
+  int64_t lda, sa;
+  const void* b;
+  int64_t ldb, sb;
+  const void* c;     // nullptr: none
+  void* d;
+  const void* bias;  // nullptr: none
+};
+bool lt_matmul(const Context& c, const LtProduct& q);
 // copy.cu: a itself when row-contiguous, else a contiguous copy (its storage is released in
 // stream order when the returned descriptor dies, so kernels queued before that may read it).
 ArrayDesc contiguous(const Context& c, const ArrayDesc& a);

@@ -8,11 +8,11 @@
 namespace tessera::cuda {
 
 namespace {
-// TESSERA_GRAPH_LANES=1 records on one stream (each graph a chain), for comparison.
+// TESSERA_GRAPH_LANES=k records on k streams (1: each graph a chain, for comparison).
 int lanes_in_use() {
   static const int n = [] {
     const char* v = std::getenv("TESSERA_GRAPH_LANES");
-    const int k = v ? std::atoi(v) : Lanes::kLanes;
+    const int k = v ? std::atoi(v) : 4;
     return k < 1 ? 1 : k > Lanes::kLanes ? Lanes::kLanes : k;
   }();
   return n;
@@ -28,7 +28,7 @@ Lanes::~Lanes() {
 
 void Lanes::begin(cudaStream_t origin) {
   streams_[0] = origin;
-  for (int k = 0; k < kLanes; ++k) {
+  for (int k = 0; k < lanes_in_use(); ++k) {
     if (k > 0 && !streams_[k]) check(cudaStreamCreateWithFlags(&streams_[k], cudaStreamNonBlocking), "recording a graph");
     if (!events_[k]) check(cudaEventCreateWithFlags(&events_[k], cudaEventDisableTiming), "recording a graph");
   }

@@ -26,7 +26,7 @@ namespace tessera::cuda {
 
 class Lanes {
  public:
-  static constexpr int kLanes = 4;
+  static constexpr int kLanes = 8;  // at most; 4 by default (TESSERA_GRAPH_LANES sets it)
   ~Lanes();
   // At the start of a capture of `origin` (lane 0): the other lanes join it.
   void begin(cudaStream_t origin);

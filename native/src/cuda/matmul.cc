@@ -34,10 +34,7 @@ struct Cublas {
                          int, int, long long, const void*, void*, int, int, long long, int, int, int) = nullptr;
   cublasHandle_t handle = nullptr;
   std::string error;  // why cuBLAS is unusable, if it is
-  // The stream calls are queued on now, and a workspace per stream: a recording's lanes
-  // (lanes.h) may run products side by side, and two products must not share scratch space.
-  cudaStream_t current = nullptr;
-  std::vector<std::pair<cudaStream_t, void*>> workspaces;
+  cudaStream_t current = nullptr;  // the stream calls are queued on now
 };
 
 Cublas& cublas(cudaStream_t stream) {
@@ -70,15 +67,8 @@ Cublas& cublas(cudaStream_t stream) {
   if (lib.current != stream) {
     if (int s = lib.set_stream(lib.handle, stream)) throw std::runtime_error("matmul on device gpu: cublasSetStream failed with status " + std::to_string(s));
     lib.current = stream;
-    // A workspace of our own per stream, allocated once (setting the stream drops the handle's):
-    // without one, algorithms that want scratch space (split-K, TF32 on Hopper) are passed over
-    // or pay for an allocation per call.
-    void* ws = nullptr;
-    for (auto& [st, p] : lib.workspaces)
-      if (st == stream) ws = p;
-    if (!ws && cudaMalloc(&ws, kWorkspace) == cudaSuccess) lib.workspaces.emplace_back(stream, ws);
-    else if (!ws) cudaGetLastError();
-    if (ws && lib.set_workspace) lib.set_workspace(lib.handle, ws, kWorkspace);
+    size_t bytes = 0;  // setting the stream dropped the handle's workspace
+    if (void* ws = workspace_for(stream, bytes); ws && lib.set_workspace) lib.set_workspace(lib.handle, ws, bytes);
   }
   return lib;
 }
@@ -128,6 +118,24 @@ ArrayDesc usable(const Context& c, const ArrayDesc& x, Operand& o) {
 
 }  // namespace
 
+// A workspace of our own per stream, allocated once: without one, algorithms that want scratch
+// space (split-K, TF32 on Hopper) are passed over or pay for an allocation per call; and a
+// recording's lanes (lanes.h) may run products side by side, which must not share scratch space.
+void* workspace_for(cudaStream_t stream, size_t& bytes) {
+  static std::vector<std::pair<cudaStream_t, void*>> workspaces;  // under the backend's mutex
+  bytes = kWorkspace;
+  for (auto& [st, p] : workspaces)
+    if (st == stream) return p;
+  void* ws = nullptr;
+  if (cudaMalloc(&ws, kWorkspace) != cudaSuccess) {
+    cudaGetLastError();
+    bytes = 0;
+    return nullptr;
+  }
+  workspaces.emplace_back(stream, ws);
+  return ws;
+}
+
 void gemm(const Context& c, DType t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, int64_t sa,
           const void* B, int64_t ldb, int64_t sb, void* C, int64_t ldc, int64_t sc, int64_t batch, bool accumulate) {
   if (t != DType::F32 && t != DType::F64) not_ported("gemm", t);
@@ -154,24 +162,56 @@ void gemm(const Context& c, DType t, bool ta, bool tb, int64_t M, int64_t N, int
   if (s != 0) throw std::runtime_error("gemm on device gpu: cublasGemmStridedBatchedEx failed with status " + std::to_string(s));
 }
 
-void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out) {
+void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, const ArrayDesc* addend, const ArrayDesc* bias) {
   const int nd = a.ndim();
-  if (nd < 2 || b.ndim() != nd || out.ndim() != nd) throw std::runtime_error("matmul: operands must have equal rank >= 2 (this is a bug)");
+  // (With an epilogue, out may be the product's rows reshaped: contiguous, so laid out the same.)
+  if (nd < 2 || b.ndim() != nd || (out.ndim() != nd && !addend && !bias))
+    throw std::runtime_error("matmul: operands must have equal rank >= 2 (this is a bug)");
   const bool half = a.dtype == DType::F16 || a.dtype == DType::BF16;
-  if (a.dtype != DType::F32 && a.dtype != DType::F64 && !half) return matmul_generic(c, a, b, out);
+  const bool blas = a.dtype == DType::F32 || a.dtype == DType::F64 || half;
   const int64_t M = a.shape[nd - 2], K = a.shape[nd - 1], N = b.shape[nd - 1];
   int64_t batch = 1;
   for (int d = 0; d < nd - 2; ++d) batch *= a.shape[d];
   if (out.size() == 0) return;
   if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || batch > INT32_MAX)
     throw std::runtime_error("matmul on device gpu: a dimension exceeds 2^31 - 1");
-  if (K == 0) {  // an empty sum: zeros (cuBLAS with k = 0 leaves C alone)
-    check(cudaMemsetAsync(out.storage->data, 0, out.nbytes(), c.stream), "matmul");
-    return;
+  // The epilogue's operands as cuBLASLt reads them: the addend laid out as the output, the bias dense.
+  ArrayDesc kc = addend ? contiguous(c, *addend) : ArrayDesc(), kbias = bias ? contiguous(c, *bias) : ArrayDesc();
+  auto epilogue_after = [&] {  // the adds after a product that ran without them
+    Instr add{};
+    add.op = Op::Add;
+    if (addend) elementwise(c, add, {&out, &kc}, out);
+    if (bias) {
+      ArrayDesc row = kbias;  // [N] broadcast over the output's rows
+      row.shape = out.shape;
+      row.strides.assign(out.ndim(), 0);
+      row.strides[out.ndim() - 1] = 1;
+      elementwise(c, add, {&out, &row}, out);
+    }
+  };
+  if (!blas) {
+    matmul_generic(c, a, b, out);
+    return epilogue_after();
   }
-  Cublas& lib = cublas(c.stream);
+  if (K == 0) {  // an empty sum: zeros (cuBLAS with k = 0 leaves C alone), or the addend itself
+    if (addend && kc.storage == out.storage) addend = nullptr;  // in place: out already holds it
+    else check(cudaMemsetAsync(out.storage->data, 0, out.nbytes(), c.stream), "matmul");
+    return epilogue_after();
+  }
   Operand oa, ob;
   ArrayDesc ka = usable(c, a, oa), kb = usable(c, b, ob);  // temporaries live until the call is queued
+  LtProduct q{a.dtype, oa.op, ob.op, M, N, K, batch, oa.data, oa.ld, oa.batch_stride, ob.data, ob.ld, ob.batch_stride,
+              addend ? kc.bytes() : nullptr, out.bytes(), bias ? kbias.bytes() : nullptr};
+  if ((addend || bias) && lt_matmul(c, q)) return;
+  // cuBLAS alone: the adds follow the product, so an addend in the output's own buffer is copied first.
+  if (addend && kc.storage == out.storage) {
+    ArrayDesc t = out;
+    t.storage = c.allocator->allocate(out.nbytes());
+    t.offset = 0;
+    copy_strided(c, kc, t);
+    kc = t;
+  }
+  Cublas& lib = cublas(c.stream);
   const bool f64 = a.dtype == DType::F64;
   const double one_d = 1, zero_d = 0;
   const float one_f = 1, zero_f = 0;
@@ -185,6 +225,7 @@ void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc&
                    f64 ? static_cast<const void*>(&zero_d) : &zero_f, out.storage->data, type, int(N), M * N, int(batch),
                    compute, kGemmDefault);
   if (s != 0) throw std::runtime_error("matmul on device gpu: cublasGemmStridedBatchedEx failed with status " + std::to_string(s));
+  epilogue_after();
 }
 
 }  // namespace tessera::cuda

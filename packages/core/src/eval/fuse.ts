@@ -21,6 +21,7 @@ import { nativeDevice } from "../device.js";
 import { dtypeCode, type DType } from "../dtype.js";
 import { native } from "../native/binding.js";
 import { opcode } from "../native/ops.js";
+import { foldEpilogues } from "./epilogue.js";
 import type { DynamicRef } from "./tracing.js";
 
 const KINDS: string[] = native.opKinds();
@@ -205,6 +206,7 @@ export function planFusion(order: Node[], kept: () => Set<Array>, once = true): 
   // Neither does a plain evaluation of small cpu arrays only (see eagerCpuMin).
   if (!enabled || order.length < 2 || (once && !order.some(fusesEagerly))) return order.map((node) => ({ kind: "node", node }));
   const keep = kept();
+  order = foldEpilogues(order, keep);
   const units = plan(order, keep, null, once);
   if (!once) return batchChains(units);
   // A chain whose kernel is generated at run time (the gpu's: NVRTC takes a good fraction of a

@@ -19,7 +19,8 @@ export const matmul: PrimitiveDef = defPrimitive({
   name: "matmul",
   opcode: opcode("matmul"),
   abstractEval: ([a, b]) => [{ shape: [...a.shape.slice(0, -1), b.shape[b.shape.length - 1]], dtype: a.dtype }],
-  encode: noParams,
+  // A product the fusion pass folded adds into carries their epilogue (eval/epilogue.ts).
+  encode: (p: { epilogue?: number }) => (p?.epilogue ? { ints: [p.epilogue] } : noParams()),
   // d(A B) = dA B + A dB
   jvp: ([a, b], [ta, tb]) => {
     const parts = [ta ? lax.matmul(ta, b) : null, tb ? lax.matmul(a, tb) : null].filter((t): t is Array => !!t);
