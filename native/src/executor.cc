@@ -360,10 +360,12 @@ static void check_fast(const Instr& instr, const Inputs& ins) {
     }
     case Op::LayerNormBwd: case Op::RmsNormBwd: {
       const bool layer = instr.op == Op::LayerNormBwd;
-      need(instr.ints.size() == 1 && instr.num_scalars == 1, "norm backward params");
-      const bool hw = flag(0);
-      need(ins.size() == 2u + hw && instr.outs.size() == (layer ? 3u : 2u), "norm backward operand count");
-      need(ins.back()->shape == x.shape && instr.shape == x.shape, "norm backward cotangent shape");
+      // ints [has weight, (an addend follows g: the fusion pass's on the gpu, epilogue.ts)]
+      need((instr.ints.size() == 1 || instr.ints.size() == 2) && instr.num_scalars == 1, "norm backward params");
+      const bool hw = flag(0), plus = instr.ints.size() == 2 && flag(1);
+      need(ins.size() == 2u + hw + plus && instr.outs.size() == (layer ? 3u : 2u), "norm backward operand count");
+      need(ins[1 + hw]->shape == x.shape && instr.shape == x.shape, "norm backward cotangent shape");
+      if (plus) need(ins.back()->shape == x.shape, "norm backward addend shape");
       const Shape& p = instr.outs[1].shape;
       param(p);
       if (hw) need(ins[1]->shape == p, "norm backward weight shape");

@@ -7,11 +7,12 @@
  * the product's summation order (cuBLASLt may pick another algorithm than cuBLAS does without an
  * epilogue), and compiled calls give the plain call's bits. A product whose own result is kept,
  * or an add of half types, is left alone. The cpu, which never folds, agrees within float
- * tolerance.
+ * tolerance. A norm backward's dx plus a residual's gradient is folded into the norm backward,
+ * with the separate add's bits.
  */
 import { describe, expect, it } from "vitest";
 import * as mx from "@tessera/core";
-import { compile } from "@tessera/transforms";
+import { compile, grad } from "@tessera/transforms";
 import { HAS_GPU, on } from "./util.js";
 
 type A = mx.Array;
@@ -95,6 +96,24 @@ describe.skipIf(!HAS_GPU)("gpu: adds folded into products", () => {
         fv.forEach((v, j) => expect(Math.abs(v - av[j]), `result ${i}`).toBeLessThanOrEqual(8 * 2 ** -23 * Math.sqrt(96) * (1 + Math.abs(av[j]))));
       });
       expect(mx.profile(() => fn()).rows.find((r) => r.primitive === "add"), "no add runs apart").toBeUndefined();
+    });
+  });
+
+  it("a norm backward adds a residual's gradient to dx as it stores it: the separate add's bits", () => {
+    on(mx.gpu, () => {
+      mx.random.seed(6);
+      for (const dtype of ["float32", "float64"] as const) {
+        const h = mx.random.normal([8, 64, 96], { dtype }), c = mx.random.normal([8, 64, 96], { dtype });
+        const w = mx.random.normal([96], { dtype }), b = mx.random.normal([96], { dtype });
+        mx.eval(h, c, w, b);
+        // d/dh of sum((norm(h) + h) * c): the norm's backward of c, plus c.
+        const layer = grad((h: A) => mx.sum(mx.mul(mx.add(mx.fast.layerNorm(h, w, b, 1e-5), h), c)));
+        const rms = grad((h: A) => mx.sum(mx.mul(mx.add(mx.fast.rmsNorm(h, w, 1e-5), h), c)));
+        const fn = () => [layer(h), rms(h)];
+        const [folded, apart] = foldedAndApart(fn);
+        folded.forEach((y, i) => expect(values(y), `${dtype} result ${i}`).toEqual(values(apart[i])));
+        expect(mx.profile(() => fn()).rows.find((r) => r.primitive === "add"), `${dtype}: no add runs apart`).toBeUndefined();
+      }
     });
   });
 

@@ -161,6 +161,8 @@ void norm_fwd(bool layer, const Instr& instr, const Inputs& in, ArrayDesc& out, 
 // x [..., n], w (optional) [...P, n], g [..., n] -> dx [..., n], dw [...P, n] (and db for layerNorm).
 template <class T>
 void norm_bwd(bool layer, const Instr& instr, const Inputs& in, const Outputs& outs, T eps) {
+  // The fusion pass adds an addend to dx on the gpu only (epilogue.ts).
+  if (instr.ints.size() > 1 && instr.ints[1]) throw std::runtime_error("a norm backward's addend runs on the gpu only (this is a bug)");
   const ArrayDesc& x = *in[0];
   const bool has_w = instr.ints[0] != 0;
   const ArrayDesc* w = has_w ? in[1] : nullptr;

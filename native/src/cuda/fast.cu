@@ -54,14 +54,18 @@ __global__ void __launch_bounds__(kThreads) norm_fwd_kernel(const T* x, const T*
   }
 }
 
+// a + b rounded once, never contracted with the multiply that made a (nvcc fuses a * b + c).
+__device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
+__device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
+
 // dx per row, and the row's (mean, 1/std) into stats for the parameter gradients. With `pw` given
 // (one group of parameters), the block also sums its rows' parameter-gradient terms (g xhat, or
 // g x / rms; and g) per column into pw[blockIdx.x * n + j] and pb, which sum_segments then
 // combines across blocks: each group of G threads (a row slot) adds its rows into a slice of
 // dynamic shared memory of its own, and the slices are added in slot order at the end.
 template <class T, int G, bool kLayer>
-__global__ void __launch_bounds__(kThreads) norm_bwd_kernel(const T* x, const T* w, const T* g, T* dx, T* stats, int64_t rows,
-                                                            int64_t n, int64_t per_group, T eps, double* pw, double* pb) {
+__global__ void __launch_bounds__(kThreads) norm_bwd_kernel(const T* x, const T* w, const T* g, const T* plus, T* dx, T* stats,
+                                                            int64_t rows, int64_t n, int64_t per_group, T eps, double* pw, double* pb) {
   __shared__ T sm[kThreads / 32];
   extern __shared__ double slices[];  // [slots][n] of dw terms, then (layer) [slots][n] of db terms
   constexpr int kSlots = kThreads / G;
@@ -99,15 +103,18 @@ __global__ void __launch_bounds__(kThreads) norm_bwd_kernel(const T* x, const T*
       else a2 += gh * xr[j];
     }
     T* dr = dx + r * n;
+    const T* pr = plus ? plus + r * n : nullptr;
+    // dx, then the addend (a residual's gradient) added with its own rounding, as a separate add would.
+    auto store = [&](int64_t j, T v) { dr[j] = pr ? add_rn(v, pr[j]) : v; };
     if constexpr (kLayer) {
       const T m1 = group_reduce<G>(a1, Add{}, sm) / static_cast<T>(n), m2 = group_reduce<G>(a2, Add{}, sm) / static_cast<T>(n);
       for (int64_t j = lane; j < n; j += G) {
         const T gh = wr ? gr[j] * wr[j] : gr[j];
-        dr[j] = rs * (gh - m1 - (xr[j] - mean) * rs * m2);
+        store(j, rs * (gh - m1 - (xr[j] - mean) * rs * m2));
       }
     } else {  // dx = r g w - x r^3 mean(g w x)
       const T c = rs * rs * rs * group_reduce<G>(a2, Add{}, sm) / static_cast<T>(n);
-      for (int64_t j = lane; j < n; j += G) dr[j] = rs * (wr ? gr[j] * wr[j] : gr[j]) - xr[j] * c;
+      for (int64_t j = lane; j < n; j += G) store(j, rs * (wr ? gr[j] * wr[j] : gr[j]) - xr[j] * c);
     }
   }
   if (!pw) return;
@@ -277,6 +284,10 @@ void norm_bwd(const Context& c, bool layer, const Instr& instr, const Inputs& in
     return;
   }
   const ArrayDesc x = contiguous(c, *in[0]), g = contiguous(c, *in[1 + has_w]);
+  // ints[1]: an addend follows g (the fusion pass's: dx + a residual's gradient, epilogue.ts).
+  const bool has_plus = instr.ints.size() > 1 && instr.ints[1];
+  const ArrayDesc plus = has_plus ? contiguous(c, *in.back()) : ArrayDesc();
+  const T* pp = has_plus ? plus.data<T>() : nullptr;
   std::unique_ptr<ArrayDesc> w;
   if (has_w) w = std::make_unique<ArrayDesc>(contiguous(c, *in[1]));
   const int64_t n = x.shape.back(), rows = x.size() / n, groups = psize / n, per_group = rows / groups;
@@ -292,9 +303,9 @@ void norm_bwd(const Context& c, bool layer, const Instr& instr, const Inputs& in
       double* pw = static_cast<double*>(partial->data);
       double* pb = layer ? pw + blocks * psize : nullptr;
       const size_t smem = static_cast<size_t>((kThreads / G) * n * planes) * sizeof(double);
-      if (layer) norm_bwd_kernel<T, G, true><<<blocks, kThreads, smem, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), dx.data<T>(),
+      if (layer) norm_bwd_kernel<T, G, true><<<blocks, kThreads, smem, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), pp, dx.data<T>(),
                                                                                   st, rows, n, per_group, eps, pw, pb);
-      else norm_bwd_kernel<T, G, false><<<blocks, kThreads, smem, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), dx.data<T>(),
+      else norm_bwd_kernel<T, G, false><<<blocks, kThreads, smem, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), pp, dx.data<T>(),
                                                                              st, rows, n, per_group, eps, pw, pb);
       check_launch(name);
       const dim3 grid(static_cast<unsigned>((psize + 31) / 32), layer ? 2 : 1), block(32, kSegRows);
@@ -305,9 +316,9 @@ void norm_bwd(const Context& c, bool layer, const Instr& instr, const Inputs& in
   }
   by_row_length(c, rows, n, [&](auto gsz, int blocks) {
     constexpr int G = decltype(gsz)::value;
-    if (layer) norm_bwd_kernel<T, G, true><<<blocks, kThreads, 0, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), dx.data<T>(),
+    if (layer) norm_bwd_kernel<T, G, true><<<blocks, kThreads, 0, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), pp, dx.data<T>(),
                                                                              st, rows, n, per_group, eps, nullptr, nullptr);
-    else norm_bwd_kernel<T, G, false><<<blocks, kThreads, 0, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), dx.data<T>(),
+    else norm_bwd_kernel<T, G, false><<<blocks, kThreads, 0, c.stream>>>(x.data<T>(), ptr<T>(w.get()), g.data<T>(), pp, dx.data<T>(),
                                                                         st, rows, n, per_group, eps, nullptr, nullptr);
   });
   check_launch(name);

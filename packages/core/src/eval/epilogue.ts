@@ -12,6 +12,9 @@
  * summed in another order than the graph's), and half types are left alone (their product is
  * rounded to the half type before an add reads it; the epilogue would round once).
  *
+ * A norm backward's input gradient plus another array (a residual's gradient, in every
+ * Transformer layer's backward) is folded the same way: the kernel adds it as it stores dx.
+ *
  * A fold needs the product's result to be read by the add alone (and not kept), so the
  * instruction can write the sum where the product would have gone; a reshape between them that
  * keeps the rows' length is folded too (the fold's output then has the add's shape: the same
@@ -24,6 +27,7 @@ const MATMUL = opcode("matmul");
 const ADD = opcode("add");
 const BROADCAST = opcode("broadcastTo");
 const RESHAPE = opcode("reshape");
+const NORM_BWD = new Set([opcode("layerNormBwd"), opcode("rmsNormBwd")]);
 /** program.h's flags. */
 const ADDEND = 1;
 const BIAS = 2;
@@ -48,6 +52,9 @@ export function foldEpilogues(order: Node[], kept: Set<Array>): Node[] {
   // A product's value, or a reshape of it keeping the rows' length (matmul of a [B, L, D] batch by
   // a weight is a product over B * L rows, reshaped): the nodes computing it, by their positions.
   const products = new Map<Array, Product>();
+  const norms = new Map<Array, number>(); // a norm backward's dx, and its place
+  const position = new Map<Node, number>();
+  for (let k = 0; k < order.length; k++) position.set(order[k], k);
   const out = order.slice();
   for (let k = 0; k < out.length; k++) {
     const n = out[k];
@@ -59,14 +66,52 @@ export function foldEpilogues(order: Node[], kept: Set<Array>): Node[] {
       if (from && readOnce(n.inputs[0]) && y.shape[y.ndim - 1] === n.inputs[0].shape[n.inputs[0].ndim - 1]) {
         products.set(y, { node: from.node, at: [...from.at, k] });
       }
+    } else if (NORM_BWD.has(op!) && !n.params.addend && FOLDABLE.has(n.outputs[0].dtype)) {
+      norms.set(n.outputs[0], k);
     } else if (isCandidate(n)) {
       const folded = fold(n, products, readOnce);
-      if (!folded) continue;
-      for (const at of folded.at) out[at] = null!; // the product (and reshape) run as the fold, at the add's place
-      out[k] = folded.node;
+      if (folded) {
+        for (const at of folded.at) out[at] = null!; // the product (and reshape) run as the fold, at the add's place
+        out[k] = folded.node;
+      } else {
+        foldIntoNorm(out, k, norms, readOnce, position);
+      }
     }
   }
   return out.filter((n) => n !== null);
+}
+
+/**
+ * A norm backward's dx plus another array (the gradient a residual connection adds to it): the
+ * norm backward adds it to dx as it stores it, at its own place when the addend is ready by then,
+ * else at the add's when nothing in between reads its parameter gradients.
+ */
+function foldIntoNorm(out: Node[], k: number, norms: Map<Array, number>, readOnce: (x: Array) => boolean, position: Map<Node, number>): void {
+  const add = out[k];
+  const [x, y] = add.inputs;
+  if (x === y) return;
+  for (const [dx, other] of [[y, x], [x, y]] as const) {
+    const at = norms.get(dx);
+    if (at === undefined || !readOnce(dx) || other.dtype !== dx.dtype || !sameShape(other.shape, dx.shape)) continue;
+    const norm = out[at];
+    if (norm.device !== add.device) continue;
+    const fused: Node = {
+      prim: norm.prim, inputs: [...norm.inputs, other], params: { ...norm.params, addend: true },
+      outputs: [add.outputs[0], ...norm.outputs.slice(1)], device: norm.device,
+    };
+    const ready = other.handle || !other.node || (position.get(other.node) ?? Infinity) < at;
+    if (ready) {
+      out[at] = fused;
+      out[k] = null!;
+    } else {
+      const params = new Set(norm.outputs.slice(1));
+      for (let i = at + 1; i < k; i++) if (out[i] && out[i].inputs.some((v) => params.has(v))) return;
+      out[at] = null!;
+      out[k] = fused;
+    }
+    norms.delete(dx);
+    return;
+  }
 }
 
 /** A product's value: the matmul computing it and the positions of it and of any reshape after it. */

@@ -44,6 +44,8 @@ export interface LayerNormParams {
 export interface NormBwdParams {
   eps: number;
   hasWeight: boolean;
+  /** An addend follows g, added to dx (set by the fusion pass on the gpu: eval/epilogue.ts). */
+  addend?: boolean;
   /** The leading axes of dw (and db): those of the weight and bias, [] for 1-D ones. */
   lead: number[];
 }
@@ -80,11 +82,15 @@ export const layerNormBwd: PrimitiveDef<NormBwdParams> = defPrimitive({
     const pv = { shape: [...lead, x.shape[x.shape.length - 1]], dtype: x.dtype };
     return [x, pv, pv];
   },
-  encode: ({ eps, hasWeight }) => ({ ints: [hasWeight ? 1 : 0], scalars: [eps] }),
+  encode: encodeNormBwd,
   jvp: (xs, ts, p) => compositeJvp((...a) => normBwdPlain(true, a, p), xs, ts),
   vjp: (xs, cts, p) => compositeVjp((...a) => normBwdPlain(true, a, p), xs, cts),
   vmap: frontVmap(() => layerNormBwd, (p, size) => ({ ...p, lead: [size, ...p.lead] })),
 });
+
+function encodeNormBwd({ eps, hasWeight, addend }: NormBwdParams) {
+  return { ints: addend ? [hasWeight ? 1 : 0, 1] : [hasWeight ? 1 : 0], scalars: [eps] };
+}
 
 function normBwdPlain(layer: boolean, a: Array[], p: NormBwdParams): Array[] {
   const [x, w, g] = p.hasWeight ? a : [a[0], null, a[1]];
@@ -116,7 +122,7 @@ export const rmsNormBwd: PrimitiveDef<NormBwdParams> = defPrimitive({
   name: "rmsNormBwd",
   opcode: opcode("rmsNormBwd"),
   abstractEval: ([x], { lead }) => [x, { shape: [...lead, x.shape[x.shape.length - 1]], dtype: x.dtype }],
-  encode: ({ eps, hasWeight }) => ({ ints: [hasWeight ? 1 : 0], scalars: [eps] }),
+  encode: encodeNormBwd,
   jvp: (xs, ts, p) => compositeJvp((...a) => normBwdPlain(false, a, p), xs, ts),
   vjp: (xs, cts, p) => compositeVjp((...a) => normBwdPlain(false, a, p), xs, cts),
   vmap: frontVmap(() => rmsNormBwd, (p, size) => ({ ...p, lead: [size, ...p.lead] })),
