@@ -661,6 +661,7 @@ static void check_operands(const Instr& instr, const Inputs& ins) {
     case Op::Matmul: {
       const int64_t epilogue = matmul_epilogue(instr);
       if (instr.ints.size() > 1 || epilogue < 0 || epilogue > (kMatmulAddend | kMatmulBias)) throw bad("matmul epilogue");
+      if (epilogue && instr.dtype != DType::F32 && instr.dtype != DType::F64) throw bad("matmul epilogues take float32 or float64");
       expect_counts(2 + (epilogue & kMatmulAddend ? 1 : 0) + (epilogue & kMatmulBias ? 1 : 0), 1);
       if (const ArrayDesc* c = matmul_addend(instr, ins)) same_shape_as_out(*c), dtype_is(*c, instr.dtype);
       if (const ArrayDesc* bias = matmul_bias(instr, ins)) {

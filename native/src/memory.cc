@@ -116,12 +116,19 @@ std::shared_ptr<Storage> Allocator::allocate(size_t nbytes) {
     }
     if (!p) throw std::runtime_error("out of memory allocating " + std::to_string(nbytes) + " bytes");
   }
+  try {
+    handed_out(p);
+  } catch (...) {  // (a recording that cannot order work on the block: back to the cache)
+    std::lock_guard<std::mutex> lock(mutex_);
+    cache_[cap].push_back(p);
+    cached_ += cap;
+    throw;
+  }
   size_t now = active_ += cap;
   size_t prev = peak_.load();
   while (now > prev && !peak_.compare_exchange_weak(prev, now)) {
   }
   ++live_;
-  handed_out(p);
   auto s = std::allocate_shared<Storage>(BlockAllocator<Storage>());
   s->data = p;
   s->nbytes = nbytes;

@@ -21,10 +21,15 @@ namespace tessera::cuda {
 namespace {
 
 // The recording's memory: blocks are reused within the recording (in capture order, which is
-// the graph's) and freed only with it.
+// the graph's) and freed only with it: a block the cache lets go of while recording (past its
+// bound, or to retry an allocation) is still the graph's, and the device must not hand its
+// addresses out again (lanes.h keys its ordering by the blocks' addresses, too).
 class RecordingAllocator : public Allocator {
  public:
-  ~RecordingAllocator() override { clear_cache(); }
+  ~RecordingAllocator() override {
+    clear_cache();
+    for (void* p : released_) cudaFree(p);
+  }
   Lanes* lanes = nullptr;  // while recording: told of each block handed out (lanes.h)
 
  protected:
@@ -36,10 +41,13 @@ class RecordingAllocator : public Allocator {
     }
     return p;
   }
-  void raw_free(void* p) override { cudaFree(p); }
+  void raw_free(void* p) override { released_.push_back(p); }
   void handed_out(const void* block) override {
     if (lanes) lanes->handed_out(block);
   }
+
+ private:
+  std::vector<void*> released_;
 };
 
 }  // namespace

@@ -39,10 +39,11 @@ void Lanes::begin(cudaStream_t origin) {
   for (auto& row : waited_) row.fill(-1);
   current_ = -1;
   lane_ = 0;
-  // The other lanes join the capture: their work may start where the recording starts.
+  // The other lanes join the capture: their work may start where the recording starts. (From
+  // here on end() joins them back, also when this fails halfway.)
+  capturing_ = true;
   check(cudaEventRecord(events_[0], origin), "recording a graph");
   for (int k = 1; k < lanes_in_use(); ++k) check(cudaStreamWaitEvent(streams_[k], events_[0], 0), "recording a graph");
-  capturing_ = true;
 }
 
 void Lanes::end() {

@@ -189,28 +189,17 @@ void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc&
       elementwise(c, add, {&out, &row}, out);
     }
   };
-  if (!blas) {
-    matmul_generic(c, a, b, out);
-    return epilogue_after();
-  }
-  if (K == 0) {  // an empty sum: zeros (cuBLAS with k = 0 leaves C alone), or the addend itself
-    if (addend && kc.storage == out.storage) addend = nullptr;  // in place: out already holds it
-    else check(cudaMemsetAsync(out.storage->data, 0, out.nbytes(), c.stream), "matmul");
+  if (!blas) return matmul_generic(c, a, b, out);  // (epilogues are float32/float64 only: executor.cc)
+  if (K == 0) {  // an empty sum: zeros (cuBLAS with k = 0 leaves C alone)
+    check(cudaMemsetAsync(out.storage->data, 0, out.nbytes(), c.stream), "matmul");
     return epilogue_after();
   }
   Operand oa, ob;
   ArrayDesc ka = usable(c, a, oa), kb = usable(c, b, ob);  // temporaries live until the call is queued
   LtProduct q{a.dtype, oa.op, ob.op, M, N, K, batch, oa.data, oa.ld, oa.batch_stride, ob.data, ob.ld, ob.batch_stride,
               addend ? kc.bytes() : nullptr, out.bytes(), bias ? kbias.bytes() : nullptr};
+  // (out is a fresh buffer: the executor never hands a product an input's buffer.)
   if ((addend || bias) && lt_matmul(c, q)) return;
-  // cuBLAS alone: the adds follow the product, so an addend in the output's own buffer is copied first.
-  if (addend && kc.storage == out.storage) {
-    ArrayDesc t = out;
-    t.storage = c.allocator->allocate(out.nbytes());
-    t.offset = 0;
-    copy_strided(c, kc, t);
-    kc = t;
-  }
   Cublas& lib = cublas(c.stream);
   const bool f64 = a.dtype == DType::F64;
   const double one_d = 1, zero_d = 0;

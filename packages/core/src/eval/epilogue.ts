@@ -94,7 +94,7 @@ function foldIntoNorm(out: Node[], k: number, norms: Map<Array, number>, readOnc
     const at = norms.get(dx);
     if (at === undefined || !readOnce(dx) || other.dtype !== dx.dtype || !sameShape(other.shape, dx.shape)) continue;
     const norm = out[at];
-    if (norm.device !== add.device) continue;
+    if (norm.device !== add.device || norm.outputs.includes(other)) continue;
     const fused: Node = {
       prim: norm.prim, inputs: [...norm.inputs, other], params: { ...norm.params, addend: true },
       outputs: [add.outputs[0], ...norm.outputs.slice(1)], device: norm.device,
@@ -108,6 +108,7 @@ function foldIntoNorm(out: Node[], k: number, norms: Map<Array, number>, readOnc
       for (let i = at + 1; i < k; i++) if (out[i] && out[i].inputs.some((v) => params.has(v))) return;
       out[at] = null!;
       out[k] = fused;
+      position.set(norm, k); // its parameter gradients now come from here
     }
     norms.delete(dx);
     return;
