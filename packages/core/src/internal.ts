@@ -6,6 +6,7 @@ export { compileTracing, recordTrace, dynamicScalars, COMPILE_STATE, type Compil
 export { makeTrace, bindCall, type Trace, type Result as TraceResult } from "./eval/compiled.js";
 export { dependentNodes, allNodes } from "./walk.js";
 export { setFusion, fusionEnabled, setFusionMinCpu } from "./eval/fuse.js";
+export { foldEpilogues } from "./eval/epilogue.js";
 export { onDevice, currentDevice, deviceName, nativeDevice } from "./device.js";
 export { bind, bind1, withRuleLog, registry, noGradient, zeroTangent, noInputs, type PrimitiveDef, type Tangent } from "./primitive.js";
 export * as lax from "./lax.js";
