@@ -168,7 +168,8 @@ void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc&
   if (nd < 2 || b.ndim() != nd || (out.ndim() != nd && !addend && !bias))
     throw std::runtime_error("matmul: operands must have equal rank >= 2 (this is a bug)");
   const bool half = a.dtype == DType::F16 || a.dtype == DType::BF16;
-  const bool blas = a.dtype == DType::F32 || a.dtype == DType::F64 || half;
+  // (Other dtypes take no epilogue: executor.cc allows them on float32/float64 only.)
+  if (a.dtype != DType::F32 && a.dtype != DType::F64 && !half) return matmul_generic(c, a, b, out);
   const int64_t M = a.shape[nd - 2], K = a.shape[nd - 1], N = b.shape[nd - 1];
   int64_t batch = 1;
   for (int d = 0; d < nd - 2; ++d) batch *= a.shape[d];
@@ -189,7 +190,6 @@ void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc&
       elementwise(c, add, {&out, &row}, out);
     }
   };
-  if (!blas) return matmul_generic(c, a, b, out);  // (epilogues are float32/float64 only: executor.cc)
   if (K == 0) {  // an empty sum: zeros (cuBLAS with k = 0 leaves C alone)
     check(cudaMemsetAsync(out.storage->data, 0, out.nbytes(), c.stream), "matmul");
     return epilogue_after();
