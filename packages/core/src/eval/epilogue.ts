@@ -6,14 +6,17 @@
  * then a kernel for the add. A Transformer layer's residual adds and a classifier's bias add each
  * cost a kernel launch otherwise.
  *
- * The results are those of the separate ops, bit for bit: a float32 (or float64) product's value
- * is its accumulator's, and the epilogue adds one operand to it and rounds once, as the add would.
- * So a product takes one add only (cuBLASLt adds C before the bias: two adds folded would be
- * summed in another order than the graph's), and half types are left alone (their product is
- * rounded to the half type before an add reads it; the epilogue would round once).
+ * The results are those of the separate ops up to the product's own summation order (cuBLASLt
+ * may choose another algorithm for a product with an epilogue than cuBLAS does without): a
+ * float32 (or float64) product's value is its accumulator's, and the epilogue adds one operand to
+ * it and rounds once, as the add would. So a product takes one add only (cuBLASLt adds C before
+ * the bias: two adds folded would be summed in another order than the graph's), and half types
+ * are left alone (their product is rounded to the half type before an add reads it; the epilogue
+ * would round once). Plain and compiled evaluations fold alike, so they agree bit for bit.
  *
  * A norm backward's input gradient plus another array (a residual's gradient, in every
- * Transformer layer's backward) is folded the same way: the kernel adds it as it stores dx.
+ * Transformer layer's backward) is folded the same way: the kernel adds it as it stores dx,
+ * rounded apart (bit for bit the separate add).
  *
  * A fold needs the product's result to be read by the add alone (and not kept), so the
  * instruction can write the sum where the product would have gone; a reshape between them that
