@@ -294,11 +294,12 @@ void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int6
   if (cpu_isa() == Isa::Avx512) {
     // Zen 5 (1 MB L2): deep KC, few rows per claim. C is read and written once per KC step (at
     // KC 256 those updates were the bottleneck from 1024 up), and a 48 x 1024 block of A plus a
-    // 1024 x 32 sliver of B still fit L2. Intel Xeons (2 MB L2) ran 3-5% faster at 1024-2048 with
-    // half the depth and twice the rows (120 x 512; 48 x 1024 was the slowest of ten shapes
-    // tried), and no worse at 512.
+    // 1024 x 32 sliver of B still fit L2. Intel Xeons (2 MB L2) take more rows per claim: 120 x
+    // 1024 (a 480 KiB block of A). Before the micro-kernel prefetched B, half that depth ran 3-5%
+    // faster there; with the prefetch, 1024 ran 1.5-2% faster at 1024-2048 than 512 and the same
+    // at 512 (2026-12-02, Sapphire Rapids, three interleaved sweeps of MC 96-192 x KC 512-1024).
     static const Blocked<float, 12, 32> zen{kernel_f32_12x32_avx512, pack_a_f32_12_avx512, 48, 1024, 4096};
-    static const Blocked<float, 12, 32> xeon{kernel_f32_12x32_avx512, pack_a_f32_12_avx512, 120, 512, 4096};
+    static const Blocked<float, 12, 32> xeon{kernel_f32_12x32_avx512, pack_a_f32_12_avx512, 120, 1024, 4096};
     static const bool intel = __builtin_cpu_is("intel");
     (intel ? xeon : zen).run(g);
     return;
