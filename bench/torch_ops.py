@@ -108,13 +108,24 @@ def full_sum():
     return {"sum": no_grad(lambda: x.sum())}
 
 
+def matmul_bf16():
+    """bfloat16 products as bench/core.mjs times them (oneDNN's AMX or AVX-512 BF16 kernels where the
+    CPU has them)."""
+    cases = {}
+    for n in (512, 1024, 2048):
+        a, b = torch.randn(n, n).bfloat16(), torch.randn(n, n).bfloat16()
+        cases[f"matmul-bf16-{n}"] = no_grad(lambda a=a, b=b: a @ b)
+    return cases
+
+
 def tiny_add():
     a, b = torch.randn(4), torch.randn(4)
     return {"tiny-add": no_grad(lambda: a + b)}
 
 
 GROUPS = {"conv2d": conv2d, "layernorm": layer_norm, "softmax": softmax, "sdpa": sdpa,
-          "attn-block": attention_block, "sum": full_sum, "tiny-add": tiny_add}
+          "attn-block": attention_block, "sum": full_sum, "tiny-add": tiny_add,
+          "matmul-bf16": matmul_bf16}
 
 
 def main():

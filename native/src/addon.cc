@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cpu/gemm.h"
 #include "cpu/isa.h"
 #include "cpu/threads.h"
 #include "executor.h"
@@ -604,6 +605,10 @@ Napi::Value CpuIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), cpu::isa_name(cpu::cpu_isa()));
 }
 
+Napi::Value AmxBf16(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), cpu::amx_bf16_usable());
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<EnvState, end_env>(new EnvState());
   exports.Set("fromData", Napi::Function::New(env, Guard<FromData>));
@@ -627,6 +632,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setMemoryLimit", Napi::Function::New(env, Guard<SetMemoryLimit>));
   exports.Set("numThreads", Napi::Function::New(env, Guard<NumThreads>));
   exports.Set("cpuIsa", Napi::Function::New(env, Guard<CpuIsa>));
+  exports.Set("amxBf16", Napi::Function::New(env, Guard<AmxBf16>));
   exports.Set("supports", Napi::Function::New(env, Guard<Supports>));
   exports.Set("profileStart", Napi::Function::New(env, Guard<ProfileStart>));
   exports.Set("profileStop", Napi::Function::New(env, Guard<ProfileStop>));

@@ -120,6 +120,55 @@ describe("matmul", () => {
     }
   });
 
+  it("bfloat16 products of the sizes AMX tiles take: every operand layout, edges, views and batches, to the bound", () => {
+    // cpu/gemm_amx.cc where the CPU has AMX (the float32 path elsewhere, on the same cases): row
+    // and column counts that fill no tile or every tile (rows a multiple of 32 are read in place),
+    // k with a partial last step of 32, k past one and two steps of 512 (partial sums kept between
+    // them), more columns than rows (the transposed product), every transposed layout, strided and
+    // reversed views (the packers' general paths), and batches.
+    const next = rng(93);
+    const d: mx.DType = "bfloat16";
+    const build = (h: Host<number>) => buildArray(h, d);
+    const transposedOf = (h: Host<number>) => {
+      const [r, c] = h.shape;
+      return buildArray(hostFrom([c, r], (i) => h.data[(i % r) * c + Math.floor(i / r)]), d).T;
+    };
+    for (const [m, k, n] of [[64, 64, 64], [96, 70, 160], [45, 100, 70], [160, 33, 48], [32, 600, 32], [64, 1100, 40]]) {
+      const a = randomOperand([m, k], d, next), b = randomOperand([k, n], d, next);
+      const r = matmulRef(a, b);
+      for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]]) {
+        const y = mx.matmul(ta ? transposedOf(a) : build(a), tb ? transposedOf(b) : build(b));
+        expectProduct(y, r, d, `[${m},${k}] @ [${k},${n}]${ta ? ", a transposed" : ""}${tb ? ", b transposed" : ""}`);
+      }
+    }
+    for (const [ka, kb] of [["strided", "negStrided"], ["reversed", "strided"], ["negStrided", "reversed"]] as const) {
+      const a = randomOperand([40, 70], d, next), b = randomOperand([70, 64], d, next);
+      const y = mx.matmul(viewOf(a, ka, build, 1e30), viewOf(b, kb, build, -1e30));
+      expectProduct(y, matmulRef(a, b), d, `${ka} @ ${kb}`);
+    }
+    const xa = randomOperand([3, 40, 64], d, next), w = randomOperand([64, 48], d, next);
+    expectProduct(mx.matmul(build(xa), build(w)), matmulRef(xa, w), d, "[3,40,64] @ [64,48]");
+    const qa = randomOperand([2, 64, 96], d, next), ka = randomOperand([2, 96, 32], d, next);
+    expectProduct(mx.matmul(build(qa), build(ka)), matmulRef(qa, ka), d, "[2,64,96] @ [2,96,32]");
+  });
+
+  it("bfloat16 products of AMX sizes carry infinities and NaNs as float64 does", () => {
+    const next = rng(94);
+    const a = randomOperand([64, 64], "bfloat16", next), b = randomOperand([64, 64], "bfloat16", next);
+    a.data[3 * 64 + 5] = Infinity; // row 3: +-inf where b's row 5 is nonzero
+    a.data[7 * 64 + 1] = NaN; // row 7: NaN everywhere
+    a.data[9 * 64 + 2] = Infinity; // row 9: inf - inf = NaN where column j has b[2][j] and b[4][j] of opposite signs
+    a.data[9 * 64 + 4] = Infinity;
+    const got = readFlat(mx.matmul(buildArray(a, "bfloat16"), buildArray(b, "bfloat16"))).map(Number);
+    const r = matmulRef(a, b);
+    got.forEach((v, i) => {
+      const e = r.value[i];
+      if (Number.isFinite(e)) return; // finite elements are checked against the bound above
+      if (Number.isNaN(e) ? !Number.isNaN(v) : v !== e) expect.fail(`element ${i}: expected ${e}, got ${v}`);
+    });
+    expect(r.value.filter((v) => Number.isNaN(v)).length).toBeGreaterThan(64);
+  });
+
   it("promotes mixed dtypes and has a method form", () => {
     const next = rng(78);
     const a = randomOperand([3, 4], "int32", next), b = randomOperand([4, 2], "float32", next);
