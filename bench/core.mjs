@@ -4,8 +4,9 @@
 // python3-torch) at 1 and 2 threads, the faster, for the rest; NumPy and torch run with
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset. The Transformer LM step is in bench/train.mjs.
 // Run: `npx -y pnpm@12.4.2 bench` (or `node bench/core.mjs [--seconds S] [--only ROWS]`, ROWS a
-// comma list of matmul, mlp, attn, sum, chain, softmax, tiny-add, instr: only those rows and their
-// peers).
+// comma list of matmul, matmul-bf16, mlp, attn, sum, chain, softmax, tiny-add, instr: only those
+// rows and their peers). The bfloat16 products (AMX tiles where the CPU has them) are timed beside
+// torch's (oneDNN).
 import * as mx from "@tessera/core";
 import * as nn from "@tessera/nn";
 import { compile } from "@tessera/transforms";
@@ -21,7 +22,7 @@ import { bestSeconds, disposeAll, fastest, peerEnv, printTable, randomArray, run
 const { values: args } = parseArgs({ options: { seconds: { type: "string", default: "2" }, only: { type: "string" } } });
 const seconds = Number(args.seconds); // timed seconds per MLP configuration (bench/train.mjs's --seconds)
 if (!(seconds > 0)) throw new RangeError(`--seconds must be positive; got ${args.seconds}`);
-const ROW_KEYS = ["matmul", "mlp", "attn", "sum", "chain", "softmax", "tiny-add", "instr"];
+const ROW_KEYS = ["matmul", "matmul-bf16", "mlp", "attn", "sum", "chain", "softmax", "tiny-add", "instr"];
 const only = new Set(args.only ? args.only.split(",").map((k) => k.trim()) : ROW_KEYS);
 for (const k of only) if (!ROW_KEYS.includes(k)) throw new RangeError(`--only: unknown row ${k}; expected some of ${ROW_KEYS.join(", ")}`);
 const want = (k) => only.has(k);
@@ -47,7 +48,7 @@ let { fma, triad } = limits();
 
 // ---- the peers ----
 const numpy = (what, n) => runJSON(numpyPython, [here("./numpy_peer.py"), what, String(n)], { env: peerEnv() });
-const torchGroups = [["attn", "attn-block"], ["sum", "sum"], ["softmax", "softmax"], ["tiny-add", "tiny-add"], ["instr", "tiny-add"]]
+const torchGroups = [["matmul-bf16", "matmul-bf16"], ["attn", "attn-block"], ["sum", "sum"], ["softmax", "softmax"], ["tiny-add", "tiny-add"], ["instr", "tiny-add"]]
   .filter(([k]) => want(k)).map(([, g]) => g).filter((g, i, all) => all.indexOf(g) === i);
 const torchRuns = torchGroups.length === 0 ? [{ torch: "(not run)", seconds: {} }] : [1, 2].map((t) =>
   runJSON(torchPython, [here("./torch_ops.py"), "--threads", String(t), "--groups", torchGroups.join(",")], { env: peerEnv(t) }));
@@ -88,6 +89,20 @@ for (const n of want("matmul") ? [512, 1024, 2048] : []) {
   }
   const ours = 2 * n ** 3 / t / 1e9, theirs = 2 * n ** 3 / npSeconds / 1e9;
   row(`matmul f32 ${n}, GFLOP/s`, f1(ours), `NumPy ${f1(theirs)}`, ours / theirs, ">= 1.0", 1.0);
+  disposeAll([a, b]);
+}
+
+for (const n of want("matmul-bf16") ? [512, 1024, 2048] : []) {
+  const a = randomArray(mx, [n, n]).astype("bfloat16"), b = randomArray(mx, [n, n]).astype("bfloat16");
+  mx.eval(a, b);
+  const t = bestSeconds(() => {
+    const c = mx.matmul(a, b);
+    mx.eval(c);
+    c.dispose();
+  }, { reps: n >= 2048 ? 3 : 7 });
+  const k = `matmul-bf16-${n}`, flops = 2 * n ** 3 / 1e9;
+  const path = mx.internal.native.amxBf16() ? "AMX" : "float32 path";
+  row(`matmul bf16 ${n} (${path}), GFLOP/s`, f1(flops / t), `${torchAt(k)} ${f1(flops / torch[k].seconds)}`, torch[k].seconds / t, ">= 1.0", 1.0);
   disposeAll([a, b]);
 }
 
@@ -201,6 +216,6 @@ const l3 = (() => {
   }
 })();
 if (l3 >= 64) console.log(`note: the 16M-float inputs (64 MiB) fit in this machine's L3 (${l3.toFixed(0)} MiB), so the sum and the chain can run faster than DRAM`);
-if (rows.some((r) => r[0].startsWith("matmul") && Number(r[1]) > fma.gflops)) {
+if (rows.some((r) => r[0].startsWith("matmul f32") && Number(r[1]) > fma.gflops)) {
   console.log("warning: a matmul row passed the measured FMA peak: the machine's speed changed during the run (shared or throttled cores)");
 }
