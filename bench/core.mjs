@@ -101,7 +101,7 @@ for (const n of want("matmul-bf16") ? [512, 1024, 2048] : []) {
     c.dispose();
   }, { reps: n >= 2048 ? 3 : 7 });
   const k = `matmul-bf16-${n}`, flops = 2 * n ** 3 / 1e9;
-  const path = mx.internal.native.amxBf16() ? "AMX" : "float32 path";
+  const path = { amx: "AMX", dot: "AVX-512 BF16", float32: "float32 path" }[mx.internal.native.bf16Path()];
   row(`matmul bf16 ${n} (${path}), GFLOP/s`, f1(flops / t), `${torchAt(k)} ${f1(flops / torch[k].seconds)}`, torch[k].seconds / t, ">= 1.0", 1.0);
   disposeAll([a, b]);
 }

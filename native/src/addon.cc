@@ -605,8 +605,8 @@ Napi::Value CpuIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), cpu::isa_name(cpu::cpu_isa()));
 }
 
-Napi::Value AmxBf16(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), cpu::amx_bf16_usable());
+Napi::Value Bf16Path(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), cpu::bf16_path_name(cpu::bf16_path()));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -632,7 +632,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setMemoryLimit", Napi::Function::New(env, Guard<SetMemoryLimit>));
   exports.Set("numThreads", Napi::Function::New(env, Guard<NumThreads>));
   exports.Set("cpuIsa", Napi::Function::New(env, Guard<CpuIsa>));
-  exports.Set("amxBf16", Napi::Function::New(env, Guard<AmxBf16>));
+  exports.Set("bf16Path", Napi::Function::New(env, Guard<Bf16Path>));
   exports.Set("supports", Napi::Function::New(env, Guard<Supports>));
   exports.Set("profileStart", Napi::Function::New(env, Guard<ProfileStart>));
   exports.Set("profileStop", Napi::Function::New(env, Guard<ProfileStop>));

@@ -141,15 +141,16 @@ describe("vectorized exp, tanh and sigmoid on every SIMD path the CPU has", () =
 });
 
 /**
- * bfloat16 products run on AMX tiles where the CPU has them (native/src/cpu/gemm_amx.cc) and on the
- * float32 GEMM otherwise (TESSERA_CPU_AMX=0 forces that). Both paths, each in a child process, to
- * the dot-product bound of float32 accumulation on every operand layout, and the documented
- * difference between them: the tiles flush subnormal inputs and results to zero.
+ * bfloat16 products run on AMX tiles or as AVX-512 BF16 dot products where the CPU has them
+ * (native/src/cpu/gemm_bf16.cc) and on the float32 GEMM otherwise; TESSERA_CPU_BF16=dot|float32
+ * forces the lower paths. Each path the CPU has, in a child process, to the dot-product bound of
+ * float32 accumulation on every operand layout, and the documented difference between them: the
+ * tiles and the dot instruction flush subnormal inputs and results to zero.
  */
 const BF16_CHILD = `
 import * as mx from "@tessera/core";
 ${values.toString()}
-const shapes = [[96, 200, 64], [64, 600, 100], [50, 70, 40]];
+const shapes = [[96, 200, 64], [64, 600, 100], [50, 71, 40]];
 const out = [];
 shapes.forEach(([m, k, n], i) => {
   for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]]) {
@@ -160,42 +161,48 @@ shapes.forEach(([m, k, n], i) => {
     out.push({ a: Array.from(a.astype("float64").toTypedArray()), b: Array.from(b.astype("float64").toTypedArray()),
       m, k, n, c: Array.from(mx.matmul(a, b).astype("float64").toTypedArray()) });
   }
+  // strided rows of a and columns of b (the packers' general paths)
+  const a2 = mx.reshape(mx.array(Array.from(values(3 * i + 3, 2 * m * k))).astype("bfloat16"), [2 * m, k]).index(mx.slice(null, null, 2));
+  const b2 = mx.reshape(mx.array(Array.from(values(3 * i + 4, 2 * k * n))).astype("bfloat16"), [k, 2 * n]).index(mx.slice(), mx.slice(null, null, 2));
+  out.push({ a: Array.from(a2.astype("float64").toTypedArray()), b: Array.from(b2.astype("float64").toTypedArray()),
+    m, k, n, c: Array.from(mx.matmul(a2, b2).astype("float64").toTypedArray()) });
 });
 // one nonzero product per output: 2^-70 * 2^-60 (a subnormal result) and 2^-130 * 2^10 (a subnormal input)
 const one = (x, y) => {
   const at = (v) => mx.where(mx.equal(mx.arange(64 * 64).reshape([64, 64]), 0), mx.array(v), mx.array(0)).astype("bfloat16");
   return mx.matmul(at(x), at(y)).astype("float64").index(0, 0).item();
 };
-console.log(JSON.stringify({ amx: mx.internal.native.amxBf16(), out, tiny: [one(2 ** -70, 2 ** -60), one(2 ** -130, 2 ** 10)] }));
+console.log(JSON.stringify({ path: mx.internal.native.bf16Path(), out, tiny: [one(2 ** -70, 2 ** -60), one(2 ** -130, 2 ** 10)] }));
 `;
 
-describe("bfloat16 products on AMX tiles and on the float32 GEMM", () => {
+describe("bfloat16 products on every path the CPU has", () => {
   const root = fileURLToPath(new URL("../..", import.meta.url));
-  const run = (amx: string) =>
-    JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", BF16_CHILD], { cwd: root, env: { ...process.env, TESSERA_CPU_AMX: amx }, maxBuffer: 256 << 20 }).toString());
-  it("both paths are within the float32 dot-product bound of the exact product, rounded once", () => {
-    const hasAmx = mx.internal.native.amxBf16();
-    for (const [flag, want] of [["1", hasAmx], ["0", false]] as const) {
-      const r = run(flag);
-      expect(r.amx, `TESSERA_CPU_AMX=${flag}`).toBe(want);
-      for (const p of r.out) {
-        for (let i = 0; i < p.m; i++) {
-          for (let j = 0; j < p.n; j++) {
-            let s = 0, t = 0;
-            for (let q = 0; q < p.k; q++) {
-              const x = p.a[i * p.k + q] * p.b[q * p.n + j];
-              s += x;
-              t += Math.abs(x);
-            }
-            const got = p.c[i * p.n + j];
-            // float32 accumulation, then one rounding to bfloat16 (8 bits: half an ulp is 2^-9 relative)
-            const tol = (p.k + 2) * 2 ** -24 * t + 2 ** -8 * Math.abs(s);
-            if (!(Math.abs(got - s) <= tol)) expect.fail(`TESSERA_CPU_AMX=${flag} [${p.m},${p.k}]@[${p.k},${p.n}] (${i},${j}): ${got} vs ${s}`);
+  const run = (path: string) =>
+    JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", BF16_CHILD], { cwd: root, env: { ...process.env, TESSERA_CPU_BF16: path }, maxBuffer: 256 << 20 }).toString());
+  const bestPath = mx.internal.native.bf16Path();
+  it("reports a known path", () => expect(["amx", "dot", "float32"]).toContain(bestPath));
+  it.each(["best", "dot", "float32"])("%s: within the float32 dot-product bound of the exact product, rounded once", (want) => {
+    const r = run(want === "best" ? "" : want);
+    if (want === "best") expect(r.path).toBe(bestPath);
+    else if (want === "float32" || bestPath !== "float32") expect(r.path).toBe(want); // tiles imply the dot instruction
+    else expect(["dot", "float32"]).toContain(r.path);
+    for (const p of r.out) {
+      for (let i = 0; i < p.m; i++) {
+        for (let j = 0; j < p.n; j++) {
+          let s = 0, t = 0;
+          for (let q = 0; q < p.k; q++) {
+            const x = p.a[i * p.k + q] * p.b[q * p.n + j];
+            s += x;
+            t += Math.abs(x);
           }
+          const got = p.c[i * p.n + j];
+          // float32 accumulation, then one rounding to bfloat16 (8 bits: half an ulp is 2^-9 relative)
+          const tol = (p.k + 2) * 2 ** -24 * t + 2 ** -8 * Math.abs(s);
+          if (!(Math.abs(got - s) <= tol)) expect.fail(`${r.path} [${p.m},${p.k}]@[${p.k},${p.n}] (${i},${j}): ${got} vs ${s}`);
         }
       }
-      // subnormals: kept by the float32 path, flushed to zero by the tiles
-      expect(r.tiny).toEqual(want ? [0, 0] : [2 ** -130, 2 ** -120]);
     }
+    // subnormals: kept by the float32 path, flushed to zero by the tiles and the dot instruction
+    expect(r.tiny).toEqual(r.path === "float32" ? [2 ** -130, 2 ** -120] : [0, 0]);
   }, 120_000);
 });

@@ -121,7 +121,7 @@ describe("matmul", () => {
   });
 
   it("bfloat16 products of the sizes AMX tiles take: every operand layout, edges, views and batches, to the bound", () => {
-    // cpu/gemm_amx.cc where the CPU has AMX (the float32 path elsewhere, on the same cases): row
+    // cpu/gemm_bf16.cc where the CPU has AMX (isa.test.ts runs the other paths on these layouts): row
     // and column counts that fill no tile or every tile (rows a multiple of 32 are read in place),
     // k with a partial last step of 32, k past one and two steps of 512 (partial sums kept between
     // them), more columns than rows (the transposed product), every transposed layout, strided and

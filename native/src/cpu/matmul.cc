@@ -1,7 +1,7 @@
 // @file Batched matrix multiply: [..., M, K] @ [..., K, N] with equal batch shapes (the op layer
 // broadcasts them as stride-0 views). float32/float64 go to the packed GEMM in gemm.cc; bfloat16
-// to AMX tiles where the CPU has them (gemm_amx.cc); other half types are widened to float32 for
-// the GEMM (matmul_half); integer types use a plain loop with wrapping accumulation.
+// to AMX tiles or AVX-512 BF16 dot products where the CPU has them (gemm_bf16.cc); other half
+// types are widened to float32 for the GEMM (matmul_half); integer types use a plain loop with wrapping accumulation.
 #include <algorithm>
 #include <stdexcept>
 #include <vector>
@@ -76,11 +76,8 @@ void matmul_blas(const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, const B
 
 // float16 / bfloat16: each product's operands widened to float32 (contiguous), multiplied by the
 // packed float32 GEMM (float32 accumulation, as PyTorch's cpu half matmul), and the result rounded
-// back: O(MK + KN + MN) conversions for O(MNK) multiply-adds. bfloat16 products take AMX tiles
-// instead where the CPU has them (gemm_amx.cc: 5-10x faster). Not AVX-512 BF16's vdpbf16ps: on a
-// Xeon with it (2026-12-02) it ran 118 GFLOP/s per core against 235 for float32 FMAs (it retires
-// at a quarter of the FMA's rate and does twice the work), so the widened product is faster and
-// keeps float32's rounding and subnormals (vdpbf16ps flushes them).
+// back: O(MK + KN + MN) conversions for O(MNK) multiply-adds. bfloat16 products take gemm_bf16.cc
+// instead where bf16_path() has a faster way (AMX tiles ran 5-10x faster on a Xeon).
 template <class H>
 void matmul_half(const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, const Batch& batch, int64_t M, int64_t N,
                  int64_t K) {
@@ -106,8 +103,8 @@ void matmul_half(const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, const B
 
 // AMX tiles pad both output dimensions and k to multiples of 32; below these sizes the float32 path
 // is as fast (at 32 x 64 x 32 the tiles already ran 50 GFLOP/s against 30).
-bool amx_bf16_worth_it(int64_t M, int64_t N, int64_t K) {
-  return std::min(M, N) >= 16 && K >= 32 && M * N * K >= (int64_t(1) << 16) && amx_bf16_usable();
+bool bf16_path_worth_it(int64_t M, int64_t N, int64_t K) {
+  return std::min(M, N) >= 16 && K >= 32 && M * N * K >= (int64_t(1) << 16) && bf16_path() != Bf16Path::Float32;
 }
 
 }  // namespace
@@ -128,7 +125,7 @@ void matmul(const Instr& instr, const Inputs& in, ArrayDesc& out) {
     case DType::F64: return matmul_blas<double>(a, b, out, batch, M, N, K, gemm_f64);
     case DType::F16: return matmul_half<float16>(a, b, out, batch, M, N, K);
     case DType::BF16:
-      if (amx_bf16_worth_it(M, N, K)) return matmul_blas<bfloat16>(a, b, out, batch, M, N, K, gemm_bf16_amx);
+      if (bf16_path_worth_it(M, N, K)) return matmul_blas<bfloat16>(a, b, out, batch, M, N, K, gemm_bf16);
       return matmul_half<bfloat16>(a, b, out, batch, M, N, K);
     default: DISPATCH_ALL(a.dtype, matmul_generic<T>(a, b, out, batch, M, N, K));
   }

@@ -61,8 +61,8 @@ export interface NativeBinding {
   numThreads(): number;
   /** The SIMD instruction set the cpu kernels run ("avx512", "avx2" or "generic"; see isa.h). */
   cpuIsa(): string;
-  /** Whether bfloat16 products run on AMX tiles (cpu/gemm_amx.cc; TESSERA_CPU_AMX=0 turns them off). */
-  amxBf16(): boolean;
+  /** How bfloat16 products run on the cpu: "amx", "dot" (AVX-512 BF16) or "float32" (cpu/gemm.h). */
+  bf16Path(): string;
   /** Starts timing every instruction this environment runs (mx.profile). */
   profileStart(): void;
   /** Stops timing; returns (opcode, nanoseconds) pairs, one per instruction run since the start,

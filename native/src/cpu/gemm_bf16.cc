@@ -1,23 +1,22 @@
-// @file bfloat16 GEMM on Intel AMX tiles (Sapphire Rapids and later): C = A @ B with float32
-// accumulation, rounded once to bfloat16. Used by matmul.cc when amx_bf16_usable().
+// @file bfloat16 GEMM (C = A @ B, float32 accumulation, rounded once to bfloat16) on the two
+// paths bf16_path() picks (gemm.h): Intel AMX tiles, and AVX-512 BF16 dot products (vdpbf16ps).
 //
-// A tile multiply (TDPBF16PS) takes a 16 x 32 bfloat16 "row" tile R (16 output rows, 32 values of
-// k each), a 16 x 16 pair "VNNI" tile V (16 pairs of k, 16 output columns, each pair adjacent) and
-// adds R V into a 16 x 16 float32 tile. A 32 x 32 block of C takes four accumulator tiles, two R
-// and two V tiles (all eight). Operands are packed into whole 1 KiB tiles, zero padded to 32 rows
-// / columns and to a multiple of 32 in k, so the kernel never sees an edge; an R operand whose
-// rows run along k and fill every tile is instead read in place (tile loads take a row stride).
-// V tiles interleave rows that run along the output columns, or transpose (16 x 16 words of 32
-// bits) columns that run along k; R tiles from columns that run along the rows take both.
-//
+// Tiles. A tile multiply (TDPBF16PS) takes a 16 x 32 bfloat16 "row" tile R (16 output rows, 32
+// values of k each), a 16 x 16 pair "VNNI" tile V (16 pairs of k, 16 output columns, each pair
+// adjacent) and adds R V into a 16 x 16 float32 tile. A 32 x 32 block of C takes four accumulator
+// tiles, two R and two V tiles (all eight). Operands are packed into whole 1 KiB tiles, zero padded
+// to 32 rows / columns and to a multiple of 32 in k, so the kernel never sees an edge; an R operand
+// whose rows run along k and fill every tile is instead read in place (tile loads take a row
+// stride). V tiles interleave rows that run along the output columns, or transpose (16 x 16 words
+// of 32 bits) columns that run along k; R tiles from columns that run along the rows take both.
 // The tiles compute C or its transpose (C^T = B^T A^T, written back transposed), whichever reads
 // its R operand in place, else whichever has more rows. A 2-core Sapphire Rapids (2026-12-02) ran
-// 2.1-2.6 TFLOP/s at 512-2048 with every operand layout, 0.9-1.5x PyTorch 1.13's oneDNN
-// (bench/core.mjs), against 0.2-0.3 for the widened float32 path. One core's tiles peak at 3.8.
+// 2.1-2.6 TFLOP/s at 512-2048 with every operand layout, 0.9-1.8x PyTorch 1.13's oneDNN
+// (bench/core.mjs), against 0.16-0.29 for the widened float32 path. One core's tiles peak at 3.8.
 //
 // Numerics, as oneDNN's (PyTorch's cpu bfloat16 matmul) on the same hardware: every bfloat16
-// product is exact in float32 and is added in round-to-nearest-even, but the tile unit treats
-// subnormal inputs and results (below 2^-126 in magnitude) as zero. TESSERA_CPU_AMX=0 (or
+// product is exact in float32 and is added in round-to-nearest-even, but both instructions treat
+// subnormal inputs and results (below 2^-126 in magnitude) as zero. TESSERA_CPU_BF16=float32 (or
 // TESSERA_CPU_ISA below avx512) takes the float32 path instead, which keeps subnormals.
 #include "gemm.h"
 
@@ -25,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 #include "isa.h"
 #include "scratch.h"
@@ -46,24 +46,31 @@ namespace tessera::cpu {
 #if TESSERA_AMX
 namespace {
 
-bool detect_amx() {
-  if (cpu_isa() != Isa::Avx512) return false;
-  if (const char* env = std::getenv("TESSERA_CPU_AMX"); env && std::strcmp(env, "0") == 0) return false;
+// The best path the CPU and the OS allow, lowered by TESSERA_CPU_BF16=dot|float32 (never raised).
+Bf16Path detect_path() {
+  if (cpu_isa() != Isa::Avx512) return Bf16Path::Float32;
+  const char* env = std::getenv("TESSERA_CPU_BF16");
+  const std::string want = env ? env : "";
+  if (want == "float32") return Bf16Path::Float32;
   unsigned a, b, c, d;
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5))) return Bf16Path::Float32;  // AVX512_BF16
+  const Bf16Path dot = want == "dot" || __builtin_cpu_is("amd") ? Bf16Path::Dot : Bf16Path::Float32;
+  if (want == "dot" || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return dot;
   const bool tile = d & (1u << 24), bf16 = d & (1u << 22);
-  if (!tile || !bf16 || !__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5))) return false;  // + AVX512_BF16
+  if (!tile || !bf16) return dot;
   // The OS must manage the tile state (XCR0 bits 17 and 18)...
-  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false;  // OSXSAVE
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return dot;  // OSXSAVE
   unsigned lo, hi;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  if ((lo & (3u << 17)) != (3u << 17)) return false;
+  if ((lo & (3u << 17)) != (3u << 17)) return dot;
   // ...and Linux hands it out per process on request (it refuses when a thread's alternate signal
-  // stack is too small for the tile state; then the float32 path is used).
+  // stack is too small for the tile state).
   constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0 ? Bf16Path::Amx : dot;
 }
 
+// Helpers shared by both paths take TG_BF16; tile code TG_AMX.
+#define TG_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 #define TG_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
 constexpr int64_t kTile = 512;  // bfloat16 values per 1 KiB tile (16 rows x 64 bytes)
@@ -96,7 +103,7 @@ struct RTiles {
 };
 
 // 16 32-bit words per register, rows r[0..15] -> columns: r[i] becomes column i of the input.
-TG_AMX inline void transpose16x16(__m512i r[16]) {
+TG_BF16 inline void transpose16x16(__m512i r[16]) {
   __m512i t[16], u[16];
   for (int i = 0; i < 8; ++i) {
     t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
@@ -119,7 +126,7 @@ TG_AMX inline void transpose16x16(__m512i r[16]) {
 }
 
 // Two runs of 16 bfloat16 -> 16 pairs (x0[i], x1[i]), the first of each pair in the low half.
-TG_AMX inline __m512i interleave(const uint16_t* x0, const uint16_t* x1) {
+TG_BF16 inline __m512i interleave(const uint16_t* x0, const uint16_t* x1) {
   const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21,
                                        5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   const __m512i both = _mm512_inserti64x4(
@@ -165,7 +172,7 @@ TG_AMX void pack_v_tile(const Operand& op, int64_t nr, int64_t kk, uint16_t* dst
 
 // 32 float32 -> 32 bfloat16, rounded to nearest even (NaNs stay NaNs), as bfloat16(float) in
 // dtype.h for every value a tile holds (they are never subnormal).
-TG_AMX inline __m512i round_bf16(const float* lo, const float* hi) {
+TG_BF16 inline __m512i round_bf16(const float* lo, const float* hi) {
   return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_load_ps(hi), _mm512_load_ps(lo)));
 }
 
@@ -359,18 +366,144 @@ void run(const Problem& pb) {
                [&](int64_t s, int64_t e) { compute_units(pb, L, s, e); });
 }
 
-}  // namespace
+// ---- AVX-512 BF16 dot products (vdpbf16ps): CPUs with the instruction but no tiles ----
+//
+// A 12 x 32 block of C in 24 vector registers; per pair of k, two loads of B (32 columns of pairs)
+// and twelve broadcast pairs of A feed 24 instructions that each add two products per lane. A is
+// packed as 12-row panels of k pairs, B as 32-column panels of k pairs (zero padded), once per
+// product; each block runs over the whole k in registers.
 
-bool amx_bf16_usable() {
-  static const bool usable = detect_amx();
-  return usable;
+constexpr int kDotRows = 12, kDotCols = 32;
+
+// A's rows [i0, i0 + 12) as pairs: dst[p * 12 + i] = (A[i][2p], A[i][2p + 1]), zero outside.
+void pack_dot_a(const Problem& pb, int64_t i0, int64_t np, uint32_t* dst) {
+  const Operand& o = pb.r;
+  for (int64_t p = 0; p < np; ++p)
+    for (int64_t i = 0; i < kDotRows; ++i) {
+      uint32_t w = 0;
+      if (i0 + i < pb.M) {
+        const uint16_t* row = o.p + (i0 + i) * o.rs;
+        const uint32_t lo = row[2 * p * o.cs], hi = 2 * p + 1 < pb.K ? row[(2 * p + 1) * o.cs] : 0;
+        w = lo | hi << 16;
+      }
+      dst[p * kDotRows + i] = w;
+    }
 }
 
-void gemm_bf16_amx(int64_t M, int64_t N, int64_t K, const bfloat16* A, int64_t rsA, int64_t csA, const bfloat16* B,
-                   int64_t rsB, int64_t csB, bfloat16* C, int64_t ldc) {
+// B's columns [j0, j0 + 32) as pairs: dst[p * 32 + j] = (B[2p][j], B[2p + 1][j]), zero outside.
+TG_BF16 void pack_dot_b(const Problem& pb, int64_t j0, int64_t np, uint32_t* dst) {
+  const Operand& o = pb.v;
+  const int64_t full_pairs = pb.K / 2;
+  const bool full_cols = j0 + kDotCols <= pb.N;
+  int64_t p = 0;
+  if (full_cols && o.cs == 1) {
+    for (; p < full_pairs; ++p)
+      for (int h = 0; h < 2; ++h)
+        _mm512_store_si512(dst + p * kDotCols + 16 * h,
+                           interleave(o.p + 2 * p * o.rs + j0 + 16 * h, o.p + (2 * p + 1) * o.rs + j0 + 16 * h));
+  } else if (full_cols && o.rs == 1) {
+    for (; p + 16 <= full_pairs; p += 16)
+      for (int h = 0; h < 2; ++h) {
+        __m512i w[16];  // w[j]: column j0 + 16 h + j's 16 pairs from pair p
+        for (int j = 0; j < 16; ++j) w[j] = _mm512_loadu_si512(o.p + (j0 + 16 * h + j) * o.cs + 2 * p);
+        transpose16x16(w);
+        for (int q = 0; q < 16; ++q) _mm512_store_si512(dst + (p + q) * kDotCols + 16 * h, w[q]);
+      }
+  }
+  for (; p < np; ++p)
+    for (int64_t j = 0; j < kDotCols; ++j) {
+      uint32_t w = 0;
+      if (j0 + j < pb.N) {
+        const uint16_t* col = o.p + (j0 + j) * o.cs;
+        const uint32_t lo = col[2 * p * o.rs], hi = 2 * p + 1 < pb.K ? col[(2 * p + 1) * o.rs] : 0;
+        w = lo | hi << 16;
+      }
+      dst[p * kDotCols + j] = w;
+    }
+}
+
+// c[12][32] = the sums over np pairs of the packed panels a and b.
+TG_BF16 void dot_kernel(int64_t np, const uint32_t* a, const uint32_t* b, float* c) {
+  __m512 acc[kDotRows][2];
+  for (int i = 0; i < kDotRows; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < np; ++p, a += kDotRows, b += kDotCols) {
+    const __m512bh b0 = reinterpret_cast<__m512bh>(_mm512_load_si512(b));
+    const __m512bh b1 = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 16));
+#pragma GCC unroll 12
+    for (int i = 0; i < kDotRows; ++i) {
+      const __m512bh ai = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[i])));
+      acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
+      acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
+    }
+  }
+  for (int i = 0; i < kDotRows; ++i) {
+    _mm512_store_ps(c + kDotCols * i, acc[i][0]);
+    _mm512_store_ps(c + kDotCols * i + 16, acc[i][1]);
+  }
+}
+
+TG_BF16 void dot_units(const Problem& pb, const uint32_t* A, const uint32_t* B, int64_t np, int64_t n_rp, int64_t per_chunk,
+                      int64_t s, int64_t e) {
+  const int64_t n_cp = (pb.N + kDotCols - 1) / kDotCols;
+  alignas(64) float block[kDotRows * kDotCols];
+  for (int64_t unit = s; unit < e; ++unit) {
+    const int64_t ch = unit / n_rp, rp = unit % n_rp;
+    const int64_t i0 = rp * kDotRows, mr = std::min<int64_t>(kDotRows, pb.M - i0);
+    for (int64_t cp = ch * per_chunk; cp < std::min(n_cp, (ch + 1) * per_chunk); ++cp) {
+      dot_kernel(np, A + rp * np * kDotRows, B + cp * np * kDotCols, block);
+      const int64_t j0 = cp * kDotCols, nr = std::min<int64_t>(kDotCols, pb.N - j0);
+      for (int64_t i = 0; i < mr; ++i) {
+        uint16_t* dst = pb.C + (i0 + i) * pb.rsC + j0;
+        if (nr == kDotCols) {
+          _mm512_storeu_si512(dst, round_bf16(block + kDotCols * i, block + kDotCols * i + 16));
+        } else {
+          for (int64_t j = 0; j < nr; ++j) dst[j] = bfloat16(block[kDotCols * i + j]).bits;
+        }
+      }
+    }
+  }
+}
+
+void dot_gemm(const Problem& pb) {
+  const int64_t np = (pb.K + 1) / 2, n_rp = (pb.M + kDotRows - 1) / kDotRows, n_cp = (pb.N + kDotCols - 1) / kDotCols;
+  uint32_t* A = tls_packed.get<uint32_t>(static_cast<size_t>((n_rp * kDotRows + n_cp * kDotCols) * np));
+  uint32_t* B = A + n_rp * kDotRows * np;
+  parallel_for(n_rp + n_cp, std::max<int64_t>(1, 8192 / np), [&](int64_t s, int64_t e) {
+    for (int64_t q = s; q < e; ++q) {
+      if (q < n_rp) pack_dot_a(pb, q * kDotRows, np, A + q * kDotRows * np);
+      else pack_dot_b(pb, (q - n_rp) * kDotCols, np, B + (q - n_rp) * kDotCols * np);
+    }
+  });
+  // Units of (chunk of column panels, row panel), chunk-major; a chunk's B panels fit in L2.
+  const int64_t per_chunk = std::clamp<int64_t>(kChunkBytes / (np * kDotCols * 4), 1, n_cp);
+  const int64_t n_ch = (n_cp + per_chunk - 1) / per_chunk;
+  const int64_t unit_work = kDotRows * kDotCols * per_chunk * pb.K;
+  parallel_for(n_ch * n_rp, std::max<int64_t>(1, kMinWorkPerThread / 4 / unit_work),
+               [&](int64_t s, int64_t e) { dot_units(pb, A, B, np, n_rp, per_chunk, s, e); });
+}
+
+}  // namespace
+
+Bf16Path bf16_path() {
+  static const Bf16Path path = detect_path();
+  return path;
+}
+
+const char* bf16_path_name(Bf16Path path) {
+  switch (path) {
+    case Bf16Path::Amx: return "amx";
+    case Bf16Path::Dot: return "dot";
+    default: return "float32";
+  }
+}
+
+void gemm_bf16(int64_t M, int64_t N, int64_t K, const bfloat16* A, int64_t rsA, int64_t csA, const bfloat16* B,
+               int64_t rsB, int64_t csB, bfloat16* C, int64_t ldc) {
   const auto* a = reinterpret_cast<const uint16_t*>(A);
   const auto* b = reinterpret_cast<const uint16_t*>(B);
   auto* c = reinterpret_cast<uint16_t*>(C);
+  if (bf16_path() == Bf16Path::Dot) return dot_gemm({M, N, K, {a, rsA, csA}, {b, rsB, csB}, c, ldc, 1});
+  if (bf16_path() != Bf16Path::Amx) throw std::logic_error("gemm_bf16: this CPU has no bfloat16 path (bf16_path() is float32)");
   const Problem plain{M, N, K, {a, rsA, csA}, {b, rsB, csB}, c, ldc, 1};
   const Problem transposed{N, M, K, {b, csB, rsB}, {a, csA, rsA}, c, 1, ldc};
   // The product or its transpose, whichever reads its R tiles in place; else whichever has more
@@ -381,10 +514,11 @@ void gemm_bf16_amx(int64_t M, int64_t N, int64_t K, const bfloat16* A, int64_t r
 
 #else
 
-bool amx_bf16_usable() { return false; }
-void gemm_bf16_amx(int64_t, int64_t, int64_t, const bfloat16*, int64_t, int64_t, const bfloat16*, int64_t, int64_t,
-                   bfloat16*, int64_t) {
-  throw std::logic_error("gemm_bf16_amx: no AMX in this build (amx_bf16_usable() is false)");
+Bf16Path bf16_path() { return Bf16Path::Float32; }
+const char* bf16_path_name(Bf16Path) { return "float32"; }
+void gemm_bf16(int64_t, int64_t, int64_t, const bfloat16*, int64_t, int64_t, const bfloat16*, int64_t, int64_t,
+               bfloat16*, int64_t) {
+  throw std::logic_error("gemm_bf16: this build has no bfloat16 path (bf16_path() is float32)");
 }
 
 #endif
