@@ -11,8 +11,9 @@
 // of 32 bits) columns that run along k; R tiles from columns that run along the rows take both.
 // The tiles compute C or its transpose (C^T = B^T A^T, written back transposed), whichever reads
 // its R operand in place, else whichever has more rows. A 2-core Sapphire Rapids (2026-12-02) ran
-// 2.1-2.6 TFLOP/s at 512-2048 with every operand layout, 0.9-1.8x PyTorch 1.13's oneDNN
-// (bench/core.mjs), against 0.16-0.29 for the widened float32 path. One core's tiles peak at 3.8.
+// 2.5-3.0 TFLOP/s at 512-2048 with R in place, 2.2-2.5 with R packed, 1.04-1.78x PyTorch 1.13's
+// oneDNN (bench/core.mjs), against 0.16-0.29 for the widened float32 path. One core's tiles peak
+// at 3.8 TFLOP/s (a probe of back-to-back tile multiplies).
 //
 // Numerics, as oneDNN's (PyTorch's cpu bfloat16 matmul) on the same hardware: every bfloat16
 // product is exact in float32 and is added in round-to-nearest-even, but both instructions treat
@@ -274,28 +275,29 @@ struct Layout {
   uint16_t *R, *V;  // packed R tiles; V tile (u, kb) at V + (u * nkb + kb) * kTile
 };
 
-// Tiles [s, e) of R's tiles followed by V's. Each operand is walked along its memory: tile by
-// tile over k where its rows run along k, else k step by k step across the tiles (so a row-major
-// B's lines are read whole, once).
-TG_AMX void pack_tiles(const Problem& pb, const Layout& L, int64_t s, int64_t e) {
-  const int64_t nkb = L.nkb, r_tiles = L.n_rt * (nkb - L.direct);
-  const bool r_along_k = pb.r.cs == 1, v_along_k = pb.v.rs == 1;
+// Each operand is packed walking along its memory: tile by tile over k where its rows run along
+// k, else k step by k step across the tiles (so a row-major B's lines are read whole, once).
+
+// The packed R tiles [s, e) in that order.
+TG_AMX void pack_r_tiles(const Problem& pb, const Layout& L, int64_t s, int64_t e) {
+  const int64_t rk = L.nkb - L.direct;  // packed k steps per row tile
+  const Operand& o = pb.r;
   for (int64_t q = s; q < e; ++q) {
-    if (q < r_tiles) {
-      const int64_t rk = nkb - L.direct;  // packed k steps per row tile
-      const int64_t t = r_along_k ? q / rk : q % L.n_rt, kb = L.direct + (r_along_k ? q % rk : q / L.n_rt);
-      const int64_t kk = std::min<int64_t>(32, pb.K - kb * 32), mr = std::clamp<int64_t>(pb.M - t * 16, 0, 16);
-      const Operand& o = pb.r;
-      pack_r_tile({o.p + std::min(t * 16, pb.M - 1) * o.rs + kb * 32 * o.cs, o.rs, o.cs}, mr, kk,
-                  L.R + (t * rk + kb - L.direct) * kTile);
-    } else {
-      const int64_t v = q - r_tiles;
-      const int64_t u = v_along_k ? v / nkb : v % L.n_vt, kb = v_along_k ? v % nkb : v / L.n_vt;
-      const int64_t kk = std::min<int64_t>(32, pb.K - kb * 32), nr = std::clamp<int64_t>(pb.N - u * 16, 0, 16);
-      const Operand& o = pb.v;
-      pack_v_tile({o.p + kb * 32 * o.rs + std::min(u * 16, pb.N - 1) * o.cs, o.rs, o.cs}, nr, kk,
-                  L.V + (u * nkb + kb) * kTile);
-    }
+    const int64_t t = o.cs == 1 ? q / rk : q % L.n_rt, kb = L.direct + (o.cs == 1 ? q % rk : q / L.n_rt);
+    const int64_t kk = std::min<int64_t>(32, pb.K - kb * 32), mr = std::clamp<int64_t>(pb.M - t * 16, 0, 16);
+    pack_r_tile({o.p + std::min(t * 16, pb.M - 1) * o.rs + kb * 32 * o.cs, o.rs, o.cs}, mr, kk,
+                L.R + (t * rk + kb - L.direct) * kTile);
+  }
+}
+
+// The V tiles of tile columns [u0, u1), [s, e) of them in that order.
+TG_AMX void pack_v_tiles(const Problem& pb, const Layout& L, int64_t u0, int64_t u1, int64_t s, int64_t e) {
+  const int64_t nkb = L.nkb, nu = u1 - u0;
+  const Operand& o = pb.v;
+  for (int64_t q = s; q < e; ++q) {
+    const int64_t u = u0 + (o.rs == 1 ? q / nkb : q % nu), kb = o.rs == 1 ? q % nkb : q / nu;
+    const int64_t kk = std::min<int64_t>(32, pb.K - kb * 32), nr = std::clamp<int64_t>(pb.N - u * 16, 0, 16);
+    pack_v_tile({o.p + kb * 32 * o.rs + std::min(u * 16, pb.N - 1) * o.cs, o.rs, o.cs}, nr, kk, L.V + (u * nkb + kb) * kTile);
   }
 }
 
@@ -359,8 +361,31 @@ void run(const Problem& pb) {
   L.V = L.R + Mp * (Kp - 32 * L.direct);
   L.per_chunk = std::clamp<int64_t>(kChunkBytes / (Kp * 32 * 2), 1, L.n_cb);
   L.n_ch = (L.n_cb + L.per_chunk - 1) / L.per_chunk;
-  parallel_for((L.n_rt + L.n_vt) * L.nkb - L.n_rt * L.direct, kMinTilesPerThread,
-               [&](int64_t s, int64_t e) { pack_tiles(pb, L, s, e); });
+  const int threads = num_threads();
+  const int64_t r_tiles = L.n_rt * (L.nkb - L.direct);  // R's packed tiles
+  if (L.n_cb >= 2 * threads) {
+    // Each thread takes whole chunks of columns and packs their V tiles itself, in the region
+    // that multiplies them (no pass over B before the products; each thread's V tiles stay in its
+    // own cache): 512^3 ran 20-25% faster so. R's packed tiles come first (only a partial last k
+    // step's when R is read in place: few enough for the calling thread).
+    if (L.direct > 0) pack_r_tiles(pb, L, 0, r_tiles);
+    else parallel_for(r_tiles, kMinTilesPerThread, [&](int64_t s, int64_t e) { pack_r_tiles(pb, L, s, e); });
+    L.per_chunk = std::min(L.per_chunk, (L.n_cb + threads - 1) / threads);
+    L.n_ch = (L.n_cb + L.per_chunk - 1) / L.per_chunk;
+    const int64_t chunk_work = 32 * 32 * L.per_chunk * Kp * L.n_rb;
+    parallel_for(L.n_ch, std::max<int64_t>(1, kMinWorkPerThread / chunk_work), [&](int64_t s, int64_t e) {
+      for (int64_t ch = s; ch < e; ++ch) {
+        const int64_t u0 = 2 * ch * L.per_chunk, u1 = std::min(L.n_vt, u0 + 2 * L.per_chunk);
+        pack_v_tiles(pb, L, u0, u1, 0, (u1 - u0) * L.nkb);
+        compute_units(pb, L, ch * L.n_rb, (ch + 1) * L.n_rb);
+      }
+    });
+    return;
+  }
+  parallel_for(r_tiles + L.n_vt * L.nkb, kMinTilesPerThread, [&](int64_t s, int64_t e) {
+    pack_r_tiles(pb, L, std::min(s, r_tiles), std::min(e, r_tiles));
+    pack_v_tiles(pb, L, 0, L.n_vt, std::max(s, r_tiles) - r_tiles, std::max(e, r_tiles) - r_tiles);
+  });
   const int64_t unit_work = 32 * 32 * L.per_chunk * Kp;
   parallel_for(L.n_ch * L.n_rb, std::max<int64_t>(1, kMinWorkPerThread / unit_work),
                [&](int64_t s, int64_t e) { compute_units(pb, L, s, e); });
