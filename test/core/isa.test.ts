@@ -1,6 +1,6 @@
 /**
  * The cpu kernels pick their SIMD path at run time (native/src/cpu/isa.h). This runs the GEMM in a
- * child process per path (TESSERA_CPU_ISA=generic|avx2|avx512, each only where the CPU has it) on
+ * child process on the cpu (whatever the suite's default device) per path (TESSERA_CPU_ISA=generic|avx2|avx512, each only where the CPU has it) on
  * shapes that hit every edge of the blocking (partial tiles, K past one KC block, N past one NC
  * block, transposed operands), and checks each product against a float64 triple loop within the
  * dot-product error bound (K + 2) u sum_k |a_ik b_kj|.
@@ -59,7 +59,7 @@ function runChild(isa: string): { isa: string; out: number[][] } {
   const root = fileURLToPath(new URL("../..", import.meta.url));
   const stdout = execFileSync(process.execPath, ["--input-type=module", "-e", CHILD], {
     cwd: root,
-    env: { ...process.env, TESSERA_CPU_ISA: isa, CASES: JSON.stringify(CASES) },
+    env: { ...process.env, TESSERA_DEFAULT_DEVICE: "cpu", TESSERA_CPU_ISA: isa, CASES: JSON.stringify(CASES) },
     maxBuffer: 256 << 20,
   });
   return JSON.parse(stdout.toString());
@@ -133,7 +133,7 @@ describe("vectorized exp, tanh and sigmoid on every SIMD path the CPU has", () =
   it("give the same bits on each path", () => {
     const root = fileURLToPath(new URL("../..", import.meta.url));
     const run = (isa: string) =>
-      JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", ELEMENTWISE_CHILD], { cwd: root, env: { ...process.env, TESSERA_CPU_ISA: isa } }).toString());
+      JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", ELEMENTWISE_CHILD], { cwd: root, env: { ...process.env, TESSERA_DEFAULT_DEVICE: "cpu", TESSERA_CPU_ISA: isa } }).toString());
     const paths = RANK.slice(0, RANK.indexOf(best) + 1).map(run);
     paths.forEach((p, i) => expect(p.isa).toBe(RANK[i]));
     for (const p of paths.slice(1)) expect(p.out).toEqual(paths[0].out);
@@ -178,7 +178,7 @@ console.log(JSON.stringify({ path: mx.internal.native.bf16Path(), out, tiny: [on
 describe("bfloat16 products on every path the CPU has", () => {
   const root = fileURLToPath(new URL("../..", import.meta.url));
   const run = (path: string) =>
-    JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", BF16_CHILD], { cwd: root, env: { ...process.env, TESSERA_CPU_BF16: path }, maxBuffer: 256 << 20 }).toString());
+    JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", BF16_CHILD], { cwd: root, env: { ...process.env, TESSERA_DEFAULT_DEVICE: "cpu", TESSERA_CPU_BF16: path }, maxBuffer: 256 << 20 }).toString());
   const bestPath = mx.internal.native.bf16Path();
   it("reports a known path", () => expect(["amx", "dot", "float32"]).toContain(bestPath));
   it.each(["best", "dot", "float32"])("%s: within the float32 dot-product bound of the exact product, rounded once", (want) => {
