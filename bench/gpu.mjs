@@ -50,16 +50,14 @@ const timed = (f) => () => {
   for (const a of [r].flat()) a.dispose();
 };
 /**
- * Evaluates f back to back for half a second (at most 3,000 times) before a pipelined row is
- * timed: V8 optimizes the tracing and planning code only after some thousands of evaluations (a
- * cold process spent 8-10 us of host time per small product against 2.3 warm, with pauses of
- * 30-60 us while it compiled), and a training loop runs in that optimized state. The peers'
- * Python needs no such warm-up; they are timed after three calls.
+ * Evaluates f `reps` times back to back (or until `ms` have passed), each result freed as soon as
+ * the next is queued (the allocator reuses a block only for work queued later), and waits once at
+ * the end.
  */
-function warmUp(f, seconds = 0.5, most = 3000) {
-  const end = performance.now() + seconds * 1e3;
+function queue(f, reps, ms = Infinity) {
+  const end = performance.now() + ms;
   let last = null;
-  for (let i = 0; i < most && performance.now() < end; i++) {
+  for (let i = 0; i < reps && (ms === Infinity || performance.now() < end); i++) {
     const r = f();
     mx.eval(r);
     last?.dispose();
@@ -71,22 +69,15 @@ function warmUp(f, seconds = 0.5, most = 3000) {
 /**
  * Seconds per evaluation of f when `reps` evaluations are queued back to back and waited for once
  * at the end, as a training loop runs (and as the peers are timed: launches back to back, one wait):
- * the host records and plans the next evaluation while the gpu runs this one. Each result but the
- * last is freed as soon as it is queued (the allocator reuses a block only for work queued later).
+ * the host records and plans the next evaluation while the gpu runs this one. First f runs for
+ * half a second (at most 3,000 times): V8 optimizes the tracing and planning code only after some
+ * thousands of evaluations (a cold process spent 8-10 us of host time per small product against
+ * 2.3 warm, with pauses of 30-60 us while it compiled), and a training loop runs in that state.
+ * The peers' Python needs no such warm-up; they are timed after three calls.
  */
 function pipelined(f, reps, runs = 5) {
-  warmUp(f);
-  return median(() => {
-    let last = null;
-    for (let i = 0; i < reps; i++) {
-      const r = f();
-      mx.eval(r);
-      last?.dispose();
-      last = r;
-    }
-    sync(last);
-    last.dispose();
-  }, runs) / reps;
+  queue(f, 3000, 500);
+  return median(() => queue(f, reps), runs) / reps;
 }
 const random = (shape) => {
   const n = shape.reduce((a, b) => a * b, 1), v = new Float32Array(n);

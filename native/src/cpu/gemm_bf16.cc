@@ -400,19 +400,17 @@ void run(const Problem& pb) {
 
 constexpr int kDotRows = 12, kDotCols = 32;
 
+// Values 2p and 2p + 1 of a line of k values `step` apart (the second zero past k), as one pair.
+inline uint32_t pair_at(const uint16_t* line, int64_t p, int64_t step, int64_t k) {
+  return uint32_t(line[2 * p * step]) | (2 * p + 1 < k ? uint32_t(line[(2 * p + 1) * step]) << 16 : 0u);
+}
+
 // A's rows [i0, i0 + 12) as pairs: dst[p * 12 + i] = (A[i][2p], A[i][2p + 1]), zero outside.
 void pack_dot_a(const Problem& pb, int64_t i0, int64_t np, uint32_t* dst) {
   const Operand& o = pb.r;
   for (int64_t p = 0; p < np; ++p)
-    for (int64_t i = 0; i < kDotRows; ++i) {
-      uint32_t w = 0;
-      if (i0 + i < pb.M) {
-        const uint16_t* row = o.p + (i0 + i) * o.rs;
-        const uint32_t lo = row[2 * p * o.cs], hi = 2 * p + 1 < pb.K ? row[(2 * p + 1) * o.cs] : 0;
-        w = lo | hi << 16;
-      }
-      dst[p * kDotRows + i] = w;
-    }
+    for (int64_t i = 0; i < kDotRows; ++i)
+      dst[p * kDotRows + i] = i0 + i < pb.M ? pair_at(o.p + (i0 + i) * o.rs, p, o.cs, pb.K) : 0;
 }
 
 // B's columns [j0, j0 + 32) as pairs: dst[p * 32 + j] = (B[2p][j], B[2p + 1][j]), zero outside.
@@ -436,15 +434,8 @@ TG_BF16 void pack_dot_b(const Problem& pb, int64_t j0, int64_t np, uint32_t* dst
       }
   }
   for (; p < np; ++p)
-    for (int64_t j = 0; j < kDotCols; ++j) {
-      uint32_t w = 0;
-      if (j0 + j < pb.N) {
-        const uint16_t* col = o.p + (j0 + j) * o.cs;
-        const uint32_t lo = col[2 * p * o.rs], hi = 2 * p + 1 < pb.K ? col[(2 * p + 1) * o.rs] : 0;
-        w = lo | hi << 16;
-      }
-      dst[p * kDotCols + j] = w;
-    }
+    for (int64_t j = 0; j < kDotCols; ++j)
+      dst[p * kDotCols + j] = j0 + j < pb.N ? pair_at(o.p + (j0 + j) * o.cs, p, o.rs, pb.K) : 0;
 }
 
 // c[12][32] = the sums over np pairs of the packed panels a and b.
