@@ -50,14 +50,12 @@ const timed = (f) => () => {
   for (const a of [r].flat()) a.dispose();
 };
 /**
- * Evaluates f `reps` times back to back (or until `ms` have passed), each result freed as soon as
- * the next is queued (the allocator reuses a block only for work queued later), and waits once at
- * the end.
+ * Evaluates f `reps` times back to back, each result freed as soon as the next is queued (the
+ * allocator reuses a block only for work queued later), and waits once at the end.
  */
-function queue(f, reps, ms = Infinity) {
-  const end = performance.now() + ms;
+function queue(f, reps) {
   let last = null;
-  for (let i = 0; i < reps && (ms === Infinity || performance.now() < end); i++) {
+  for (let i = 0; i < reps; i++) {
     const r = f();
     mx.eval(r);
     last?.dispose();
@@ -69,14 +67,9 @@ function queue(f, reps, ms = Infinity) {
 /**
  * Seconds per evaluation of f when `reps` evaluations are queued back to back and waited for once
  * at the end, as a training loop runs (and as the peers are timed: launches back to back, one wait):
- * the host records and plans the next evaluation while the gpu runs this one. First f runs for
- * half a second (at most 3,000 times): V8 optimizes the tracing and planning code only after some
- * thousands of evaluations (a cold process spent 8-10 us of host time per small product against
- * 2.3 warm, with pauses of 30-60 us while it compiled), and a training loop runs in that state.
- * The peers' Python needs no such warm-up; they are timed after three calls.
+ * the host records and plans the next evaluation while the gpu runs this one.
  */
 function pipelined(f, reps, runs = 5) {
-  queue(f, 3000, 500);
   return median(() => queue(f, reps), runs) / reps;
 }
 const random = (shape) => {
@@ -89,6 +82,18 @@ const random = (shape) => {
 const range = (k) => [...Array(k).keys()];
 
 const tf32 = process.env.TESSERA_ALLOW_TF32 === "1";
+// V8 optimizes the tracing and planning code only after some thousands of evaluations (a cold
+// process spent 8-10 us of host time per small product against 2.3 warm, with pauses of 30-60 us
+// while it compiled), and a training loop runs in that state; the peers' Python needs no warm-up.
+// So 3,000 products of 64^3 run first: the same code paths, with the gpu nearly idle (warming up
+// on the timed products themselves held a 4096^3 product's clock down: 0.84 of PyTorch, 0.99
+// without, 2026-12-02).
+for (const d of ["float32", "bfloat16"]) {
+  const r = random([64, 64]), t = mx.astype(r, d);
+  queue(() => mx.matmul(t, t), 3000);
+  if (t !== r) t.dispose();
+  r.dispose();
+}
 /** The device time (ms) of what g returns: mx.profile waits for each instruction. */
 const deviceMs = (g) => {
   const p = mx.profile(g);

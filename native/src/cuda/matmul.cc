@@ -1,5 +1,5 @@
-// @file Batched matmul on the gpu through cuBLAS (float32, float64, and float16/bfloat16 with float32
-// accumulation), opened with dlopen when first needed: the build
+// @file Batched matmul on the gpu through cuBLASLt (matmul_lt.cc), else cuBLAS (float32, float64,
+// and float16/bfloat16 with float32 accumulation), opened with dlopen when first needed: the build
 // needs neither cuBLAS's headers nor its library, so the few declarations it uses live here.
 // Row-major C = A @ B is computed as column-major C^T = B^T A^T, so no operand is transposed in
 // memory; an operand whose last two axes have no unit stride, or whose batch axes do not reduce
@@ -198,8 +198,9 @@ void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc&
   ArrayDesc ka = usable(c, a, oa), kb = usable(c, b, ob);  // temporaries live until the call is queued
   LtProduct q{a.dtype, oa.op, ob.op, M, N, K, batch, oa.data, oa.ld, oa.batch_stride, ob.data, ob.ld, ob.batch_stride,
               addend ? kc.bytes() : nullptr, out.bytes(), bias ? kbias.bytes() : nullptr};
-  // (out is a fresh buffer: the executor never hands a product an input's buffer.)
-  if ((addend || bias) && lt_matmul(c, q)) return;
+  // (out is a fresh buffer: the executor never hands a product an input's buffer.) cuBLASLt
+  // first (matmul_lt.cc: less host time per call); cuBLAS where it offers no algorithm.
+  if (lt_matmul(c, q)) return;
   Cublas& lib = cublas(c.stream);
   const bool f64 = a.dtype == DType::F64;
   const double one_d = 1, zero_d = 0;
