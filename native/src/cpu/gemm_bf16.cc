@@ -137,7 +137,7 @@ TG_BF16 inline __m512i interleave(const uint16_t* x0, const uint16_t* x1) {
 }
 
 // One R tile: rows [0, mr) x k [0, kk) of op (offset to the tile's origin) into dst[16][32].
-TG_AMX void pack_r_tile(const Operand& op, int64_t mr, int64_t kk, uint16_t* dst) {
+TG_BF16 void pack_r_tile(const Operand& op, int64_t mr, int64_t kk, uint16_t* dst) {
   if (mr == 16 && kk == 32 && op.cs == 1) {
     for (int i = 0; i < 16; ++i) _mm512_store_si512(dst + 32 * i, _mm512_loadu_si512(op.p + i * op.rs));
   } else if (mr == 16 && kk == 32 && op.rs == 1) {
@@ -153,7 +153,7 @@ TG_AMX void pack_r_tile(const Operand& op, int64_t mr, int64_t kk, uint16_t* dst
 
 // One V tile: k [0, kk) x columns [0, nr) of op (rs steps k, cs steps the column) into
 // dst[16 pairs][16 columns][2].
-TG_AMX void pack_v_tile(const Operand& op, int64_t nr, int64_t kk, uint16_t* dst) {
+TG_BF16 void pack_v_tile(const Operand& op, int64_t nr, int64_t kk, uint16_t* dst) {
   if (nr == 16 && kk == 32 && op.cs == 1) {
     for (int p = 0; p < 16; ++p) _mm512_store_si512(dst + 32 * p, interleave(op.p + 2 * p * op.rs, op.p + (2 * p + 1) * op.rs));
   } else if (nr == 16 && kk == 32 && op.rs == 1) {
@@ -178,7 +178,7 @@ TG_BF16 inline __m512i round_bf16(const float* lo, const float* hi) {
 }
 
 // Rounds a 32 x 32 float32 block and stores its first nr columns as rows of dst (row stride ld).
-TG_AMX void store_transposed(const float* block, uint16_t* dst, int64_t ld, int64_t nr) {
+TG_BF16 void store_transposed(const float* block, uint16_t* dst, int64_t ld, int64_t nr) {
   alignas(64) float t[2][16 * 16];  // the transposes of the two row halves of 16 columns
   for (int bj = 0; bj < 2; ++bj) {
     for (int bi = 0; bi < 2; ++bi) {
@@ -236,7 +236,7 @@ struct Finished {
   int64_t i0, j0;
 };
 
-TG_AMX void write_block(const Problem& pb, const Finished& f) {
+TG_BF16 void write_block(const Problem& pb, const Finished& f) {
   const int64_t mr = std::min<int64_t>(32, pb.M - f.i0), nr = std::min<int64_t>(32, pb.N - f.j0);
   const float* block = f.block;
   if (pb.csC == 1 && nr == 32) {
@@ -279,7 +279,7 @@ struct Layout {
 // k, else k step by k step across the tiles (so a row-major B's lines are read whole, once).
 
 // The packed R tiles [s, e) in that order.
-TG_AMX void pack_r_tiles(const Problem& pb, const Layout& L, int64_t s, int64_t e) {
+TG_BF16 void pack_r_tiles(const Problem& pb, const Layout& L, int64_t s, int64_t e) {
   const int64_t rk = L.nkb - L.direct;  // packed k steps per row tile
   const Operand& o = pb.r;
   for (int64_t q = s; q < e; ++q) {
@@ -291,7 +291,7 @@ TG_AMX void pack_r_tiles(const Problem& pb, const Layout& L, int64_t s, int64_t 
 }
 
 // The V tiles of tile columns [u0, u1), [s, e) of them in that order.
-TG_AMX void pack_v_tiles(const Problem& pb, const Layout& L, int64_t u0, int64_t u1, int64_t s, int64_t e) {
+TG_BF16 void pack_v_tiles(const Problem& pb, const Layout& L, int64_t u0, int64_t u1, int64_t s, int64_t e) {
   const int64_t nkb = L.nkb, nu = u1 - u0;
   const Operand& o = pb.v;
   for (int64_t q = s; q < e; ++q) {
