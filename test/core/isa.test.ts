@@ -150,7 +150,8 @@ describe("vectorized exp, tanh and sigmoid on every SIMD path the CPU has", () =
 const BF16_CHILD = `
 import * as mx from "@tessera/core";
 ${values.toString()}
-const shapes = [[96, 200, 64], [64, 600, 100], [50, 71, 40]];
+// [100, 100, 100]: packed operand panels whose sizes are not multiples of 64 bytes
+const shapes = [[96, 200, 64], [64, 600, 100], [50, 71, 40], [100, 100, 100]];
 const out = [];
 shapes.forEach(([m, k, n], i) => {
   for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]]) {

@@ -65,7 +65,8 @@ Bf16Path detect_path() {
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
   if ((lo & (3u << 17)) != (3u << 17)) return dot;
   // ...and Linux hands it out per process on request (it refuses when a thread's alternate signal
-  // stack is too small for the tile state).
+  // stack is too small for the tile state; once granted, it refuses such small stacks to every
+  // thread of the process that asks for one later).
   constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
   return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0 ? Bf16Path::Amx : dot;
 }
@@ -304,10 +305,10 @@ TG_BF16 void pack_v_tiles(const Problem& pb, const Layout& L, int64_t u0, int64_
 // Units [s, e) of (chunk of column blocks, row block), chunk-major, so consecutive units share
 // their chunk's V tiles.
 TG_AMX void compute_units(const Problem& pb, const Layout& L, int64_t s, int64_t e) {
-  static const TileConfig config;
-  _tile_loadconfig(&config);
   const int64_t nkb = L.nkb, ksteps = kKc / 32, ldp = L.per_chunk * 32;
   float* partial = nkb > ksteps ? tls_partial.get<float>(static_cast<size_t>(32 * ldp)) : nullptr;
+  static const TileConfig config;
+  _tile_loadconfig(&config);  // (after the allocation above, which may throw: released below)
   // Two blocks of sums: one is rounded into C while the tiles work on the next (the rounding is
   // independent of the tile instructions, so it runs in their shadow).
   alignas(64) float blocks[2][32 * 32];
@@ -482,8 +483,10 @@ TG_BF16 void dot_units(const Problem& pb, const uint32_t* A, const uint32_t* B, 
 
 void dot_gemm(const Problem& pb) {
   const int64_t np = (pb.K + 1) / 2, n_rp = (pb.M + kDotRows - 1) / kDotRows, n_cp = (pb.N + kDotCols - 1) / kDotCols;
-  uint32_t* A = tls_packed.get<uint32_t>(static_cast<size_t>((n_rp * kDotRows + n_cp * kDotCols) * np));
-  uint32_t* B = A + n_rp * kDotRows * np;
+  // B's panels are read and written with aligned vector moves: A's part is rounded up to 64 bytes.
+  const int64_t a_words = (n_rp * kDotRows * np + 15) / 16 * 16;
+  uint32_t* A = tls_packed.get<uint32_t>(static_cast<size_t>(a_words + n_cp * kDotCols * np));
+  uint32_t* B = A + a_words;
   parallel_for(n_rp + n_cp, std::max<int64_t>(1, 8192 / np), [&](int64_t s, int64_t e) {
     for (int64_t q = s; q < e; ++q) {
       if (q < n_rp) pack_dot_a(pb, q * kDotRows, np, A + q * kDotRows * np);

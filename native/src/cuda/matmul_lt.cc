@@ -105,6 +105,7 @@ struct Plan {
   bool ok = false;
 };
 
+constexpr size_t kMaxPlans = 4096;
 std::mutex plans_mutex;
 std::unordered_map<Key, Plan, KeyHash> plans;
 
@@ -130,6 +131,9 @@ Plan* plan_for(Lt& lib, const Key& key, size_t workspace) {
   std::lock_guard<std::mutex> lock(plans_mutex);
   auto it = plans.find(key);
   if (it != plans.end()) return it->second.ok ? &it->second : nullptr;
+  // Plans are kept for the process's life: past kMaxPlans shapes, new ones go to cuBLAS (which
+  // plans each call itself), so a workload of ever-new shapes does not grow this without bound.
+  if (plans.size() >= kMaxPlans) return nullptr;
   Plan& p = plans[key];
   const int scale = key.type == kR64F ? kR64F : kR32F;
   if (lib.desc_create(&p.desc, key.compute, scale)) return nullptr;
