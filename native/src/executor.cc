@@ -680,12 +680,8 @@ static void check_operands(const Instr& instr, const Inputs& ins) {
       product.push_back(b.shape[n - 1]);
       if (instr.shape == product) return;
       // With an epilogue the result may be the product's rows reshaped (their length kept).
-      auto count = [](const Shape& s) {
-        int64_t k = 1;
-        for (int64_t d : s) k *= d;
-        return k;
-      };
-      if (!epilogue || out_ndim < 1 || instr.shape.back() != product.back() || count(instr.shape) != count(product))
+      if (!epilogue || out_ndim < 1 || instr.shape.back() != product.back() ||
+          checked_numel(instr.shape, instr.dtype) != checked_numel(product, instr.dtype))
         throw bad("matmul output shape does not match its operands");
       return;
     }

@@ -108,8 +108,8 @@ void cast(const Context& c, const ArrayDesc& x, ArrayDesc& out);
 // reduce.cu: reduceSum/Prod/Max/Min over instr.ints (cpu semantics: double accumulation for
 // floats), and argmax/argmin along ints[0] (uint32 indices).
 void reduce(const Context& c, const Instr& instr, const ArrayDesc& x, ArrayDesc& out);
-// matmul.cc: float32/float64 through cuBLAS (opened at run time); every other dtype through
-// matmul_generic.cu (the cpu's plain loop: integers wrap, half types accumulate in double).
+// matmul.cc: float types through cuBLASLt, else cuBLAS (both opened at run time); every other
+// dtype through matmul_generic.cu (the cpu's plain loop: integers wrap).
 // With `addend` (out's shape) and/or `bias` ([N]): out = a @ b + addend + bias, in the product's
 // epilogue (cuBLASLt), else by adds after it.
 void matmul(const Context& c, const ArrayDesc& a, const ArrayDesc& b, ArrayDesc& out, const ArrayDesc* addend = nullptr,

@@ -6,6 +6,7 @@ import type { Array } from "./array.js";
 import type { DType } from "./dtype.js";
 import { bind, bind1 } from "./primitive.js";
 import * as P from "./primitives/index.js";
+import { sameShape } from "./shape.js";
 import type { SliceParams } from "./primitives/movement.js";
 import type { ScatterMode } from "./primitives/indexing.js";
 import type { ScanParams } from "./primitives/scan.js";
@@ -48,7 +49,6 @@ export const convWeightGrad = (x: Array, ct: Array, params: ConvWeightGradParams
 export const window = (x: Array, params: WindowParams) => bind1(P.window, [x], params);
 export const windowAdd = (ct: Array, params: WindowAddParams) => bind1(P.windowAdd, [ct], params);
 
-const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 export const broadcastTo = (x: Array, shape: number[]) =>
   sameShape(x.shape, shape) ? x : bind1(P.broadcastTo, [x], { shape });
 export const reshape = (x: Array, shape: number[]) => (sameShape(x.shape, shape) ? x : bind1(P.reshape, [x], { shape }));

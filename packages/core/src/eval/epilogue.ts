@@ -7,7 +7,7 @@
  * cost a kernel launch otherwise.
  *
  * The results are those of the separate ops up to the product's own summation order (cuBLASLt
- * may choose another algorithm for a product with an epilogue than cuBLAS does without): a
+ * may choose another algorithm for a product with an epilogue than for the same product without): a
  * float32 (or float64) product's value is its accumulator's, and the epilogue adds one operand to
  * it and rounds once, as the add would. So a product takes one add only (cuBLASLt adds C before
  * the bias: two adds folded would be summed in another order than the graph's), and half types
@@ -25,6 +25,7 @@
  */
 import type { Array, Node } from "../array.js";
 import { opcode } from "../native/ops.js";
+import { sameShape } from "../shape.js";
 
 const MATMUL = opcode("matmul");
 const ADD = opcode("add");
@@ -150,5 +151,3 @@ function fold(add: Node, products: Map<Array, Product>, readOnce: (x: Array) => 
   }
   return null;
 }
-
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);

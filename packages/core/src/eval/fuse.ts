@@ -21,6 +21,7 @@ import { nativeDevice } from "../device.js";
 import { dtypeCode, type DType } from "../dtype.js";
 import { native } from "../native/binding.js";
 import { opcode } from "../native/ops.js";
+import { sameShape } from "../shape.js";
 import { foldEpilogues } from "./epilogue.js";
 import type { DynamicRef } from "./tracing.js";
 
@@ -87,13 +88,6 @@ export interface FusedUnit {
 export type Unit = { kind: "node"; node: Node } | FusedUnit;
 
 const isFloat = (t: DType | undefined) => t === "float32" || t === "float64";
-/** Element-wise equality of two shapes (or of two units' ints). */
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /**
  * The number type a fusable node computes in: "float32" or "float64", null for a node on bools

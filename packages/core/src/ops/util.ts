@@ -5,6 +5,7 @@ import { DTypeError, ShapeError, fmtShape } from "../errors.js";
 import * as lax from "../lax.js";
 import { onDevice, opName, type Device, type DeviceOptions } from "../device.js";
 import { weakScalarValue } from "../convert.js";
+import { sameShape } from "../shape.js";
 
 /** The options of a call that passes none: one shared empty object (callers only read options). */
 const NO_OPTIONS = Object.freeze({});
@@ -224,12 +225,6 @@ export function prepare(op: string, xs: ArrayLike[], dtype?: DType): Array[] {
   return arrays.map((a) => lax.broadcastTo(a, shape));
 }
 
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** Normalizes one axis (negative counts from the end) or throws a RangeError naming the op. */
 export function normalizeAxis(op: string, axis: unknown, ndim: number, shape?: number[]): number {
