@@ -527,6 +527,15 @@ Napi::Value ReplayStatsFn(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// counters() -> { "gpu.productGraphsReplayed": n, ... }: each backend's named counts, prefixed with
+// its device's name (tests read these).
+Napi::Value Counters(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  for (Backend* b : backends())
+    for (const auto& [name, value] : b->counters()) o.Set(std::string(b->name()) + "." + name, Napi::Number::New(info.Env(), value));
+  return o;
+}
+
 Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   sweep(info.Env());  // count what the collector has already dropped
   report_memory(info.Env(), true);
@@ -627,6 +636,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("describe", Napi::Function::New(env, Guard<Describe>));
   exports.Set("memoryStats", Napi::Function::New(env, Guard<MemoryStats>));
   exports.Set("replayStats", Napi::Function::New(env, Guard<ReplayStatsFn>));
+  exports.Set("counters", Napi::Function::New(env, Guard<Counters>));
   exports.Set("resetPeakMemory", Napi::Function::New(env, Guard<ResetPeak>));
   exports.Set("clearCache", Napi::Function::New(env, Guard<ClearCache>));
   exports.Set("setMemoryLimit", Napi::Function::New(env, Guard<SetMemoryLimit>));

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "array.h"
@@ -105,6 +106,8 @@ class Backend {
   virtual std::unique_ptr<Capture> end_capture(bool /*keep*/) { return nullptr; }
   // Enqueues a copy of src into dst (same shape and dtype, dst contiguous; devices of this backend).
   virtual void copy(const ArrayDesc& /*src*/, const ArrayDesc& /*dst*/) {}
+  // Named counts of what the backend did (tests read them through the addon's counters()).
+  virtual std::vector<std::pair<std::string, double>> counters() const { return {}; }
 };
 
 // The backend registry: index 0 is the cpu; the device field of an instruction is an index here.

@@ -160,6 +160,7 @@ class CudaBackend : public Backend {
       copy_strided(ctx_, src, dst);
   }
   Allocator& allocator() override { return allocator_; }
+  std::vector<std::pair<std::string, double>> counters() const override { return lt_counters(); }
   // Fused chains only where NVRTC can compile them (else the fusion pass leaves gpu nodes alone).
   bool supports(Op op) const override { return op == Op::Fused ? fused_available() : ported(op); }
   void synchronize() override {

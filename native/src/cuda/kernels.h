@@ -138,6 +138,8 @@ struct LtProduct {
   const void* bias;  // nullptr: none
 };
 bool lt_matmul(const Context& c, const LtProduct& q);
+// Named counts of matmul_lt.cc's graph replays (backend counters, which tests read).
+std::vector<std::pair<std::string, double>> lt_counters();
 // copy.cu: a itself when row-contiguous, else a contiguous copy (its storage is released in
 // stream order when the returned descriptor dies, so kernels queued before that may read it).
 ArrayDesc contiguous(const Context& c, const ArrayDesc& a);

@@ -45,6 +45,9 @@ export interface NativeBinding {
   /** Kept bodies recorded as one device launch (CUDA graphs), runs such a recording served, runs it
    * could not serve (they ran plainly), recordings that failed, inputs replays copied in. */
   replayStats(): { captures: number; replays: number; misses: number; failures: number; copies: number; lastFailure: string; lastMiss: string; lastCopies: string };
+  /** Each backend's named counts, keyed "device.name" (the gpu's: productGraphsRecorded and
+   * productGraphsReplayed, products launched from a recorded graph of an earlier identical call). */
+  counters(): Record<string, number>;
   /** The names of the addon's backends; a program's device field indexes this list. */
   devices(): string[];
   opTable(): string[];
