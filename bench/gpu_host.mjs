@@ -3,7 +3,7 @@
 // before freed as the next is queued, after 3,000 evaluations that let V8 optimize the tracing
 // code. "host" is the time until the last evaluation returned; "with wait" adds the final wait for
 // the device. It runs twice, with products replayed from recorded graphs off
-// (TESSERA_PRODUCT_GRAPHS=0) and on, in child processes (the switch is read when the addon loads).
+// (TESSERA_PRODUCT_GRAPHS=0) and on, in child processes (the switch is read once per process).
 // Run on a machine with a CUDA GPU: `node bench/gpu_host.mjs`.
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";

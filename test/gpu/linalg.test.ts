@@ -41,6 +41,39 @@ describe.skipIf(!HAS_GPU)("gpu: linalg against the cpu", () => {
       close(bothDevices(() => mx.linalg.svd(mx.zeros([2, 3, 2], d))), tol, "svd of zeros (null directions)");
     });
   }
+  // Matrices of 32 rows or more take a block of threads each for cholesky, inv, solve and qr
+  // (linalg.cu's Team): the same algorithm in the same order per element, so the cpu's results
+  // to rounding, and the residuals of float64 products small.
+  for (const [n, batch] of [[32, 3], [100, 2], [257, 1]] as const) {
+    it(`float64 ${batch} x ${n} x ${n}: cholesky, inv, solve and qr by a block of threads per matrix`, () => {
+      const a = data([batch, n, n], "float64"), s = spd(data([batch, n, n], "float64")), b = data([batch, n, 3], "float64");
+      const tol = 1e-9;
+      close(bothDevices(() => mx.linalg.cholesky(s)), tol, "cholesky");
+      close(bothDevices(() => mx.linalg.inv(a)), tol * 100, "inv");
+      close(bothDevices(() => mx.linalg.solve(a, b)), tol * 100, "solve");
+      close(bothDevices(() => mx.linalg.qr(a)), tol, "qr");
+      close(bothDevices(() => mx.linalg.qr(data([n + 5, n], "float64"))), tol, "qr, tall");
+      close(bothDevices(() => mx.linalg.qr(data([n, n + 7], "float64"))), tol, "qr, wide");
+      on(mx.gpu, () => {
+        const eye = mx.broadcastTo(mx.eye(n, undefined, undefined, "float64"), [batch, n, n]);
+        const residual = (x: A, y: A) => mx.max(mx.abs(mx.subtract(x, y))).item() as number;
+        const l = mx.linalg.cholesky(s), [q, r] = mx.linalg.qr(a);
+        expect(residual(mx.matmul(l, mx.swapaxes(l, -1, -2)), s), "L L^T - A").toBeLessThan(1e-10 * n);
+        expect(residual(mx.matmul(a, mx.linalg.inv(a)), eye), "A inv(A) - I").toBeLessThan(1e-8 * n);
+        expect(residual(mx.matmul(a, mx.linalg.solve(a, b)), b), "A solve(A, b) - b").toBeLessThan(1e-8 * n);
+        expect(residual(mx.matmul(q, r), a), "Q R - A").toBeLessThan(1e-12 * n);
+        expect(residual(mx.matmul(mx.swapaxes(q, -1, -2), q), eye), "Q^T Q - I").toBeLessThan(1e-12 * n);
+      });
+    });
+  }
+  it("a singular matrix of 64 rows: the cpu's error, from the block of threads", () => {
+    const rows = data([64, 64], "float64");
+    const sing = mx.concatenate([rows.index(mx.slice(0, 40)), rows.index(mx.slice(0, 24))], 0);  // rows 40.. repeat 0..
+    for (const d of [mx.cpu, mx.gpu]) expect(() => on(d, () => mx.linalg.inv(sing)).tolist(), `inv on ${d.type}`).toThrow(/singular \(pivot \d+ is zero\)/);
+    const indef = mx.multiply(mx.eye(64, undefined, undefined, "float64"), mx.where(mx.equal(mx.arange(64), 50), -1, 1));
+    for (const d of [mx.cpu, mx.gpu]) expect(() => on(d, () => mx.linalg.cholesky(indef)).tolist(), `cholesky on ${d.type}`).toThrow(/leading minor 51 is not positive/);
+  });
+
   it("singular and indefinite matrices are the cpu's errors, naming the batch entry", () => {
     const sing = mx.array([[[1, 0], [0, 1]], [[1, 2], [2, 4]]], "float64");
     const indef = mx.array([[[4, 0], [0, 1]], [[1, 0], [0, -1]]], "float64");

@@ -13,6 +13,7 @@
 // earlier one (below: 6.6 us of host time per TF32 1024^3 evaluation instead of 13.5-18).
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -173,8 +174,10 @@ Plan* plan_for(Lt& lib, const Key& key, size_t workspace) {
 // allocator hands out the same blocks. So the second call of a (plan, pointers, stream) is recorded
 // as a CUDA graph, and later calls launch that graph (2-3 us). The graph holds what the call would
 // launch (the kernel, any split-K reduce, alpha and beta), so a replay computes what the call would;
-// a replay writes only D and the stream's workspace, as the call does. Not used while a compiled
-// call is recorded (its stream is being captured already). TESSERA_PRODUCT_GRAPHS=0 turns it off.
+// a replay writes only D and the stream's workspace, as the call does. The call is recorded on a
+// stream of its own, which nothing else uses (the allocator may queue on the backend's stream from
+// another thread), and the graph is launched on the backend's. Not used while a compiled call is
+// recorded (its stream is being captured already). TESSERA_PRODUCT_GRAPHS=0 turns it off.
 struct Launch {
   const Plan* plan;
   const void *a, *b, *c, *d, *bias, *ws;
@@ -191,14 +194,16 @@ struct LaunchHash {
 };
 static_assert(sizeof(Launch) % 8 == 0, "Launch is hashed as words");
 struct Replay {
-  int calls = 0;
+  int calls = 0;  // counted up to 3 (recorded at 2; one whose recording failed stays at 3)
+  uint64_t last_used = 0;
   cudaGraphExec_t exec = nullptr;
 };
-// Keys seen once are forgotten, then recorded graphs, once this many are kept (a loop's products
-// number in the tens to hundreds; new pointers every call never get past one sighting).
+// Past this many keys, the least recently used quarter is forgotten (a loop's products number in
+// the tens to hundreds; calls with new pointers every time never get past one sighting).
 constexpr size_t kMaxLaunches = 1024;
 // Never destroyed: graph executables must not be freed after the driver has shut down at exit.
 auto& launches = *new std::unordered_map<Launch, Replay, LaunchHash>();
+uint64_t launch_clock = 0;
 std::atomic<int64_t> n_recorded{0}, n_replayed{0};
 
 bool replays_enabled() {
@@ -210,22 +215,36 @@ bool replays_enabled() {
 }
 
 void forget_launches() {
-  for (auto it = launches.begin(); it != launches.end();)
-    it = it->second.exec ? std::next(it) : launches.erase(it);
-  if (launches.size() < kMaxLaunches) return;
-  // (A graph executable still running when destroyed is freed by the driver when it completes.)
-  for (auto& [key, r] : launches) cudaGraphExecDestroy(r.exec);
-  launches.clear();
+  std::vector<uint64_t> ages;
+  ages.reserve(launches.size());
+  for (const auto& [key, r] : launches) ages.push_back(r.last_used);
+  auto quarter = ages.begin() + ages.size() / 4;
+  std::nth_element(ages.begin(), quarter, ages.end());
+  const uint64_t cut = *quarter;
+  for (auto it = launches.begin(); it != launches.end();) {
+    if (it->second.last_used > cut) {
+      ++it;
+      continue;
+    }
+    // (A graph executable still running when destroyed is freed by the driver when it completes.)
+    if (it->second.exec) cudaGraphExecDestroy(it->second.exec);
+    it = launches.erase(it);
+  }
 }
 
-// Records `call` (a cuBLASLt call on `stream`) as a graph and launches it; false when the stream
-// could not be captured (the caller then calls cuBLASLt itself).
+// Records `call(stream)` (a cuBLASLt call) on a private stream as a graph and launches it on
+// `stream`; false when that failed (the caller then calls cuBLASLt itself).
 template <typename Call>
 bool record_and_launch(cudaStream_t stream, Replay& r, Call call) {
-  if (cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) return cudaGetLastError(), false;
-  const bool called = call();
+  static cudaStream_t own = [] {
+    cudaStream_t s = nullptr;
+    if (cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) != cudaSuccess) cudaGetLastError(), s = nullptr;
+    return s;
+  }();
+  if (!own || cudaStreamBeginCapture(own, cudaStreamCaptureModeThreadLocal) != cudaSuccess) return cudaGetLastError(), false;
+  const bool called = call(own);
   cudaGraph_t graph = nullptr;
-  const cudaError_t ended = cudaStreamEndCapture(stream, &graph);
+  const cudaError_t ended = cudaStreamEndCapture(own, &graph);
   cudaGraphExec_t exec = nullptr;
   const bool made = called && ended == cudaSuccess && graph && cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess;
   if (graph) cudaGraphDestroy(graph);
@@ -265,12 +284,12 @@ bool lt_matmul(const Context& c, const LtProduct& q) {
   const float one_f = 1, zero_f = 0;
   const void* one = type == kR64F ? static_cast<const void*>(&one_d) : &one_f;
   const void* beta = q.c ? one : type == kR64F ? static_cast<const void*>(&zero_d) : &zero_f;
-  auto call = [&] {
+  auto call = [&](cudaStream_t stream) {
     if (q.bias) lib.desc_set(p->desc, kDescBiasPointer, &q.bias, sizeof q.bias);
     return lib.matmul(lib.handle, p->desc, one, q.b, p->a, q.a, p->b, beta, q.c ? q.c : q.d, p->d, q.d, p->d, &p->algo, ws, ws_bytes,
-                      c.stream) == 0;
+                      stream) == 0;
   };
-  if (c.patches || !replays_enabled()) return call();  // (patches: a compiled call is being recorded)
+  if (c.patches || !replays_enabled()) return call(c.stream);  // (patches: a compiled call is being recorded)
   const Launch launch{p, q.a, q.b, q.c, q.d, q.bias, ws, c.stream};
   auto it = launches.find(launch);
   if (it == launches.end()) {
@@ -278,6 +297,7 @@ bool lt_matmul(const Context& c, const LtProduct& q) {
     it = launches.emplace(launch, Replay{}).first;
   }
   Replay& r = it->second;
+  r.last_used = ++launch_clock;
   if (r.exec) {
     if (cudaGraphLaunch(r.exec, c.stream) == cudaSuccess) return ++n_replayed, true;
     cudaGetLastError();
@@ -285,8 +305,8 @@ bool lt_matmul(const Context& c, const LtProduct& q) {
     r.exec = nullptr;
     r.calls = 0;
   }
-  if (++r.calls == 2 && record_and_launch(c.stream, r, call)) return true;
-  return call();
+  if (r.calls < 3 && ++r.calls == 2 && record_and_launch(c.stream, r, call)) return true;
+  return call(c.stream);
 }
 
 }  // namespace tessera::cuda
