@@ -42,7 +42,7 @@ for (const n of sizes) {
     if (n <= (maxN[name] ?? Infinity)) ours[`${name}_${n}`] = median(() => {
       const r = [f(a, s, b)].flat();
       mx.eval(...r);
-      r[0].index(0, 0).item();  // waits for the gpu
+      mx.reshape(r[0], [-1]).index(0).item();  // waits for the gpu
     });
 }
 let torch = null;
