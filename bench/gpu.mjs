@@ -162,6 +162,10 @@ deviceMs(() => range(K).map(() => f(x)));
 const dFused = deviceMs(() => range(K).map(() => f(x))) / K / 1e3, dCopy = deviceMs(() => range(K).map(() => mx.copy(x))) / K / 1e3;
 console.log(`  device time per kernel (mx.profile): fused ${(dFused * 1e3).toFixed(3)} ms, ${tb(8 * n, dFused)}; copy ${(dCopy * 1e3).toFixed(3)} ms, ${tb(8 * n, dCopy)}`);
 
+// A scan of one long line (scan.cu's chunked path): reads x twice and writes once.
+const tScan = median(timed(() => mx.cumsum(x)), 5);
+console.log(`cumsum of 64M floats, one line: ${(tScan * 1e3).toFixed(3)} ms, ${tb(8 * n, tScan)} (read + write)`);
+
 const host = mx.array(new Float32Array(n), undefined, { device: mx.cpu });
 mx.eval(host);
 const tUp = median(timed(() => mx.copy(host, { device: mx.gpu })), 5);

@@ -57,9 +57,37 @@ describe.skipIf(!HAS_GPU)("gpu: scans", () => {
     const x = mx.array(v, "float32");
     const held = x.toTypedArray() as Float32Array;
     let s = 0;
-    const want = Float64Array.from(held, (h) => Math.fround((s += h)));
+    const want = Float64Array.from(held, (h) => (s += h));
+    // One line this long is scanned a chunk per block (scan.cu): its double sums are grouped
+    // otherwise than the loop's, so each may differ from the loop's by twice the bound of a
+    // double sum of these terms, besides the float32 rounding of the result (half an ulp).
+    const bound = 2 * held.length * 2 ** -53 * held.reduce((a, h) => a + Math.abs(h), 0);
     const [[, g]] = bothDevices(() => mx.cumsum(x));
-    expectClose(g, want, 2 ** -24, 1e-12, "cumsum of 100000");
+    expectClose(g, want, 2 ** -24, bound, "cumsum of 100000");
+  });
+  it("few long lines, a block per chunk of 4,096: the cpu's results on every direction and layout", () => {
+    // Half-integers sum exactly in double, and powers of two multiply exactly, in any grouping
+    // (integers wrap the same in any grouping), so sums and products too must equal the cpu's
+    // loop bit for bit (NaN, infinities and signed zeros included).
+    const n = 9000;  // two full chunks and a partial one
+    const twos = (shape: number[], d: mx.DType) =>
+      mx.array(Array.from({ length: shape[0] * shape[1] }, () => [-2, -1, -0.5, 0.5, 1, 2][Math.floor(next() * 6)]), "float64").astype(d).reshape(shape);
+    for (const d of ["float32", "float64", "int32", "uint8", "int64", "float16"] as mx.DType[]) {
+      const float = d.startsWith("float");
+      const rows = data([2, n], d), cols = data([n, 3], d), strided = mx.transpose(data([n, 2], d));
+      const factors = float ? [twos([2, n], d), twos([n, 3], d), mx.transpose(twos([n, 2], d)), twos([2, n], d)] : [rows, cols, strided, rows];
+      const layouts = [["rows", rows, 1], ["columns", cols, 0], ["strided rows", strided, 1], ["flattened", rows, null]] as const;
+      for (const o of OPTIONS)
+        layouts.forEach(([label, x, axis], i) => {
+          const what = `${d} ${label} ${JSON.stringify(o)}`;
+          expectSame(bothDevices(() => [mx.cummax(x, axis, o), mx.cummin(x, axis, o)]), `cummax/cummin ${what}`);
+          expectSame(bothDevices(() => [mx.cumsum(x, axis, o), mx.cumprod(factors[i], axis, o)]), `cumsum/cumprod ${what}`);
+        });
+    }
+    const x = data([2, n], "float32");
+    for (const o of OPTIONS)
+      for (const [c, g] of bothDevices(() => mx.logcumsumexp(x, 1, o)))
+        expectClose(g, c.astype("float64").toTypedArray() as Float64Array, 2 ** -23, 0, `logcumsumexp ${JSON.stringify(o)}`);
   });
 });
 

@@ -1,9 +1,14 @@
 // @file Scans on the gpu (cumsum, cumprod, cummax, cummin, logcumsumexp along one axis, inclusive
 // or exclusive, either direction) with the cpu's semantics and order of operations (cpu/scan.cc):
-// floating scans accumulate in double, integer sums and products wrap in 64 bits. One thread walks
-// each line along the axis, so results equal the cpu's; neighbouring threads take neighbouring
-// lines (the inner axes), which keeps reads and writes coalesced. A long axis with few lines runs
-// on few threads: a blocked parallel scan is the next step for that shape.
+// floating scans accumulate in double, integer sums and products wrap in 64 bits. Many lines: one
+// thread walks each line along the axis, so results equal the cpu's; neighbouring threads take
+// neighbouring lines (the inner axes), which keeps reads and writes coalesced. A long axis with few
+// lines (which would leave the gpu nearly idle, one thread walking millions of elements) is cut
+// into chunks of 4,096 scanned by a block each: the chunks' totals, then each line's carries from
+// chunk to chunk, then each chunk's scan from its carry (a fixed order, so the same bits every run).
+// Max, min and integer scans equal the cpu's; floating sums and products are grouped otherwise than
+// the cpu's loop, within the rounding of double accumulation (float32 results are rounded once
+// from double, so they nearly always equal the cpu's).
 #include "device.cuh"
 
 namespace tessera::cuda {
@@ -69,6 +74,86 @@ __global__ void __launch_bounds__(kThreads) scan_kernel(const T* x, T* out, int6
   }
 }
 
+// The blocked scan of few long lines. Block b takes chunk b % chunks of line b / chunks.
+constexpr int kPer = 16;                       // elements per thread
+constexpr int64_t kChunk = int64_t(kThreads) * kPer;
+
+// Stages the chunk's values in scan order (as A) in s, and each thread's fold of its kPer of them
+// in tot; returns the chunk's length.
+template <class T, class A, int K>
+__device__ int64_t stage_chunk(const T* x, int64_t n, int64_t sx, const Geometry& g, bool reverse, int64_t chunks, A* s, A* tot) {
+  const int64_t line = blockIdx.x / chunks, p0 = (blockIdx.x % chunks) * kChunk, len = min(kChunk, n - p0);
+  int64_t off[1];
+  locate<1>(g, line, false, off);
+  for (int64_t e = threadIdx.x; e < len; e += blockDim.x) {
+    const int64_t p = p0 + e, k = reverse ? n - 1 - p : p;
+    s[e] = A(compute_t<T>(x[off[0] + k * sx]));
+  }
+  __syncthreads();
+  A acc = init<A, K>();
+  for (int64_t e = int64_t(threadIdx.x) * kPer; e < min(len, int64_t(threadIdx.x + 1) * kPer); ++e) acc = step<A, K>(acc, s[e]);
+  tot[threadIdx.x] = acc;
+  __syncthreads();
+  return len;
+}
+
+template <class T, class A, int K>
+__global__ void __launch_bounds__(kThreads) chunk_totals_kernel(const T* x, int64_t n, int64_t sx, Geometry g, bool reverse,
+                                                                int64_t chunks, A* totals) {
+  __shared__ A s[kChunk];
+  __shared__ A tot[kThreads];
+  stage_chunk<T, A, K>(x, n, sx, g, reverse, chunks, s, tot);
+  if (threadIdx.x != 0) return;
+  A acc = init<A, K>();
+  for (int t = 0; t < kThreads; ++t) acc = step<A, K>(acc, tot[t]);
+  totals[blockIdx.x] = acc;
+}
+
+// One thread per line: each chunk's total becomes the fold of the totals before it.
+template <class A, int K>
+__global__ void chunk_carries_kernel(A* totals, int64_t lines, int64_t chunks) {
+  const int64_t line = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (line >= lines) return;
+  A acc = init<A, K>();
+  for (int64_t c = 0; c < chunks; ++c) {
+    const A t = totals[line * chunks + c];
+    totals[line * chunks + c] = acc;
+    acc = step<A, K>(acc, t);
+  }
+}
+
+template <class T, class A, int K>
+__global__ void __launch_bounds__(kThreads) chunk_scan_kernel(const T* x, T* out, int64_t inner, int64_t n, int64_t sx, Geometry g,
+                                                              bool reverse, bool inclusive, int64_t chunks, const A* carries) {
+  __shared__ A s[kChunk];
+  __shared__ A tot[kThreads];
+  const int64_t len = stage_chunk<T, A, K>(x, n, sx, g, reverse, chunks, s, tot);
+  if (threadIdx.x == 0) {  // each thread's carry: the chunk's, then the threads before it, in order
+    A acc = carries[blockIdx.x];
+    for (int t = 0; t < kThreads; ++t) {
+      const A here = tot[t];
+      tot[t] = acc;
+      acc = step<A, K>(acc, here);
+    }
+  }
+  __syncthreads();
+  A acc = tot[threadIdx.x];
+  for (int64_t e = int64_t(threadIdx.x) * kPer; e < min(len, int64_t(threadIdx.x + 1) * kPer); ++e) {
+    const A v = s[e];
+    if (inclusive) acc = step<A, K>(acc, v);
+    s[e] = acc;
+    if (!inclusive) acc = step<A, K>(acc, v);
+  }
+  __syncthreads();
+  const int64_t line = blockIdx.x / chunks, p0 = (blockIdx.x % chunks) * kChunk;
+  T* ob = out + (line / inner) * n * inner + line % inner;
+  for (int64_t e = threadIdx.x; e < len; e += blockDim.x) {
+    const int64_t p = p0 + e, k = reverse ? n - 1 - p : p;
+    if constexpr (is_half_v<T>) ob[k * inner] = convert<T>(s[e]);
+    else ob[k * inner] = static_cast<T>(s[e]);
+  }
+}
+
 template <class T, int K>
 void launch(const Context& c, const ArrayDesc& x, int axis, bool reverse, bool inclusive, ArrayDesc& out) {
   constexpr bool kWide = K == kSum || K == kProd;
@@ -84,6 +169,20 @@ void launch(const Context& c, const ArrayDesc& x, int axis, bool reverse, bool i
   const int64_t lines = out.size() / x.shape[axis];
   const Shape* sts[1] = {&st};
   const Geometry g = collapse(dims, sts, 1, "scan");
+  const int64_t n = x.shape[axis];
+  if (n >= 2048 && lines <= 16384) {  // few long lines: a block per chunk (above)
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    auto totals = c.allocator->allocate(lines * chunks * sizeof(A));
+    A* t = static_cast<A*>(totals->data);
+    chunk_totals_kernel<T, A, K><<<static_cast<unsigned>(lines * chunks), kThreads, 0, c.stream>>>(x.data<T>(), n, x.strides[axis], g, reverse, chunks, t);
+    check_launch("scan");
+    chunk_carries_kernel<A, K><<<(lines + kThreads - 1) / kThreads, kThreads, 0, c.stream>>>(t, lines, chunks);
+    check_launch("scan");
+    chunk_scan_kernel<T, A, K><<<static_cast<unsigned>(lines * chunks), kThreads, 0, c.stream>>>(x.data<T>(), out.data<T>(), inner, n, x.strides[axis], g,
+                                                                          reverse, inclusive, chunks, t);
+    check_launch("scan");
+    return;  // (totals is released in stream order: kernels queued before its reuse read it)
+  }
   scan_kernel<T, A, K><<<blocks_for(c, lines), kThreads, 0, c.stream>>>(x.data<T>(), out.data<T>(), lines, inner, x.shape[axis],
                                                                         x.strides[axis], g, reverse, inclusive);
   check_launch("scan");
