@@ -121,5 +121,10 @@ describe.skipIf(!HAS_GPU)("gpu: sort", () => {
         expectSame(bothDevices(() => [mx.partition(x, kth, 1), mx.argpartition(x, kth, 1), mx.argpartition(xt, kth % 5, 1)]), `${d} kth ${kth}`);
       for (const k of [1, 5, 40]) expectSame(bothDevices(() => mx.topk(x, k, 1)), `${d} topk ${k}`);
     }
+    // Long lines, and long lines down the columns (each element placed by its own thread).
+    const long = data([2, 20000], "float32"), cols = data([20000, 3], "int32");
+    for (const kth of [0, 123, 19999])
+      expectSame(bothDevices(() => [mx.partition(long, kth, 1), mx.argpartition(long, kth, 1), mx.argpartition(cols, kth, 0)]), `long lines, kth ${kth}`);
+    expectSame(bothDevices(() => [mx.topk(long, 10, 1), mx.topk(cols, 3, 0)]), "topk of long lines");
   });
 });

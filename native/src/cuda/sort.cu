@@ -4,7 +4,11 @@
 // +inf, -0 as +0, signed and floating bits flipped into unsigned order), and CUB's stable
 // segmented sort orders (key, position) pairs per line. A selection (ints [axis, kth, sort_tail])
 // places elements by their rank in that order, as the cpu does: ranks below kth first and above it
-// last, each side in its original order, or the side after kth sorted with sort_tail.
+// last, each side in its original order, or the side after kth sorted with sort_tail. An element's
+// place among the lower side is the count of lower ranks before it in its line (an exclusive
+// prefix sum over all lines, less the sum where its line starts), so every element is placed by
+// its own thread, however long the line.
+#include <cub/device/device_scan.cuh>
 #include <cub/device/device_segmented_sort.cuh>
 
 #include <algorithm>
@@ -77,24 +81,31 @@ __global__ void __launch_bounds__(kThreads) rank_kernel(const uint32_t* perm, ui
   for (int64_t i = tid; i < total; i += stride) rank[(i / n) * n + perm[i]] = static_cast<uint32_t>(i % n);
 }
 
-// One thread per line walks it in order and places each element by its rank (the cpu's selection).
-template <class T>
-__global__ void __launch_bounds__(kThreads) select_kernel(const T* x, const uint32_t* rank, T* values, uint32_t* indices,
-                                                          int64_t lines, int64_t n, int64_t inner, int64_t sx, Geometry g,
-                                                          int64_t kth, bool sort_tail) {
+// below[i] = 1 when element i ranks below kth in its line (then summed into its exclusive prefix).
+__global__ void __launch_bounds__(kThreads) below_kernel(const uint32_t* rank, int64_t* below, int64_t total, int64_t kth) {
   const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t l = tid; l < lines; l += stride) {
-    const int64_t o = l / inner, j = l % inner;
+  for (int64_t i = tid; i < total; i += stride) below[i] = rank[i] < kth ? 1 : 0;
+}
+
+// Places element k of line l by its rank r (the cpu's selection): below kth, after the lower ranks
+// before it; kth at kth; above, at its rank (sort_tail) or after kth and the higher ranks before it.
+// `before` holds the exclusive prefix sums of below_kernel's flags; perm[l, kth] is where line l's
+// kth element was.
+template <class T>
+__global__ void __launch_bounds__(kThreads) select_kernel(const T* x, const uint32_t* rank, const uint32_t* perm, const int64_t* before,
+                                                          T* values, uint32_t* indices, int64_t total, int64_t n, int64_t inner,
+                                                          int64_t sx, Geometry g, int64_t kth, bool sort_tail) {
+  const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = tid; i < total; i += stride) {
+    const int64_t l = i / n, k = i % n, o = l / inner, j = l % inner, r = rank[i];
+    const int64_t lower = before[i] - before[l * n];                // lower ranks before k in the line
+    const int64_t higher = k - lower - (perm[l * n + kth] < k ? 1 : 0);  // the rest before k, less kth
+    const int64_t p = r < kth ? lower : r == kth ? kth : sort_tail ? r : kth + 1 + higher;
     int64_t off[1];
     locate<1>(g, l, false, off);
-    int64_t lo = 0, hi = kth + 1;
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t r = rank[l * n + i];
-      const int64_t p = r < kth ? lo++ : r == kth ? kth : sort_tail ? r : hi++;
-      const int64_t dst = (o * n + p) * inner + j;
-      values[dst] = x[off[0] + i * sx];
-      indices[dst] = static_cast<uint32_t>(i);
-    }
+    const int64_t dst = (o * n + p) * inner + j;
+    values[dst] = x[off[0] + k * sx];
+    indices[dst] = static_cast<uint32_t>(k);
   }
 }
 
@@ -134,8 +145,16 @@ void sort_typed(const Context& c, const ArrayDesc& x, int axis, int64_t kth, boo
   } else {
     uint32_t* rank = pi;  // the positions are no longer needed
     rank_kernel<<<blocks, kThreads, 0, c.stream>>>(po, rank, total, n);
-    select_kernel<T><<<blocks_for(c, lines), kThreads, 0, c.stream>>>(x.data<T>(), rank, values.data<T>(), indices.data<uint32_t>(),
-                                                                     lines, n, inner, x.strides[axis], g, kth, sort_tail);
+    auto below = buffer(total * 8);
+    int64_t* b = static_cast<int64_t*>(below->data);
+    below_kernel<<<blocks, kThreads, 0, c.stream>>>(rank, b, total, kth);
+    check_launch("sort");
+    size_t scan_bytes = 0;
+    check(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, b, total, c.stream), "sort");
+    auto scan_temp = buffer(scan_bytes);
+    check(cub::DeviceScan::ExclusiveSum(scan_temp->data, scan_bytes, b, total, c.stream), "sort");
+    select_kernel<T><<<blocks, kThreads, 0, c.stream>>>(x.data<T>(), rank, po, b, values.data<T>(), indices.data<uint32_t>(), total, n,
+                                                       inner, x.strides[axis], g, kth, sort_tail);
   }
   check_launch("sort");
 }
