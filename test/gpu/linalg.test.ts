@@ -67,10 +67,16 @@ describe.skipIf(!HAS_GPU)("gpu: linalg against the cpu", () => {
       });
     });
   }
+  it("float32, and more matrices than blocks (each block takes several in turn)", () => {
+    const a = data([1500, 32, 32], "float32"), s = spd(data([1500, 32, 32], "float32")), b = data([1500, 32, 2], "float32");
+    close(bothDevices(() => [mx.linalg.cholesky(s), mx.linalg.inv(a), mx.linalg.solve(a, b), ...mx.linalg.qr(a)]), 1e-3, "float32 x 1500");
+    const x = data([2, 70, 40], "float32");
+    close(bothDevices(() => mx.linalg.qr(x)), 2e-5, "float32 qr 70 x 40");
+  });
   it("a singular matrix of 64 rows: the cpu's error, from the block of threads", () => {
-    const rows = data([64, 64], "float64");
-    const sing = mx.concatenate([rows.index(mx.slice(0, 40)), rows.index(mx.slice(0, 24))], 0);  // rows 40.. repeat 0..
-    for (const d of [mx.cpu, mx.gpu]) expect(() => on(d, () => mx.linalg.inv(sing)).tolist(), `inv on ${d.type}`).toThrow(/singular \(pivot \d+ is zero\)/);
+    const rows = data([64, 64], "float64");  // row 20 zero: exactly rank 63, so the last pivot is 0
+    const sing = mx.where(mx.equal(mx.arange(64).reshape([-1, 1]), 20), 0, rows);
+    for (const d of [mx.cpu, mx.gpu]) expect(() => on(d, () => mx.linalg.inv(sing)).tolist(), `inv on ${d.type}`).toThrow(/singular \(pivot 64 is zero\)/);
     const indef = mx.multiply(mx.eye(64, undefined, undefined, "float64"), mx.where(mx.equal(mx.arange(64), 50), -1, 1));
     for (const d of [mx.cpu, mx.gpu]) expect(() => on(d, () => mx.linalg.cholesky(indef)).tolist(), `cholesky on ${d.type}`).toThrow(/leading minor 51 is not positive/);
   });

@@ -8,7 +8,8 @@
 // chunk to chunk, then each chunk's scan from its carry (a fixed order, so the same bits every run).
 // Max, min and integer scans equal the cpu's; floating sums and products are grouped otherwise than
 // the cpu's loop, within the rounding of double accumulation (float32 results are rounded once
-// from double, so they nearly always equal the cpu's).
+// from double, so they nearly always equal the cpu's; a float64 cumsum of non-negative terms may
+// step down by an ulp where two groups meet, which the loop never does).
 #include "device.cuh"
 
 namespace tessera::cuda {
@@ -109,15 +110,30 @@ __global__ void __launch_bounds__(kThreads) chunk_totals_kernel(const T* x, int6
   totals[blockIdx.x] = acc;
 }
 
-// One thread per line: each chunk's total becomes the fold of the totals before it.
+// A block per line: each chunk's total becomes the fold of the totals before it. Each thread folds
+// a run of totals, thread 0 the threads' folds in order, then each thread rewrites its run.
 template <class A, int K>
-__global__ void chunk_carries_kernel(A* totals, int64_t lines, int64_t chunks) {
-  const int64_t line = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (line >= lines) return;
+__global__ void __launch_bounds__(kThreads) chunk_carries_kernel(A* totals, int64_t chunks) {
+  __shared__ A tot[kThreads];
+  A* line = totals + blockIdx.x * chunks;
+  const int64_t per = (chunks + kThreads - 1) / kThreads, lo = min(chunks, threadIdx.x * per), hi = min(chunks, lo + per);
   A acc = init<A, K>();
-  for (int64_t c = 0; c < chunks; ++c) {
-    const A t = totals[line * chunks + c];
-    totals[line * chunks + c] = acc;
+  for (int64_t c = lo; c < hi; ++c) acc = step<A, K>(acc, line[c]);
+  tot[threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    A run = init<A, K>();
+    for (int t = 0; t < kThreads; ++t) {
+      const A here = tot[t];
+      tot[t] = run;
+      run = step<A, K>(run, here);
+    }
+  }
+  __syncthreads();
+  acc = tot[threadIdx.x];
+  for (int64_t c = lo; c < hi; ++c) {
+    const A t = line[c];
+    line[c] = acc;
     acc = step<A, K>(acc, t);
   }
 }
@@ -176,7 +192,7 @@ void launch(const Context& c, const ArrayDesc& x, int axis, bool reverse, bool i
     A* t = static_cast<A*>(totals->data);
     chunk_totals_kernel<T, A, K><<<static_cast<unsigned>(lines * chunks), kThreads, 0, c.stream>>>(x.data<T>(), n, x.strides[axis], g, reverse, chunks, t);
     check_launch("scan");
-    chunk_carries_kernel<A, K><<<(lines + kThreads - 1) / kThreads, kThreads, 0, c.stream>>>(t, lines, chunks);
+    chunk_carries_kernel<A, K><<<static_cast<unsigned>(lines), kThreads, 0, c.stream>>>(t, chunks);
     check_launch("scan");
     chunk_scan_kernel<T, A, K><<<static_cast<unsigned>(lines * chunks), kThreads, 0, c.stream>>>(x.data<T>(), out.data<T>(), inner, n, x.strides[axis], g,
                                                                           reverse, inclusive, chunks, t);
