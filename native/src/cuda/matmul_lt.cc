@@ -88,21 +88,24 @@ Lt& lt() {
   return lib;
 }
 
+// FNV-1a over the 64-bit words of a key with no padding (compared with memcmp).
+template <class K>
+struct WordHash {
+  static_assert(sizeof(K) % 8 == 0, "keys are hashed as words");
+  size_t operator()(const K& k) const {
+    const auto* p = reinterpret_cast<const uint64_t*>(&k);
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < sizeof(K) / 8; ++i) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+  }
+};
+
 // What tells one plan from another: types, ops, sizes, strides, epilogue and pointer alignments.
 struct Key {
   int32_t type, compute, op_a, op_b, epilogue, align[4], unused;
   int64_t m, n, k, lda, ldb, sa, sb, batch;
   bool operator==(const Key& o) const { return std::memcmp(this, &o, sizeof(Key)) == 0; }
 };
-struct KeyHash {
-  size_t operator()(const Key& k) const {
-    const auto* p = reinterpret_cast<const uint64_t*>(&k);
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < sizeof(Key) / 8; ++i) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-  }
-};
-static_assert(sizeof(Key) % 8 == 0, "Key is hashed as words");
 
 struct Plan {
   Desc desc = nullptr;
@@ -113,7 +116,7 @@ struct Plan {
 
 constexpr size_t kMaxPlans = 4096;
 std::mutex plans_mutex;
-std::unordered_map<Key, Plan, KeyHash> plans;
+std::unordered_map<Key, Plan, WordHash<Key>> plans;
 
 uint32_t alignment(const void* p) {
   uint32_t a = 256;
@@ -184,15 +187,6 @@ struct Launch {
   cudaStream_t stream;
   bool operator==(const Launch& o) const { return std::memcmp(this, &o, sizeof(Launch)) == 0; }
 };
-struct LaunchHash {
-  size_t operator()(const Launch& k) const {
-    const auto* p = reinterpret_cast<const uint64_t*>(&k);
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < sizeof(Launch) / 8; ++i) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-  }
-};
-static_assert(sizeof(Launch) % 8 == 0, "Launch is hashed as words");
 struct Replay {
   int calls = 0;  // counted up to 3 (recorded at 2; one whose recording failed stays at 3)
   uint64_t last_used = 0;
@@ -202,7 +196,7 @@ struct Replay {
 // the tens to hundreds; calls with new pointers every time never get past one sighting).
 constexpr size_t kMaxLaunches = 1024;
 // Never destroyed: graph executables must not be freed after the driver has shut down at exit.
-auto& launches = *new std::unordered_map<Launch, Replay, LaunchHash>();
+auto& launches = *new std::unordered_map<Launch, Replay, WordHash<Launch>>();
 uint64_t launch_clock = 0;
 std::atomic<int64_t> n_recorded{0}, n_replayed{0};
 
