@@ -13,23 +13,14 @@
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as mx from "@tessera/core";
+import { syncDevice } from "./util.mjs";
 
 if (!mx.isAvailable(mx.gpu)) {
   console.log("bench/gpu.mjs: no gpu in this build or on this machine");
   process.exit(0);
 }
 mx.setDefaultDevice(mx.gpu); // every op, and the views that sync() makes, run on the gpu
-/**
- * Waits for everything queued on the gpu (reading one element synchronizes its stream). The views
- * it makes are freed at once: left to the collector, they would keep x's buffer alive, and every
- * timed run would allocate fresh device memory.
- */
-const sync = (x) => {
-  const flat = mx.reshape(x, [-1]), first = flat.index(0);
-  first.item();
-  first.dispose();
-  flat.dispose();
-};
+const sync = (x) => syncDevice(mx, x);
 
 function median(fn, reps) {
   fn();

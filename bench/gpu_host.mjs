@@ -8,6 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as mx from "@tessera/core";
+import { syncDevice } from "./util.mjs";
 
 if (!mx.isAvailable(mx.gpu)) {
   console.log("bench/gpu_host.mjs: no gpu in this build or on this machine");
@@ -21,12 +22,6 @@ if (!process.argv.includes("--child")) {
   process.exit(0);
 }
 mx.setDefaultDevice(mx.gpu);
-const sync = (x) => {
-  const flat = mx.reshape(x, [-1]), first = flat.index(0);
-  first.item();
-  first.dispose();
-  flat.dispose();
-};
 const random = (shape, dtype) => {
   const x = mx.random.normal(shape).astype(dtype);
   mx.eval(x);
@@ -43,7 +38,7 @@ function queued(f, reps) {
     last = r;
   }
   const t1 = process.hrtime.bigint();
-  sync(last);
+  syncDevice(mx, last);
   last.dispose();
   const t2 = process.hrtime.bigint();
   return [Number(t1 - t0) / 1e3 / reps, Number(t2 - t0) / 1e3 / reps];

@@ -7,6 +7,7 @@
 // Run on a machine with a CUDA GPU: `node bench/gpu_linalg.mjs`.
 import { execFileSync } from "node:child_process";
 import * as mx from "@tessera/core";
+import { syncDevice } from "./util.mjs";
 
 if (!mx.isAvailable(mx.gpu)) {
   console.log("bench/gpu_linalg.mjs: no gpu in this build or on this machine");
@@ -42,7 +43,7 @@ for (const n of sizes) {
     if (n <= (maxN[name] ?? Infinity)) ours[`${name}_${n}`] = median(() => {
       const r = [f(a, s, b)].flat();
       mx.eval(...r);
-      mx.reshape(r[0], [-1]).index(0).item();  // waits for the gpu
+      syncDevice(mx, r[0]);
     });
 }
 let torch = null;

@@ -98,3 +98,15 @@ export function disposeAll(x) {
   if (Array.isArray(x)) x.forEach(disposeAll);
   else if (x && typeof x.dispose === "function") x.dispose();
 }
+
+/**
+ * Waits for everything queued on x's device: reading one element synchronizes the gpu's stream. The
+ * views it makes are freed at once (left to the collector, they would keep x's buffer alive, and a
+ * timed run would allocate fresh device memory).
+ */
+export function syncDevice(mx, x) {
+  const flat = mx.reshape(x, [-1]), first = flat.index(0);
+  first.item();
+  first.dispose();
+  flat.dispose();
+}

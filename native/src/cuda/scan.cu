@@ -98,16 +98,25 @@ __device__ int64_t stage_chunk(const T* x, int64_t n, int64_t sx, const Geometry
   return len;
 }
 
+// Rewrites tot[0, kThreads) as exclusive prefixes folded from `start`, in order; returns the fold of
+// all (one thread: the order is fixed).
+template <class A, int K>
+__device__ A exclusive_fold(A* tot, A start) {
+  for (int t = 0; t < kThreads; ++t) {
+    const A here = tot[t];
+    tot[t] = start;
+    start = step<A, K>(start, here);
+  }
+  return start;
+}
+
 template <class T, class A, int K>
 __global__ void __launch_bounds__(kThreads) chunk_totals_kernel(const T* x, int64_t n, int64_t sx, Geometry g, bool reverse,
                                                                 int64_t chunks, A* totals) {
   __shared__ A s[kChunk];
   __shared__ A tot[kThreads];
   stage_chunk<T, A, K>(x, n, sx, g, reverse, chunks, s, tot);
-  if (threadIdx.x != 0) return;
-  A acc = init<A, K>();
-  for (int t = 0; t < kThreads; ++t) acc = step<A, K>(acc, tot[t]);
-  totals[blockIdx.x] = acc;
+  if (threadIdx.x == 0) totals[blockIdx.x] = exclusive_fold<A, K>(tot, init<A, K>());
 }
 
 // A block per line: each chunk's total becomes the fold of the totals before it. Each thread folds
@@ -121,14 +130,7 @@ __global__ void __launch_bounds__(kThreads) chunk_carries_kernel(A* totals, int6
   for (int64_t c = lo; c < hi; ++c) acc = step<A, K>(acc, line[c]);
   tot[threadIdx.x] = acc;
   __syncthreads();
-  if (threadIdx.x == 0) {
-    A run = init<A, K>();
-    for (int t = 0; t < kThreads; ++t) {
-      const A here = tot[t];
-      tot[t] = run;
-      run = step<A, K>(run, here);
-    }
-  }
+  if (threadIdx.x == 0) exclusive_fold<A, K>(tot, init<A, K>());
   __syncthreads();
   acc = tot[threadIdx.x];
   for (int64_t c = lo; c < hi; ++c) {
@@ -144,14 +146,7 @@ __global__ void __launch_bounds__(kThreads) chunk_scan_kernel(const T* x, T* out
   __shared__ A s[kChunk];
   __shared__ A tot[kThreads];
   const int64_t len = stage_chunk<T, A, K>(x, n, sx, g, reverse, chunks, s, tot);
-  if (threadIdx.x == 0) {  // each thread's carry: the chunk's, then the threads before it, in order
-    A acc = carries[blockIdx.x];
-    for (int t = 0; t < kThreads; ++t) {
-      const A here = tot[t];
-      tot[t] = acc;
-      acc = step<A, K>(acc, here);
-    }
-  }
+  if (threadIdx.x == 0) exclusive_fold<A, K>(tot, carries[blockIdx.x]);  // the chunk's carry, then the threads before
   __syncthreads();
   A acc = tot[threadIdx.x];
   for (int64_t e = int64_t(threadIdx.x) * kPer; e < min(len, int64_t(threadIdx.x + 1) * kPer); ++e) {
